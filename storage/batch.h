@@ -1,0 +1,37 @@
+/*
+ * A write set: the valid membership rows of one upload (or one PUT), held
+ * compactly in memory until store_batch_commit applies them in a single
+ * transaction. Strings are interned once per distinct id; each playlist
+ * keeps a growing array of batch-local item indices. Memory is about
+ * 4 bytes per row plus each distinct id/title/artist once, never the body.
+ *
+ * Threading: built by one thread, then handed to the writer; not shared.
+ */
+#ifndef ITEMVEC_STORAGE_BATCH_H
+#define ITEMVEC_STORAGE_BATCH_H
+
+#include <stddef.h>
+
+struct batch;
+
+/* NULL on ENOMEM. Caller owns; free with batch_destroy. */
+struct batch *batch_create(void);
+void batch_destroy(struct batch *b);
+
+/* Adds one valid row. Strings are copied (need not be NUL-terminated);
+ * title/artist NULL = not given (stored value kept), else the latest given
+ * in the batch wins. Ids must be 1..256 bytes (checked by the caller).
+ * Returns 0 or -ENOMEM. */
+int batch_add(struct batch *b, const char *playlist, size_t playlist_len, const char *item,
+              size_t item_len, const char *title, size_t title_len, const char *artist,
+              size_t artist_len);
+
+/* Declares a playlist even if it gets no rows (PUT with "items": []). */
+int batch_add_playlist(struct batch *b, const char *playlist, size_t playlist_len);
+
+size_t batch_rows(const struct batch *b);      /* rows added */
+size_t batch_playlists(const struct batch *b); /* distinct playlists */
+size_t batch_items(const struct batch *b);     /* distinct items */
+size_t batch_memory(const struct batch *b);    /* bytes allocated */
+
+#endif

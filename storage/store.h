@@ -1,0 +1,140 @@
+/*
+ * Storage: the only module that talks to SQLite (storage/*.c are the only
+ * files that include sqlite3.h). One database file, <state_dir>/itemvec.db,
+ * in WAL mode with synchronous=FULL so a commit that returned survives
+ * kill -9 and power loss. Schema changes are versioned migrations keyed on
+ * PRAGMA user_version (storage/migrate.c).
+ *
+ * Data model: items and playlists have opaque string ids (1..256 bytes)
+ * mapped to dense integer keys (items 1..n, never reused or deleted, as the
+ * math needs dense indices). A playlist's memberships are stored as one
+ * sorted array of item keys (a set), so an upload of 3 M rows writes
+ * ~150 k playlist rows rather than 3 M membership rows.
+ *
+ * Threading: a struct store is one SQLite connection, used by one thread at
+ * a time. Open one per thread that needs it (the loop thread, the writer,
+ * each job). Writers serialise on SQLite's lock (busy_timeout); the daemon
+ * additionally funnels writes through one writer so readers never wait.
+ *
+ * Errors: functions return 0 or a negative errno: -ENOENT (no such row),
+ * -EINVAL (bad argument), -ENOMEM, -EIO (SQLite error; the message is
+ * available from store_errmsg), -EBUSY (locked beyond the timeout).
+ */
+#ifndef ITEMVEC_STORAGE_STORE_H
+#define ITEMVEC_STORAGE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+struct batch;
+
+struct store_error {
+    int code; /* negative errno */
+    char message[256];
+};
+
+/* Opens (creating the file if needed) <dir>/itemvec.db and migrates it to
+ * the current schema. dir must exist. Returns NULL and fills err on
+ * failure (e.g. a database from a newer itemvec: -EPROTO). The caller owns
+ * the handle and closes it with store_close. */
+struct store *store_open(const char *dir, struct store_error *err);
+
+/* Closes the connection (checkpointing the WAL when it is the last one).
+ * NULL is a no-op. */
+void store_close(struct store *s);
+
+/* Schema version the code migrates to, and the one the file has. */
+int store_schema_version_latest(void);
+int store_schema_version(struct store *s);
+
+/* Message of the last SQLite error on this handle (borrowed). */
+const char *store_errmsg(struct store *s);
+
+/* --- counts (O(1): maintained counters, not COUNT(*)) --- */
+struct store_counts {
+    int64_t playlists;
+    int64_t items;
+    int64_t memberships;
+};
+int store_counts_get(struct store *s, struct store_counts *out);
+
+/* --- writes --- */
+enum store_commit_mode {
+    STORE_COMMIT_MERGE,   /* POST /v1/playlists: add rows to the stored sets */
+    STORE_COMMIT_REPLACE, /* PUT /v1/playlists/{id}: each batch playlist's set
+                             becomes exactly the batch's set */
+};
+
+struct store_commit_result {
+    int64_t playlists;      /* distinct playlists in the batch */
+    int64_t rows_stored;    /* memberships that were not stored before */
+    int64_t rows_duplicate; /* rows already stored, or repeated in the batch */
+};
+
+/* Applies a batch (storage/batch.h) in ONE transaction: all or nothing.
+ * Item titles/artists given in the batch overwrite the stored ones (latest
+ * wins); NULL ones leave them. Counters are updated in the same
+ * transaction. Returns 0 or a negative errno (nothing stored then). */
+int store_batch_commit(struct store *s, const struct batch *b, enum store_commit_mode mode,
+                       struct store_commit_result *out);
+
+/* Deletes a playlist and its memberships. -ENOENT if absent. */
+int store_playlist_delete(struct store *s, const char *id);
+
+/* --- reads --- */
+struct store_item {
+    int64_t key;
+    char *id;
+    char *title;  /* NULL when never given */
+    char *artist; /* NULL when never given */
+    int64_t playlists; /* number of playlists containing it */
+};
+/* Fills out (caller frees with store_item_clear). -ENOENT if absent. */
+int store_item_get(struct store *s, const char *id, struct store_item *out);
+void store_item_clear(struct store_item *it);
+
+struct store_playlist {
+    int64_t key;
+    char *id;
+    size_t n_items;
+    struct store_item *items; /* ordered by item key (first-seen order) */
+};
+int store_playlist_get(struct store *s, const char *id, struct store_playlist *out);
+void store_playlist_clear(struct store_playlist *pl);
+
+/* Calls cb for up to limit playlists with key > after_key, by key. cb gets
+ * borrowed strings; a non-zero return stops the listing and is returned. */
+typedef int (*store_playlist_list_cb)(void *userdata, int64_t key, const char *id,
+                                      int64_t n_items);
+int store_playlists_list(struct store *s, int64_t after_key, int limit,
+                         store_playlist_list_cb cb, void *userdata);
+
+/* --- snapshot for jobs --- */
+
+/* All memberships as groups in CSR form, read in one read transaction (a
+ * consistent snapshot even while uploads commit). Group g holds item keys
+ * items[offsets[g] .. offsets[g+1]-1], sorted and unique. Item keys are in
+ * 1..max_item_key. Free with store_groups_free. */
+struct store_groups {
+    size_t n_groups;
+    uint64_t *offsets; /* n_groups + 1 */
+    uint32_t *items;
+    uint32_t max_item_key;
+};
+int store_groups_load(struct store *s, struct store_groups *out);
+void store_groups_free(struct store_groups *g);
+
+/* Item ids (and titles/artists) for keys 1..max_key, indexed by key
+ * (index 0 unused, NULL). Free with store_item_names_free. Used by jobs to
+ * label results and by the model loader. */
+struct store_item_names {
+    uint32_t max_key;
+    char **id;     /* [max_key + 1] */
+    char **title;  /* [max_key + 1], entries may be NULL */
+    char **artist; /* [max_key + 1], entries may be NULL */
+};
+int store_item_names_load(struct store *s, struct store_item_names *out);
+void store_item_names_free(struct store_item_names *n);
+
+#endif
