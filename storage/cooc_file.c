@@ -1,0 +1,374 @@
+/*
+ * Binary file for a cooc_result (a pmi job's matrix): atomic write with
+ * CRC32 checksums, fast read() back. Format in storage/cooc_file.h.
+ *
+ * Why not SQLite: ~19 M nonzeros as rows would cost seconds to insert and
+ * to read; the matrix is immutable once computed and always read whole, so
+ * a flat file of packed arrays loads at memory bandwidth. The job's row in
+ * the database refers to the file by name.
+ */
+#include "storage/cooc_file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define HDR_SIZE 128
+#define BOM 0x01020304u
+static const char MAGIC[8] = {'I', 'V', 'C', 'O', 'O', 'C', '\r', '\n'};
+
+/* Offsets of the header fields (see the layout in cooc_file.h). */
+enum {
+    H_MAGIC = 0,
+    H_VERSION = 8,
+    H_HDR_SIZE = 12,
+    H_BOM = 16,
+    H_N = 24,
+    H_NNZ = 32,
+    H_TOTAL = 40,
+    H_VALID_ITEMS = 48,
+    H_VALID_GROUPS = 56,
+    H_MIN_FREQ = 64,
+    H_MAX_SIZE = 72,
+    H_PAYLOAD_SIZE = 80,
+    H_PAYLOAD_CRC = 88,
+    H_HDR_CRC = 92,
+};
+
+static atomic_uint tmp_counter;
+
+static void put32(unsigned char *h, int off, uint32_t v)
+{
+    memcpy(h + off, &v, sizeof(v));
+}
+
+static void put64(unsigned char *h, int off, uint64_t v)
+{
+    memcpy(h + off, &v, sizeof(v));
+}
+
+static uint32_t get32(const unsigned char *h, int off)
+{
+    uint32_t v;
+    memcpy(&v, h + off, sizeof(v));
+    return v;
+}
+
+static uint64_t get64(const unsigned char *h, int off)
+{
+    uint64_t v;
+    memcpy(&v, h + off, sizeof(v));
+    return v;
+}
+
+static bool name_ok(const char *name)
+{
+    return name && name[0] && !strchr(name, '/') && strcmp(name, ".") != 0 &&
+           strcmp(name, "..") != 0 && strlen(name) < 200;
+}
+
+/* zlib's crc32 over a buffer of any size (crc32_z takes a z_size_t). */
+static uint32_t crc_update(uint32_t crc, const void *buf, size_t len)
+{
+    return (uint32_t)crc32_z(crc, buf, len);
+}
+
+/* Payload size in bytes for n items and nnz entries; false on overflow. */
+static bool payload_size(uint64_t n, uint64_t nnz, uint64_t *out)
+{
+    if (n > UINT32_MAX || nnz > (UINT64_MAX / 16))
+        return false;
+    *out = 4 * n + 4 * n + 8 * (n + 1) + 4 * nnz + 4 * nnz;
+    return true;
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len) {
+        size_t chunk = len > (1u << 30) ? (1u << 30) : len;
+        ssize_t w = write(fd, p, chunk);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Reads exactly len bytes; a premature end of file is -EBADMSG (the size
+ * was checked, so the file is truncated or changing under us). */
+static int read_all(int fd, void *buf, size_t len)
+{
+    char *p = buf;
+    while (len) {
+        size_t chunk = len > (1u << 30) ? (1u << 30) : len;
+        ssize_t r = read(fd, p, chunk);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (r == 0)
+            return -EBADMSG;
+        p += r;
+        len -= (size_t)r;
+    }
+    return 0;
+}
+
+int cooc_file_write(const char *dir, const char *name, const struct cooc_result *r)
+{
+    unsigned char hdr[HDR_SIZE];
+    char tmp[256];
+    int dfd = -1, fd = -1, rc = 0;
+    bool created = false;
+    uint64_t psize;
+
+    if (!dir || !name_ok(name) || !r || !payload_size(r->n, r->nnz, &psize) || !r->row_ptr ||
+        r->row_ptr[r->n] != r->nnz || (r->n && (!r->keys || !r->freq)) ||
+        (r->nnz && (!r->col || !r->cooc)))
+        return -EINVAL;
+    snprintf(tmp, sizeof(tmp), ".%s.tmp.%ld.%u", name, (long)getpid(),
+             atomic_fetch_add(&tmp_counter, 1));
+
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) {
+        rc = -errno;
+        goto out;
+    }
+    fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rc = -errno;
+        goto out;
+    }
+    created = true;
+
+    /* Placeholder header first; the real one (with the CRCs) at the end. */
+    memset(hdr, 0, sizeof(hdr));
+    if ((rc = write_all(fd, hdr, sizeof(hdr))) < 0)
+        goto out;
+    struct {
+        const void *p;
+        size_t len;
+    } parts[] = {
+        {r->keys, (size_t)r->n * 4},
+        {r->freq, (size_t)r->n * 4},
+        {r->row_ptr, ((size_t)r->n + 1) * 8},
+        {r->col, (size_t)r->nnz * 4},
+        {r->cooc, (size_t)r->nnz * 4},
+    };
+    uint32_t crc = crc_update(0, NULL, 0);
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+        if (!parts[i].len)
+            continue;
+        crc = crc_update(crc, parts[i].p, parts[i].len);
+        if ((rc = write_all(fd, parts[i].p, parts[i].len)) < 0)
+            goto out;
+    }
+
+    memcpy(hdr + H_MAGIC, MAGIC, sizeof(MAGIC));
+    put32(hdr, H_VERSION, COOC_FILE_VERSION);
+    put32(hdr, H_HDR_SIZE, HDR_SIZE);
+    put32(hdr, H_BOM, BOM);
+    put64(hdr, H_N, r->n);
+    put64(hdr, H_NNZ, r->nnz);
+    put64(hdr, H_TOTAL, r->total);
+    put64(hdr, H_VALID_ITEMS, r->valid_items);
+    put64(hdr, H_VALID_GROUPS, r->valid_groups);
+    put64(hdr, H_MIN_FREQ, (uint64_t)r->min_item_frequency);
+    put64(hdr, H_MAX_SIZE, (uint64_t)r->max_group_size);
+    put64(hdr, H_PAYLOAD_SIZE, psize);
+    put32(hdr, H_PAYLOAD_CRC, crc);
+    put32(hdr, H_HDR_CRC, crc_update(crc_update(0, NULL, 0), hdr, HDR_SIZE));
+    if (pwrite(fd, hdr, HDR_SIZE, 0) != HDR_SIZE) {
+        rc = errno ? -errno : -EIO;
+        goto out;
+    }
+    /* Data durable before the name points at it; the name durable after. */
+    if (fsync(fd) < 0) {
+        rc = -errno;
+        goto out;
+    }
+    if (close(fd) < 0) {
+        fd = -1;
+        rc = -errno;
+        goto out;
+    }
+    fd = -1;
+    if (renameat(dfd, tmp, dfd, name) < 0) {
+        rc = -errno;
+        goto out;
+    }
+    created = false;
+    if (fsync(dfd) < 0)
+        rc = -errno;
+out:
+    if (fd >= 0)
+        close(fd);
+    if (created)
+        unlinkat(dfd, tmp, 0);
+    if (dfd >= 0)
+        close(dfd);
+    return rc;
+}
+
+/* Structure checks that the CRC alone cannot give (a file written by a
+ * buggy or hostile writer with a valid checksum). */
+static int check_structure(const struct cooc_result *r)
+{
+    uint64_t total = 0;
+    if (r->row_ptr[0] != 0 || r->row_ptr[r->n] != r->nnz)
+        return -EBADMSG;
+    for (uint32_t i = 0; i < r->n; i++) {
+        if (i && r->keys[i] <= r->keys[i - 1])
+            return -EBADMSG;
+        if (r->freq[i] == 0)
+            return -EBADMSG;
+        total += r->freq[i];
+        uint64_t b = r->row_ptr[i], e = r->row_ptr[i + 1];
+        if (e < b || e > r->nnz)
+            return -EBADMSG;
+        uint32_t prev = 0;
+        for (uint64_t k = b; k < e; k++) {
+            uint32_t c = r->col[k];
+            if (c >= r->n || (k > b && c <= prev) || r->cooc[k] == 0)
+                return -EBADMSG;
+            prev = c;
+        }
+    }
+    if (total != r->total)
+        return -EBADMSG;
+    return 0;
+}
+
+int cooc_file_read(const char *dir, const char *name, struct cooc_result *out)
+{
+    unsigned char hdr[HDR_SIZE];
+    struct cooc_result r = {0};
+    int dfd = -1, fd = -1, rc = 0;
+    struct stat st;
+    uint64_t psize;
+
+    if (out)
+        memset(out, 0, sizeof(*out));
+    if (!dir || !name_ok(name) || !out)
+        return -EINVAL;
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) {
+        rc = -errno;
+        goto out;
+    }
+    fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        rc = -errno;
+        goto out;
+    }
+    if (fstat(fd, &st) < 0) {
+        rc = -errno;
+        goto out;
+    }
+    if (st.st_size < HDR_SIZE) {
+        rc = -EBADMSG;
+        goto out;
+    }
+    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    if ((rc = read_all(fd, hdr, HDR_SIZE)) < 0)
+        goto out;
+    if (memcmp(hdr + H_MAGIC, MAGIC, sizeof(MAGIC)) != 0 || get32(hdr, H_BOM) != BOM ||
+        get32(hdr, H_HDR_SIZE) != HDR_SIZE || get32(hdr, H_VERSION) == 0) {
+        rc = -EBADMSG;
+        goto out;
+    }
+    {
+        uint32_t want = get32(hdr, H_HDR_CRC);
+        put32(hdr, H_HDR_CRC, 0);
+        if (crc_update(crc_update(0, NULL, 0), hdr, HDR_SIZE) != want) {
+            rc = -EBADMSG;
+            goto out;
+        }
+    }
+    if (get32(hdr, H_VERSION) > COOC_FILE_VERSION) {
+        rc = -EPROTONOSUPPORT;
+        goto out;
+    }
+    uint64_t n = get64(hdr, H_N), nnz = get64(hdr, H_NNZ);
+    /* Sizes come from the file: check them against the file before allocating. */
+    if (!payload_size(n, nnz, &psize) || psize != get64(hdr, H_PAYLOAD_SIZE) ||
+        (uint64_t)st.st_size != HDR_SIZE + psize) {
+        rc = -EBADMSG;
+        goto out;
+    }
+    r.n = (uint32_t)n;
+    r.nnz = nnz;
+    r.total = get64(hdr, H_TOTAL);
+    r.valid_items = get64(hdr, H_VALID_ITEMS);
+    r.valid_groups = get64(hdr, H_VALID_GROUPS);
+    r.min_item_frequency = (int64_t)get64(hdr, H_MIN_FREQ);
+    r.max_group_size = (int64_t)get64(hdr, H_MAX_SIZE);
+    r.keys = malloc(n ? n * 4 : 1);
+    r.freq = malloc(n ? n * 4 : 1);
+    r.row_ptr = malloc((n + 1) * 8);
+    r.col = malloc(nnz ? nnz * 4 : 1);
+    r.cooc = malloc(nnz ? nnz * 4 : 1);
+    if (!r.keys || !r.freq || !r.row_ptr || !r.col || !r.cooc) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    struct {
+        void *p;
+        size_t len;
+    } parts[] = {
+        {r.keys, n * 4}, {r.freq, n * 4}, {r.row_ptr, (n + 1) * 8},
+        {r.col, nnz * 4}, {r.cooc, nnz * 4},
+    };
+    uint32_t crc = crc_update(0, NULL, 0);
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+        if (!parts[i].len)
+            continue;
+        if ((rc = read_all(fd, parts[i].p, parts[i].len)) < 0)
+            goto out;
+        crc = crc_update(crc, parts[i].p, parts[i].len);
+    }
+    if (crc != get32(hdr, H_PAYLOAD_CRC)) {
+        rc = -EBADMSG;
+        goto out;
+    }
+    if ((rc = check_structure(&r)) < 0)
+        goto out;
+    *out = r;
+    memset(&r, 0, sizeof(r));
+out:
+    if (fd >= 0)
+        close(fd);
+    if (dfd >= 0)
+        close(dfd);
+    cooc_result_free(&r);
+    return rc;
+}
+
+int cooc_file_remove(const char *dir, const char *name)
+{
+    int dfd, rc = 0;
+    if (!dir || !name_ok(name))
+        return -EINVAL;
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return -errno;
+    if (unlinkat(dfd, name, 0) < 0)
+        rc = -errno;
+    else if (fsync(dfd) < 0)
+        rc = -errno;
+    close(dfd);
+    return rc;
+}
