@@ -1,5 +1,5 @@
 /*
- * Storage: the only module that talks to SQLite (storage/*.c are the only
+ * Storage: the only module that talks to SQLite (the .c files in storage/ are the only
  * files that include sqlite3.h). One database file, <state_dir>/itemvec.db,
  * in WAL mode with synchronous=FULL so a commit that returned survives
  * kill -9 and power loss. Schema changes are versioned migrations keyed on
@@ -70,16 +70,28 @@ struct store_commit_result {
     int64_t playlists;      /* distinct playlists in the batch */
     int64_t rows_stored;    /* memberships that were not stored before */
     int64_t rows_duplicate; /* rows already stored, or repeated in the batch */
+    int64_t rows_removed;   /* REPLACE only: stored memberships dropped (else 0) */
 };
 
 /* Applies a batch (storage/batch.h) in ONE transaction: all or nothing.
  * Item titles/artists given in the batch overwrite the stored ones (latest
  * wins); NULL ones leave them. Counters are updated in the same
- * transaction. Returns 0 or a negative errno (nothing stored then). */
+ * transaction. Returns 0 or a negative errno (nothing stored then; the
+ * handle stays usable). Besides the codes above: -ENOSPC (disk full),
+ * -EOVERFLOW (more than 2^32-1 items).
+ *
+ * Counts, for both modes: rows_stored = memberships the playlists did not
+ * have before; rows_duplicate = batch_rows - rows_stored (rows already
+ * stored plus rows repeated inside the batch). REPLACE also reports
+ * rows_removed = memberships the playlists had and the batch left out; a
+ * REPLACE with an empty set (batch_add_playlist only) creates or empties
+ * the playlist. The batch is borrowed and not modified. */
 int store_batch_commit(struct store *s, const struct batch *b, enum store_commit_mode mode,
                        struct store_commit_result *out);
 
-/* Deletes a playlist and its memberships. -ENOENT if absent. */
+/* Deletes a playlist and its memberships, in one transaction that also
+ * decrements the playlist counts of its items and the counters. Items
+ * themselves stay (their keys are never reused). -ENOENT if absent. */
 int store_playlist_delete(struct store *s, const char *id);
 
 /* --- reads --- */
@@ -110,12 +122,24 @@ typedef int (*store_playlist_list_cb)(void *userdata, int64_t key, const char *i
 int store_playlists_list(struct store *s, int64_t after_key, int limit,
                          store_playlist_list_cb cb, void *userdata);
 
+/* Recounts everything by full scans, in one read transaction, and checks
+ * the invariants the writes maintain: counters == COUNT(*)/SUM(n_items),
+ * every blob sorted, unique and within 1..max item key, and each item's
+ * playlists == the number of blobs holding it. Fills out with the recounted
+ * numbers (may be NULL). 0 when consistent, -EUCLEAN when not (message in
+ * store_errmsg), or another negative errno. O(database size): for tests,
+ * an operator's check, never a request path. */
+int store_integrity_check(struct store *s, struct store_counts *out);
+
 /* --- snapshot for jobs --- */
 
 /* All memberships as groups in CSR form, read in one read transaction (a
  * consistent snapshot even while uploads commit). Group g holds item keys
  * items[offsets[g] .. offsets[g+1]-1], sorted and unique. Item keys are in
- * 1..max_item_key. Free with store_groups_free. */
+ * 1..max_item_key. Groups are the non-empty playlists in playlist-key order
+ * (empty playlists are left out). max_item_key is the largest item key in
+ * the snapshot (items in no playlist included). Free with
+ * store_groups_free (safe on a zeroed struct; zeroes it). */
 struct store_groups {
     size_t n_groups;
     uint64_t *offsets; /* n_groups + 1 */
@@ -133,6 +157,7 @@ struct store_item_names {
     char **id;     /* [max_key + 1] */
     char **title;  /* [max_key + 1], entries may be NULL */
     char **artist; /* [max_key + 1], entries may be NULL */
+    char *strings; /* private: one block holding all the strings above */
 };
 int store_item_names_load(struct store *s, struct store_item_names *out);
 void store_item_names_free(struct store_item_names *n);

@@ -1,0 +1,304 @@
+/*
+ * The storage handle: opening <dir>/itemvec.db with the connection settings
+ * the rest of storage/ relies on, the prepared-statement cache, error
+ * mapping and transaction helpers. Schema changes live in migrate.c; each
+ * table family has its own file (commit.c, playlists.c, items.c,
+ * snapshot.c, counts.c).
+ *
+ * Connection settings and why:
+ *   journal_mode=WAL    readers (GET, jobs' snapshots) never block the
+ *                       writer and the writer never blocks them.
+ *   synchronous=FULL    fsync the WAL at every commit: a 200 answer means
+ *                       the upload survives power loss (NORMAL would only
+ *                       survive a process crash).
+ *   foreign_keys=ON     later tables (jobs, models) reference each other.
+ *   busy_timeout 10 s   writers from several connections queue on the lock
+ *                       instead of failing at once with SQLITE_BUSY.
+ *   temp_store=MEMORY   sorter/temp b-trees of big statements stay in RAM.
+ *   cache_size 64 MiB   a 3 M-row upload touches ~50 MB of b-tree pages;
+ *                       with them in cache a commit writes each page once.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "storage/store_internal.h"
+
+#define STORE_DB_NAME "itemvec.db"
+#define STORE_BUSY_TIMEOUT_MS 10000
+#define STORE_CACHE_KIB 65536
+#define STORE_STR2(x) #x
+#define STORE_STRINGIFY(x) STORE_STR2(x)
+
+/* One entry per enum store__stmt_id, in the same order. */
+static const char *const store__sql[STORE__STMT_COUNT] = {
+    [STORE__BEGIN] = "BEGIN",
+    [STORE__BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
+    [STORE__COMMIT] = "COMMIT",
+    [STORE__ROLLBACK] = "ROLLBACK",
+    [STORE__COUNTERS_GET] = "SELECT playlists, items, memberships FROM counters WHERE id = 1",
+    [STORE__COUNTERS_ADD] = "UPDATE counters SET playlists = playlists + ?1, items = items + ?2, "
+                            "memberships = memberships + ?3 WHERE id = 1",
+    [STORE__ITEM_MAX_KEY] = "SELECT coalesce(max(key), 0) FROM items",
+    /* playlists = an upper bound of the delta (see commit.c), corrected
+     * afterwards for memberships that already existed. */
+    [STORE__ITEM_UPSERT] = "INSERT INTO items(id, title, artist, playlists) VALUES (?1, ?2, ?3, ?4) "
+                           "ON CONFLICT(id) DO UPDATE SET "
+                           "title = coalesce(excluded.title, title), "
+                           "artist = coalesce(excluded.artist, artist), "
+                           "playlists = playlists + excluded.playlists "
+                           "RETURNING key",
+    [STORE__ITEM_ADD_PLAYLISTS] = "UPDATE items SET playlists = playlists + ?2 WHERE key = ?1",
+    [STORE__ITEM_GET_BY_ID] =
+        "SELECT key, id, title, artist, playlists FROM items WHERE id = ?1",
+    [STORE__ITEM_GET_BY_KEY] =
+        "SELECT key, id, title, artist, playlists FROM items WHERE key = ?1",
+    [STORE__ITEM_NAMES] = "SELECT key, id, title, artist FROM items ORDER BY key",
+    [STORE__PL_INSERT_NEW] = "INSERT INTO playlists(id, n_items, items) VALUES (?1, ?2, ?3) "
+                             "ON CONFLICT(id) DO NOTHING RETURNING key",
+    [STORE__PL_GET_BY_ID] = "SELECT key, n_items, items FROM playlists WHERE id = ?1",
+    [STORE__PL_UPDATE] = "UPDATE playlists SET n_items = ?2, items = ?3 WHERE key = ?1",
+    [STORE__PL_DELETE] = "DELETE FROM playlists WHERE key = ?1",
+    [STORE__PL_LIST] =
+        "SELECT key, id, n_items FROM playlists WHERE key > ?1 ORDER BY key LIMIT ?2",
+    [STORE__PL_ALL_ITEMS] =
+        "SELECT n_items, items FROM playlists WHERE n_items > 0 ORDER BY key",
+    [STORE__CHECK_ITEMS] = "SELECT key, playlists FROM items ORDER BY key",
+    [STORE__CHECK_PLAYLISTS] = "SELECT n_items, items FROM playlists ORDER BY key",
+};
+
+int store__error(struct store *s, int rc)
+{
+    int prim = rc & 0xff;
+
+    if (s && s->db)
+        snprintf(s->errmsg, sizeof s->errmsg, "%s", sqlite3_errmsg(s->db));
+    switch (prim) {
+    case SQLITE_OK:
+    case SQLITE_ROW:
+    case SQLITE_DONE:
+        return 0;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return -EBUSY;
+    case SQLITE_NOMEM:
+        return -ENOMEM;
+    case SQLITE_FULL:
+        return -ENOSPC;
+    default:
+        return -EIO;
+    }
+}
+
+sqlite3_stmt *store__stmt(struct store *s, enum store__stmt_id id)
+{
+    sqlite3_stmt *st = s->stmt[id];
+
+    if (!st) {
+        int rc = sqlite3_prepare_v3(s->db, store__sql[id], -1, SQLITE_PREPARE_PERSISTENT, &st,
+                                    NULL);
+        if (rc != SQLITE_OK) {
+            store__error(s, rc);
+            return NULL;
+        }
+        s->stmt[id] = st;
+        return st;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return st;
+}
+
+int store__exec_stmt(struct store *s, enum store__stmt_id id)
+{
+    sqlite3_stmt *st = store__stmt(s, id);
+    int rc;
+
+    if (!st)
+        return -EIO;
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return store__error(s, rc);
+    return 0;
+}
+
+int store__begin_write(struct store *s)
+{
+    return store__exec_stmt(s, STORE__BEGIN_IMMEDIATE);
+}
+
+int store__begin_read(struct store *s)
+{
+    return store__exec_stmt(s, STORE__BEGIN);
+}
+
+int store__commit(struct store *s)
+{
+    return store__exec_stmt(s, STORE__COMMIT);
+}
+
+void store__rollback(struct store *s)
+{
+    /* SQLite rolls back by itself on some errors (FULL, IOERR, NOMEM); a
+     * ROLLBACK then would fail with "no transaction is active". */
+    if (!sqlite3_get_autocommit(s->db)) {
+        char saved[sizeof s->errmsg];
+        /* Keep the message of the error that caused the rollback. */
+        memcpy(saved, s->errmsg, sizeof saved);
+        store__exec_stmt(s, STORE__ROLLBACK);
+        memcpy(s->errmsg, saved, sizeof saved);
+    }
+}
+
+int store__blob_keys(struct store *s, sqlite3_stmt *st, int col_n, int col, uint32_t **out,
+                     size_t *n_out)
+{
+    sqlite3_int64 n = sqlite3_column_int64(st, col_n);
+    const void *blob = sqlite3_column_blob(st, col);
+    int bytes = sqlite3_column_bytes(st, col);
+    uint32_t *keys = NULL;
+
+    *out = NULL;
+    *n_out = 0;
+    if (n < 0 || (sqlite3_int64)bytes != n * 4 || (n > 0 && !blob)) {
+        snprintf(s->errmsg, sizeof s->errmsg,
+                 "malformed playlist row: n_items %lld, blob of %d bytes", (long long)n, bytes);
+        return -EIO;
+    }
+    if (n > 0) {
+        keys = malloc((size_t)n * sizeof *keys);
+        if (!keys)
+            return -ENOMEM;
+        store__keys_decode(keys, blob, (size_t)n);
+    }
+    *out = keys;
+    *n_out = (size_t)n;
+    return 0;
+}
+
+static int store_pragma_exec(struct store *s, const char *sql, struct store_error *err)
+{
+    /* Fixed pragma texts from this file only: no user values in them. */
+    char *msg = NULL;
+    int rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
+
+    if (rc != SQLITE_OK) {
+        err->code = store__error(s, rc);
+        snprintf(err->message, sizeof err->message, "%.60s: %.180s", sql, msg ? msg : "error");
+        sqlite3_free(msg);
+        return err->code;
+    }
+    return 0;
+}
+
+static int store_wal_enable(struct store *s, struct store_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, ret = 0;
+    const unsigned char *mode;
+
+    rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        ret = store__error(s, rc);
+        snprintf(err->message, sizeof err->message, "cannot enable WAL: %.200s", s->errmsg);
+        goto out;
+    }
+    mode = sqlite3_column_text(st, 0);
+    /* journal_mode answers the mode in effect; a file system without shared
+     * memory support (some network mounts) leaves it at "delete". */
+    if (!mode || strcmp((const char *)mode, "wal") != 0) {
+        ret = -EIO;
+        snprintf(err->message, sizeof err->message,
+                 "cannot enable WAL journal mode (got '%s'); is the state dir on a local file "
+                 "system?",
+                 mode ? (const char *)mode : "?");
+    }
+out:
+    sqlite3_finalize(st);
+    err->code = ret;
+    return ret;
+}
+
+struct store *store_open(const char *dir, struct store_error *err)
+{
+    struct store_error dummy;
+    struct store *s = NULL;
+    char *path = NULL;
+    int rc;
+
+    if (!err)
+        err = &dummy;
+    err->code = 0;
+    err->message[0] = '\0';
+    if (!dir || !*dir) {
+        err->code = -EINVAL;
+        snprintf(err->message, sizeof err->message, "no state directory given");
+        return NULL;
+    }
+    s = calloc(1, sizeof *s);
+    if (!s || asprintf(&path, "%s/%s", dir, STORE_DB_NAME) < 0) {
+        path = NULL;
+        err->code = -ENOMEM;
+        snprintf(err->message, sizeof err->message, "out of memory");
+        goto fail;
+    }
+    /* FULLMUTEX is not needed: a handle is used by one thread at a time. */
+    rc = sqlite3_open_v2(path, &s->db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        err->code = store__error(s, rc);
+        snprintf(err->message, sizeof err->message, "cannot open %.120s: %.100s", path,
+                 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        goto fail;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    /* Set before anything else touches the file so that opening while
+     * another process migrates waits instead of failing. */
+    sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
+
+    if (store_wal_enable(s, err) < 0)
+        goto fail;
+    if (store_pragma_exec(s, "PRAGMA synchronous=FULL", err) < 0 ||
+        store_pragma_exec(s, "PRAGMA foreign_keys=ON", err) < 0 ||
+        store_pragma_exec(s, "PRAGMA temp_store=MEMORY", err) < 0 ||
+        store_pragma_exec(s, "PRAGMA cache_size=-" STORE_STRINGIFY(STORE_CACHE_KIB), err) < 0)
+        goto fail;
+    if (store__migrate(s, err) < 0)
+        goto fail;
+    free(path);
+    return s;
+
+fail:
+    if (err->code == 0)
+        err->code = -EIO;
+    free(path);
+    store_close(s);
+    return NULL;
+}
+
+void store_close(struct store *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < STORE__STMT_COUNT; i++)
+        sqlite3_finalize(s->stmt[i]);
+    /* The last connection to close checkpoints the WAL and removes it. */
+    sqlite3_close_v2(s->db);
+    free(s);
+}
+
+int store_schema_version(struct store *s)
+{
+    return s ? s->schema_version : -EINVAL;
+}
+
+const char *store_errmsg(struct store *s)
+{
+    if (!s)
+        return "no store";
+    return s->errmsg[0] ? s->errmsg : "not an error";
+}
