@@ -1,0 +1,252 @@
+/*
+ * Reply helpers for handlers: JSON and problem+json bodies, extra headers,
+ * query and header access, and the id/UTF-8 checks every resource shares.
+ * Every response gets X-Request-Id here, so no path can forget it.
+ */
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/server_internal.h"
+
+struct api_header {
+    char *name, *value;
+    struct api_header *next;
+};
+
+struct api_strnode {
+    char *s;
+    struct api_strnode *next;
+};
+
+const char *api_param(struct api_req *req, int i)
+{
+    return i < req->n_params ? req->params[i] : NULL;
+}
+
+const char *api_header(struct api_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *api_query(struct api_req *req, const char *key)
+{
+    const char *raw = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
+    if (!raw)
+        return NULL;
+    char *dec = api__percent_decode(raw, strlen(raw), 1);
+    if (!dec)
+        return NULL;
+    struct api_strnode *n = malloc(sizeof *n);
+    if (!n) {
+        free(dec);
+        return NULL;
+    }
+    n->s = dec;
+    n->next = req->query_copies;
+    req->query_copies = n;
+    return dec;
+}
+
+void api__query_free(struct api_req *req)
+{
+    while (req->query_copies) {
+        struct api_strnode *n = req->query_copies;
+        req->query_copies = n->next;
+        free(n->s);
+        free(n);
+    }
+}
+
+int api_query_int(struct api_req *req, const char *key, int64_t def, int64_t min, int64_t max,
+                  int64_t *out)
+{
+    const char *v = api_query(req, key);
+    if (!v) {
+        *out = def;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (end == v || *end || errno == ERANGE || x < min || x > max) {
+        json_t *extra = json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", key, "detail",
+                                  "must be an integer in range");
+        api_reply_problem(req, 400, "bad-parameter", "Bad Request", extra,
+                          "query parameter %s must be an integer in %lld..%lld", key,
+                          (long long)min, (long long)max);
+        return -EINVAL;
+    }
+    *out = x;
+    return 0;
+}
+
+void api_add_header(struct api_req *req, const char *name, const char *value)
+{
+    struct api_header *h = malloc(sizeof *h);
+    if (!h)
+        return;
+    h->name = strdup(name);
+    h->value = strdup(value);
+    h->next = req->headers;
+    req->headers = h;
+}
+
+void api__headers_free(struct api_req *req)
+{
+    while (req->headers) {
+        struct api_header *h = req->headers;
+        req->headers = h->next;
+        free(h->name);
+        free(h->value);
+        free(h);
+    }
+}
+
+void api_reply_response(struct api_req *req, int status, struct MHD_Response *resp)
+{
+    if (req->response) /* a second reply replaces the first */
+        MHD_destroy_response(req->response);
+    MHD_add_response_header(resp, "X-Request-Id", req->request_id);
+    for (struct api_header *h = req->headers; h; h = h->next)
+        MHD_add_response_header(resp, h->name, h->value);
+    req->response = resp;
+    req->status = status;
+}
+
+static void reply_text(struct api_req *req, int status, const char *ctype, char *text)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    api_reply_response(req, status, resp);
+}
+
+void api_reply_json(struct api_req *req, int status, json_t *body)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII * 0) : NULL;
+    json_decref(body);
+    if (!text) {
+        text = strdup("{\"type\":\"urn:itemvec:problem:internal\",\"title\":\"Internal Server "
+                      "Error\",\"status\":500,\"detail\":\"cannot encode the answer\"}");
+        reply_text(req, 500, "application/problem+json", text);
+        return;
+    }
+    size_t n = strlen(text);
+    char *nl = realloc(text, n + 2); /* newline-terminated: nicer for curl users */
+    if (nl) {
+        nl[n] = '\n';
+        nl[n + 1] = '\0';
+        text = nl;
+    }
+    reply_text(req, status, "application/json", text);
+}
+
+void api_reply_problem(struct api_req *req, int status, const char *slug, const char *title,
+                       json_t *extra, const char *fmt, ...)
+{
+    char detail[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    char type[128];
+    snprintf(type, sizeof type, "urn:itemvec:problem:%s", slug);
+    json_t *p = json_object();
+    json_object_set_new(p, "type", json_string(type));
+    json_object_set_new(p, "title", json_string(title));
+    json_object_set_new(p, "status", json_integer(status));
+    json_t *d = api_json_str(detail);
+    json_object_set_new(p, "detail", json_is_null(d) ? json_string("(detail not UTF-8)") : d);
+    if (d && json_is_null(d))
+        json_decref(d);
+    json_object_set_new(p, "instance", api_json_str(req->url));
+    if (extra) {
+        json_object_update(p, extra);
+        json_decref(extra);
+    }
+    char *text = json_dumps(p, JSON_COMPACT);
+    json_decref(p);
+    if (!text)
+        text = strdup("{\"title\":\"Internal Server Error\",\"status\":500}");
+    size_t n = strlen(text);
+    char *nl = realloc(text, n + 2);
+    if (nl) {
+        nl[n] = '\n';
+        nl[n + 1] = '\0';
+        text = nl;
+    }
+    reply_text(req, status, "application/problem+json", text);
+}
+
+void api_reply_empty(struct api_req *req, int status)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+    api_reply_response(req, status, resp);
+}
+
+int api_utf8_valid(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s, *e = p + len;
+    while (p < e) {
+        unsigned c = *p;
+        if (c < 0x80) {
+            p++;
+            continue;
+        }
+        size_t n;
+        unsigned min;
+        if ((c & 0xE0) == 0xC0) {
+            n = 1;
+            min = 0x80;
+            c &= 0x1F;
+        } else if ((c & 0xF0) == 0xE0) {
+            n = 2;
+            min = 0x800;
+            c &= 0x0F;
+        } else if ((c & 0xF8) == 0xF0) {
+            n = 3;
+            min = 0x10000;
+            c &= 0x07;
+        } else {
+            return 0;
+        }
+        if ((size_t)(e - p) <= n)
+            return 0;
+        for (size_t i = 1; i <= n; i++) {
+            if ((p[i] & 0xC0) != 0x80)
+                return 0;
+            c = (c << 6) | (p[i] & 0x3F);
+        }
+        if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+            return 0;
+        p += n + 1;
+    }
+    return 1;
+}
+
+json_t *api_json_str(const char *s)
+{
+    if (!s)
+        return json_null();
+    json_t *j = json_string(s);
+    return j ? j : json_null();
+}
+
+const char *api_id_invalid(const char *s, size_t len)
+{
+    if (len == 0)
+        return "is empty";
+    if (len > 256)
+        return "is longer than 256 bytes";
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return "contains a control character";
+    if (!api_utf8_valid(s, len))
+        return "is not valid UTF-8";
+    return NULL;
+}

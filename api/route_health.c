@@ -1,0 +1,55 @@
+/*
+ * /healthz, /readyz and /v1/info: liveness, readiness and what the daemon
+ * holds. /v1/info reports the BLAS in use so users can tell an OpenBLAS
+ * build (and its threading) from the reference BLAS.
+ */
+#include <cblas.h>
+
+#include "api/api.h"
+#include "daemon/app.h"
+#include "storage/store.h"
+#include "version.h"
+
+void api_health_get(struct api_req *req)
+{
+    api_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+void api_ready_get(struct api_req *req)
+{
+    struct app *app = req->app;
+    if (app->draining) {
+        api_add_header(req, "Retry-After", "5");
+        api_reply_problem(req, 503, "draining", "Service Unavailable", NULL,
+                          "itemvecd is shutting down");
+        return;
+    }
+    if (!app->ready) {
+        api_add_header(req, "Retry-After", "1");
+        api_reply_problem(req, 503, "starting", "Service Unavailable", NULL,
+                          "itemvecd is starting");
+        return;
+    }
+    api_reply_json(req, 200, json_pack("{s:s}", "status", "ready"));
+}
+
+void api_info_get(struct api_req *req)
+{
+    struct store_counts c;
+    int rc = store_counts_get(req->app->store, &c);
+    if (rc != 0) {
+        api_reply_problem(req, 500, "storage", "Internal Server Error", NULL,
+                          "cannot read counts: %s", store_errmsg(req->app->store));
+        return;
+    }
+    json_t *build = json_pack("{s:s,s:s,s:s,s:s,s:i}", "type", ITEMVEC_BUILD_TYPE, "compiler",
+                              ITEMVEC_COMPILER, "blas", openblas_get_config(), "blas_core",
+                              openblas_get_corename(), "blas_threads",
+                              openblas_get_num_threads());
+    json_t *counts = json_pack("{s:I,s:I,s:I}", "playlists", (json_int_t)c.playlists, "items",
+                               (json_int_t)c.items, "memberships", (json_int_t)c.memberships);
+    json_t *body = json_pack("{s:s,s:o,s:o,s:n,s:I}", "version", ITEMVEC_VERSION, "build", build,
+                             "counts", counts, "active_model", "uptime_seconds",
+                             (json_int_t)((uv_now(req->app->loop) - req->app->started_ms) / 1000));
+    api_reply_json(req, 200, body);
+}

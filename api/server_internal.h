@@ -1,0 +1,34 @@
+/*
+ * Helpers shared by api/*.c that are not part of the handler interface
+ * (libuv-style double-underscore names).
+ */
+#ifndef ITEMVEC_API_SERVER_INTERNAL_H
+#define ITEMVEC_API_SERVER_INTERNAL_H
+
+#include <stddef.h>
+
+struct api_req;
+
+/* Percent-decodes len bytes into a new string (caller frees); '+' becomes
+ * a space when plus_space. NULL on a bad escape or an encoded NUL. */
+char *api__percent_decode(const char *s, size_t len, int plus_space);
+
+/* Frees the reply headers and decoded query copies of a request. */
+void api__headers_free(struct api_req *req);
+void api__query_free(struct api_req *req);
+
+/* Checks the Authorization header against the configured tokens. Returns
+ * 0 when allowed; otherwise replies 401/403 and returns -EACCES. */
+int api__auth_check(struct api_req *req);
+
+/* Records a finished request in the metrics. */
+void api__metrics_observe(struct api_req *req, int status, double seconds);
+
+/* Replies 500/503 for a storage error code. */
+void api__reply_storage_error(struct api_req *req, int rc);
+
+/* The {id} path parameter after api_id_invalid; replies 400 and returns
+ * NULL when invalid. */
+const char *api__path_id(struct api_req *req);
+
+#endif

@@ -1,0 +1,30 @@
+/*
+ * The daemon's shared state, owned by the loop thread: configuration, the
+ * loop, storage handles, the writer, and the HTTP server. Handlers in api/
+ * reach the rest of the process through this struct; worker threads never
+ * touch it (they get their own buffers).
+ */
+#ifndef ITEMVEC_DAEMON_APP_H
+#define ITEMVEC_DAEMON_APP_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "conf/config.h"
+
+struct store;
+struct writer;
+struct api_server;
+
+struct app {
+    uv_loop_t *loop;
+    struct config cfg;
+    struct store *store;   /* loop-thread reads */
+    struct writer *writer; /* all writes */
+    struct api_server *server;
+    int ready;    /* storage open, recovery done, listener up */
+    int draining; /* SIGTERM received */
+    uint64_t started_ms;
+};
+
+#endif

@@ -1,0 +1,79 @@
+/*
+ * Logging to stderr with syslog priority prefixes (see log.h). The level is
+ * an atomic so SIGHUP can change it while workers log.
+ */
+#include "daemon/log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static atomic_int log_level_min = LOG_LEVEL_INFO;
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+/* syslog priorities: debug 7, info 6, warning 4, err 3 */
+static const int level_prio[] = {7, 6, 4, 3};
+
+void log_set_level(enum log_level level)
+{
+    atomic_store(&log_level_min, (int)level);
+}
+
+enum log_level log_get_level(void)
+{
+    return (enum log_level)atomic_load(&log_level_min);
+}
+
+int log_level_parse(const char *s, enum log_level *out)
+{
+    for (int i = 0; i < 4; i++) {
+        if (strcmp(s, level_names[i]) == 0) {
+            *out = (enum log_level)i;
+            return 0;
+        }
+    }
+    if (strcmp(s, "warning") == 0) {
+        *out = LOG_LEVEL_WARN;
+        return 0;
+    }
+    return -EINVAL;
+}
+
+const char *log_level_name(enum log_level level)
+{
+    return (unsigned)level < 4 ? level_names[level] : "?";
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+    if ((int)level < atomic_load(&log_level_min))
+        return;
+    char buf[4096];
+    size_t n = 0;
+    n += (size_t)snprintf(buf, sizeof buf, "<%d>", level_prio[level]);
+    if (!getenv("JOURNAL_STREAM")) {
+        struct timespec ts;
+        struct tm tm;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        gmtime_r(&ts.tv_sec, &tm);
+        n += strftime(buf + n, sizeof buf - n, "%Y-%m-%dT%H:%M:%S", &tm);
+        n += (size_t)snprintf(buf + n, sizeof buf - n, ".%03ldZ ", ts.tv_nsec / 1000000);
+    }
+    n += (size_t)snprintf(buf + n, sizeof buf - n, "%s ", level_names[level]);
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(buf + n, sizeof buf - n, fmt, ap);
+    va_end(ap);
+    if (m < 0)
+        m = 0;
+    n += (size_t)m;
+    if (n > sizeof buf - 2)
+        n = sizeof buf - 2;
+    buf[n++] = '\n';
+    ssize_t w = write(STDERR_FILENO, buf, n);
+    (void)w;
+}

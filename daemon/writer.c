@@ -1,0 +1,102 @@
+/*
+ * Single-writer FIFO over uv_queue_work (see writer.h). Only one op is on
+ * the pool at a time, so the writer's SQLite handle is used by one thread
+ * at a time even though that thread may change between ops.
+ */
+#include "daemon/writer.h"
+
+#include <stdlib.h>
+
+#include "daemon/log.h"
+#include "storage/store.h"
+
+struct writer {
+    uv_loop_t *loop;
+    struct store *store;
+    struct writer_op *head, *tail;
+    int running;
+    unsigned pending;
+};
+
+static void writer__start(struct writer *w);
+
+static void on_work(uv_work_t *req)
+{
+    struct writer_op *op = (struct writer_op *)req;
+    op->rc = op->fn(op->w->store, op->arg);
+}
+
+static void on_after_work(uv_work_t *req, int status)
+{
+    struct writer_op *op = (struct writer_op *)req;
+    struct writer *w = op->w;
+    w->running = 0;
+    w->pending--;
+    op->done(op->arg, status < 0 ? status : op->rc);
+    writer__start(w);
+}
+
+static void writer__start(struct writer *w)
+{
+    if (w->running || !w->head)
+        return;
+    struct writer_op *op = w->head;
+    w->head = op->next;
+    if (!w->head)
+        w->tail = NULL;
+    w->running = 1;
+    int rc = uv_queue_work(w->loop, &op->work, on_work, on_after_work);
+    if (rc != 0) { /* cannot happen with a valid loop; fail the op rather than hang */
+        w->running = 0;
+        w->pending--;
+        op->done(op->arg, rc);
+        writer__start(w);
+    }
+}
+
+struct writer *writer_create(uv_loop_t *loop, const char *state_dir)
+{
+    struct writer *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    struct store_error err;
+    w->loop = loop;
+    w->store = store_open(state_dir, &err);
+    if (!w->store) {
+        log_error("writer: cannot open store: %s", err.message);
+        free(w);
+        return NULL;
+    }
+    return w;
+}
+
+void writer_submit(struct writer *w, struct writer_op *op, writer_fn fn, writer_done_fn done,
+                   void *arg)
+{
+    op->fn = fn;
+    op->done = done;
+    op->arg = arg;
+    op->rc = 0;
+    op->w = w;
+    op->next = NULL;
+    if (w->tail)
+        w->tail->next = op;
+    else
+        w->head = op;
+    w->tail = op;
+    w->pending++;
+    writer__start(w);
+}
+
+unsigned writer_pending(const struct writer *w)
+{
+    return w->pending;
+}
+
+void writer_destroy(struct writer *w)
+{
+    if (!w)
+        return;
+    store_close(w->store);
+    free(w);
+}
