@@ -328,15 +328,19 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         size_t n = *upload_data_size;
         *upload_data_size = 0;
         req->body_bytes += n;
-        if (req->response || req->body_failed)
-            return MHD_YES; /* discarding after an error; answered at the end */
+        if (req->response || req->body_failed) {
+            /* Discarding after an error; MHD only lets us answer once the
+             * body is in. A client that keeps sending far past the limit is
+             * disconnected instead. */
+            if (req->body_bytes > (uint64_t)req->app->cfg.max_body_size * 2 + (64u << 20))
+                return MHD_NO;
+            return MHD_YES;
+        }
         int rc = 0;
         if (req->route->body == API_BODY_JSON)
             rc = body_append(req, upload_data, n);
         else if (req->route->body == API_BODY_STREAM)
             rc = req->route->body_chunk(req, upload_data, n);
-        if (rc == -EFBIG && req->response)
-            return queue(req); /* too large: answer now rather than read it all */
         if (rc < 0)
             req->body_failed = 1;
         return MHD_YES;
