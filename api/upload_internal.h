@@ -1,0 +1,101 @@
+/*
+ * Private to the upload parsers (api/upload_parse.c for the driver and
+ * CSV/TSV, api/upload_json.c for NDJSON/JSON). Not for use outside those two
+ * files: the parser struct is opaque everywhere else (upload_parse.h).
+ *
+ * Positions: every format tracks where the next input byte sits in the body
+ * (absolute offset after a skipped BOM, 1-based line, offset of that line's
+ * first byte), so that errors and rows carry body coordinates whatever the
+ * chunking was.
+ */
+#ifndef ITEMVEC_API_UPLOAD_INTERNAL_H
+#define ITEMVEC_API_UPLOAD_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api/upload_parse.h"
+
+struct upload_parser {
+    enum upload_format format;
+    size_t max_record;
+    upload_row_cb cb;
+    void *userdata;
+    unsigned long rows;
+    int failed; /* sticky negative errno after the first error */
+
+    /* Body position of the next byte to be parsed (BOM excluded). */
+    uint64_t pos;
+    unsigned long line;
+    uint64_t line_start;
+
+    /* UTF-8 BOM detection: bytes held back while they still match it. */
+    unsigned char bom[3];
+    size_t bom_len;
+    int bom_done;
+
+    /* The one buffered record (unquoted CSV fields, NDJSON line, JSON
+     * element). Never grows beyond max_record + 2 bytes. */
+    char *buf;
+    size_t len;
+    size_t cap;
+    int in_record;
+    uint64_t rec_start; /* absolute offset of the record's first byte */
+    unsigned long rec_line;
+    unsigned long rec_col;
+
+    /* CSV/TSV state (upload_parse.c). */
+    char sep;
+    int cst;
+    int header_done;
+    int cur_quoted;
+    int ended_cr;         /* the record's line ending was CRLF */
+    size_t field_start;   /* offset in buf of the current field */
+    size_t nfields;       /* fields completed in this record */
+    size_t fcap;
+    size_t *fofs;         /* per field: start offset in buf */
+    size_t *flen;         /* per field: length */
+    unsigned long *fline; /* per field: body line/column of its first byte */
+    unsigned long *fcol;
+    unsigned long cur_line, cur_col;     /* current field's start */
+    unsigned long quote_line, quote_col; /* opening quote of current field */
+    size_t ncols;
+    long col_playlist, col_item, col_title, col_artist;
+
+    /* JSON/NDJSON state (upload_json.c). */
+    int jst;
+    int j_single;      /* body is one top-level object, not an array */
+    int j_in_string;
+    int j_escape;
+    size_t j_depth;
+    size_t *j_item_ofs; /* scratch: offsets of the "items" elements */
+    size_t j_item_cap;
+};
+
+/* Records an error: fills err (if not NULL), marks the parser failed and
+ * returns code. fmt is printf-style. */
+int upload__fail(struct upload_parser *p, struct upload_error *err, int code,
+                 unsigned long line, unsigned long column, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+/* Appends n bytes to the record buffer. The callers have checked the record
+ * bound already, so growth is bounded by max_record. 0 or -ENOMEM. */
+int upload__buf_append(struct upload_parser *p, const char *data, size_t n);
+
+/* Hands one row to the callback, counts it, and fills err's line/column
+ * (row start) when the callback fails without setting them. */
+int upload__emit(struct upload_parser *p, const struct upload_row *row,
+                 unsigned long column, struct upload_error *err);
+
+/* Returns the offset of the first byte of s[0..n) that is not part of valid
+ * UTF-8 (overlongs, surrogates and NUL are invalid too), or n if all valid. */
+size_t upload__utf8_check(const char *s, size_t n);
+
+/* Format entry points of upload_json.c; same contracts as
+ * upload_parser_feed/finish, data already stripped of a BOM. */
+int upload__json_feed(struct upload_parser *p, const char *data, size_t len,
+                      struct upload_error *err);
+int upload__json_finish(struct upload_parser *p, struct upload_error *err);
+void upload__json_deinit(struct upload_parser *p);
+
+#endif
