@@ -168,8 +168,8 @@ struct alias_entry {
 
 /* Builds the alias table of weights w[0..n) into t[0..n) (caller-owned);
  * slot i stands for rank[i] (or i when rank is NULL). work is scratch of n. */
-static void alias_build(const double *w, const uint32_t *rank, uint32_t n,
-                        struct alias_entry *t, uint32_t *work, double *p)
+static void alias_build(const double *w, const uint32_t *rank, uint32_t n, struct alias_entry *t,
+                        uint32_t *work, double *p)
 {
     double sum = 0.0;
     for (uint32_t i = 0; i < n; i++)
@@ -323,7 +323,7 @@ static void out_field(struct out *o, enum out_format fmt, const char *s, size_t 
 /* ---- the catalogue --------------------------------------------------- */
 
 struct catalog {
-    uint32_t n;             /* items, by popularity rank */
+    uint32_t n; /* items, by popularity rank */
     uint32_t nclusters;
     uint64_t id_prime, id_mul, id_add;
     uint64_t seed;
@@ -333,12 +333,12 @@ struct catalog {
     struct alias_entry *gtail;
     uint32_t nhead;
     double head_mass;
-    uint32_t *cluster_of;   /* rank -> cluster */
-    uint32_t *cstart;       /* cluster c's members: members[cstart[c]..cstart[c+1]) */
+    uint32_t *cluster_of; /* rank -> cluster */
+    uint32_t *cstart;     /* cluster c's members: members[cstart[c]..cstart[c+1]) */
     uint32_t *members;
     struct alias_entry *calias; /* per-cluster popularity, aligned with members */
-    uint32_t *ids;          /* rank -> item id */
-    uint32_t *attr;         /* rank -> artist number << 3 | ATTR_* bits */
+    uint32_t *ids;              /* rank -> item id */
+    uint32_t *attr;             /* rank -> artist number << 3 | ATTR_* bits */
 };
 
 /* Per-item name variants, precomputed so the hot loop does no division. */
@@ -535,7 +535,7 @@ enum row_kind {
 
 struct row {
     uint32_t kind;
-    uint32_t rank;   /* catalogue rank; for ROW_SKIP_ID the negated id */
+    uint32_t rank; /* catalogue rank; for ROW_SKIP_ID the negated id */
 };
 
 struct gen_counts {
@@ -557,8 +557,8 @@ struct stats_rows {
     uint64_t n;
 };
 
-static void emit_row(struct out *o, const struct params *prm, const struct catalog *c,
-                     uint64_t pid, const struct row *rw, int first)
+static void emit_row(struct out *o, const struct params *prm, const struct catalog *c, uint64_t pid,
+                     const struct row *rw, int first)
 {
     char title[64], artist[64];
     size_t tn, an;
@@ -743,13 +743,13 @@ static void generate(const struct params *prm, const struct catalog *c, struct o
 struct filter_stats {
     uint64_t valid_rows;
     uint64_t valid_items;
-    uint64_t freq_items;  /* items with frequency >= min_freq, before the group filter */
+    uint64_t freq_items; /* items with frequency >= min_freq, before the group filter */
     uint64_t valid_groups;
     uint64_t pair_occurrences;
     uint64_t distinct_pairs;
     uint64_t cooc_rows;
-    double zipf_fit;      /* slope of log freq vs log rank, ranks 10..10000 */
-    double top1_share;    /* share of rows held by the top 1 % of distinct items */
+    double zipf_fit;   /* slope of log freq vs log rank, ranks 10..10000 */
+    double top1_share; /* share of rows held by the top 1 % of distinct items */
 };
 
 static int cmp_u32_desc(const void *a, const void *b)
@@ -890,22 +890,21 @@ static void filter_compute(const struct params *prm, const struct catalog *c,
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: gen_playlists --rows N [--seed S] [--format tsv|csv|ndjson] [--gzip]\n"
-            "                     [--out FILE|-] [--items M] [--playlists P] [--stats]\n"
-            "  --rows N        distinct valid (playlist,item) rows, the seed's table size\n"
-            "                  (3000000 = its sample, 12304975 = its whole table)\n"
-            "  --seed S        random seed (default 1); same seed, same bytes\n"
-            "  --format F      tsv (default), csv or ndjson (one playlist per line)\n"
-            "  --gzip          gzip the output (level 1, see --gzip-level)\n"
-            "  --out FILE      output file, '-' for stdout (default)\n"
-            "  --items M       catalogue size (default 400000 * (N/3e6)^0.75)\n"
-            "  --playlists P   target playlist count (default N * 158000/3e6)\n"
-            "  --stats         print generation and post-filter statistics to stderr\n"
-            "advanced (calibration):\n"
-            "  --zipf S --zipf-offset Q --clusters C --cluster-share F --second-cluster F\n"
-            "  --size-sigma F --dup-share F --skip-share F --gzip-level L\n"
-            "  --min-freq K --max-group G   (filters for --stats; default 15, 100)\n");
+    fprintf(f, "usage: gen_playlists --rows N [--seed S] [--format tsv|csv|ndjson] [--gzip]\n"
+               "                     [--out FILE|-] [--items M] [--playlists P] [--stats]\n"
+               "  --rows N        distinct valid (playlist,item) rows, the seed's table size\n"
+               "                  (3000000 = its sample, 12304975 = its whole table)\n"
+               "  --seed S        random seed (default 1); same seed, same bytes\n"
+               "  --format F      tsv (default), csv or ndjson (one playlist per line)\n"
+               "  --gzip          gzip the output (level 1, see --gzip-level)\n"
+               "  --out FILE      output file, '-' for stdout (default)\n"
+               "  --items M       catalogue size (default 400000 * (N/3e6)^0.75)\n"
+               "  --playlists P   target playlist count (default N * 158000/3e6)\n"
+               "  --stats         print generation and post-filter statistics to stderr\n"
+               "advanced (calibration):\n"
+               "  --zipf S --zipf-offset Q --clusters C --cluster-share F --second-cluster F\n"
+               "  --size-sigma F --dup-share F --skip-share F --gzip-level L\n"
+               "  --min-freq K --max-group G   (filters for --stats; default 15, 100)\n");
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -1050,8 +1049,8 @@ static int parse_args(int argc, char **argv, struct params *p)
         p->clusters = 1;
     if (p->clusters > p->items)
         p->clusters = p->items;
-    if (p->cluster_share > 1 || p->second_cluster > 1 || p->dup_share > 1 ||
-        p->skip_share > 1 || p->zipf_s <= 0) {
+    if (p->cluster_share > 1 || p->second_cluster > 1 || p->dup_share > 1 || p->skip_share > 1 ||
+        p->zipf_s <= 0) {
         fprintf(stderr, "gen_playlists: shares must be in 0..1 and --zipf > 0\n");
         return -EINVAL;
     }
@@ -1162,11 +1161,11 @@ int main(int argc, char **argv)
                 "time: generate %.2f s, stats %.2f s\n",
                 prm.seed, prm.items, prm.clusters, gc.lines, gc.valid, gc.dup,
                 100.0 * (double)gc.dup / lines, gc.skip_id + gc.skip_title,
-                100.0 * (double)(gc.skip_id + gc.skip_title) / lines, gc.skip_id,
-                gc.skip_title, gc.playlists, (double)gc.valid / (double)gc.playlists, median, p90, max,
-                gc.distinct_items, fs.zipf_fit, 100.0 * fs.top1_share, prm.min_freq, prm.max_group, prm.min_freq, fs.freq_items,
-                fs.valid_rows, fs.valid_items, fs.valid_groups, fs.pair_occurrences,
-                fs.distinct_pairs, fs.cooc_rows, t1 - t0, t2 - t1);
+                100.0 * (double)(gc.skip_id + gc.skip_title) / lines, gc.skip_id, gc.skip_title,
+                gc.playlists, (double)gc.valid / (double)gc.playlists, median, p90, max,
+                gc.distinct_items, fs.zipf_fit, 100.0 * fs.top1_share, prm.min_freq, prm.max_group,
+                prm.min_freq, fs.freq_items, fs.valid_rows, fs.valid_items, fs.valid_groups,
+                fs.pair_occurrences, fs.distinct_pairs, fs.cooc_rows, t1 - t0, t2 - t1);
     }
     rc = 0;
 out:
