@@ -1,0 +1,81 @@
+/*
+ * Shared between the WALS files only (the wals__ prefix): wals.c (driver),
+ * wals_solve.c (per-row CG and Cholesky solvers, Gram matrices) and
+ * wals_loss.c (the O(nnz·f + n·f²) loss). Not a public interface.
+ *
+ * Factor matrices are float, row-major with a padded stride (a multiple
+ * of 8 floats, padding kept at zero) and 32-byte aligned rows so the AVX2
+ * kernels load whole vectors; every kernel has a portable fallback.
+ */
+#ifndef ITEMVEC_ML_WALS_INTERNAL_H
+#define ITEMVEC_ML_WALS_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ml/wals.h"
+
+#define WALS__ALIGN 64
+/* Rows of y_j gathered per ssyrk call in the Cholesky solver. */
+#define WALS__BATCH 128
+/* CG: rows up to this many nonzeros (and at most the longest row) are
+ * gathered into a per-thread buffer once per half-step. */
+#define WALS__CG_GATHER_MAX 65536
+
+/* Per-thread scratch, allocated once per wals_train. */
+struct wals__scratch {
+    float *r, *p, *ap;   /* CG vectors [stride] */
+    float *cgz;          /* CG: a row's gathered sqrt(c−1)·y_j, [cgz_rows × stride] */
+    size_t cgz_rows;
+    float *z;            /* Cholesky: gathered sqrt(c−1)·y_j, [BATCH × stride] */
+    float *af;           /* Cholesky: Σ (c−1) y yᵀ, [stride × stride] */
+    float *bf;           /* Cholesky: Σ c·p·y, [stride] */
+    double *ad;          /* Cholesky: full matrix, [f × f] */
+    double *bd;          /* [f] */
+};
+
+/* One half-step: solve every row of a sparse matrix against fixed factors. */
+struct wals__half {
+    const uint64_t *row_ptr;
+    const uint32_t *col;
+    const float *val;
+    const float *fixed;      /* the other side's factors, [n_fixed × stride] */
+    float *out;              /* this side's factors (warm start for CG) */
+    const float *gram;       /* FᵀF + λI as float, [stride × stride], zero padding */
+    const double *gram_d;    /* FᵀF + λI as double, [f × f] */
+    const uint32_t *chunks;  /* row boundaries of task t: chunks[t]..chunks[t+1] */
+    size_t stride;
+    int f;
+    float alpha;
+    int cg_steps;
+    enum wals_solver solver;
+    struct wals__scratch *scratch; /* [threads] */
+    double *loss_partial;     /* non-NULL: task t stores its rows' observed-cell
+                                 loss correction (after solving) in [t] */
+    atomic_int failed;        /* set to a negative errno by a failing row */
+    atomic_size_t done;       /* chunks finished, for progress */
+};
+
+/* par_task_fn: solves rows chunks[task]..chunks[task+1]-1 of h. */
+void wals__solve_task(void *h, size_t task, int worker);
+
+/* G = FᵀF over n rows of f (first f of stride floats), double, full
+ * symmetric f × f. Deterministic (fixed blocking, single-threaded). */
+int wals__gram(const float *fac, uint32_t n, size_t stride, int f, double *g);
+
+/* Observed-cell correction of the loss for one range of rows:
+ * Σ_obs [c (p − s)² − s²], s = x_i·y_j, accumulated in double. */
+double wals__loss_rows(const uint64_t *row_ptr, const uint32_t *col, const float *val,
+                       uint32_t row_begin, uint32_t row_end, const float *x, const float *y,
+                       size_t stride, int f, double alpha);
+
+/* Loss from the Gram matrices and the observed correction:
+ * trace(GX·GY) + correction + λ (trace GX + trace GY). */
+double wals__loss_combine(const double *gx, const double *gy, int f, double correction,
+                          double l2_reg);
+
+/* Float dot product over stride floats (padding is zero). */
+float wals__dot(const float *a, const float *b, size_t stride);
+
+#endif
