@@ -68,16 +68,19 @@ static int batch_strtab_grow_slots(struct batch *b, struct batch__strtab *t)
 {
     size_t n_slots = t->slots ? (size_t)t->mask + 1 : 0;
     size_t new_n = n_slots ? n_slots * 2 : 64;
-    uint32_t *slots = calloc(new_n, sizeof *slots);
+    struct batch__slot *slots = calloc(new_n, sizeof *slots);
 
     if (!slots)
         return -ENOMEM;
     b->memory += new_n * sizeof *slots;
-    for (uint32_t i = 0; i < t->n; i++) {
-        size_t pos = t->hash[i] & (new_n - 1);
-        while (slots[pos])
+    for (size_t i = 0; i < n_slots; i++) {
+        size_t pos;
+        if (!t->slots[i].idx1)
+            continue;
+        pos = t->slots[i].hash & (new_n - 1);
+        while (slots[pos].idx1)
             pos = (pos + 1) & (new_n - 1);
-        slots[pos] = i + 1;
+        slots[pos] = t->slots[i];
     }
     free(t->slots);
     b->memory -= n_slots * sizeof *slots;
@@ -103,10 +106,6 @@ static int batch_strtab_grow_entries(struct batch *b, struct batch__strtab *t)
     if (!p)
         return -ENOMEM;
     t->len = p;
-    p = batch_realloc(b, t->hash, t->cap * sizeof *t->hash, cap * sizeof *t->hash);
-    if (!p)
-        return -ENOMEM;
-    t->hash = p;
     if (t == &b->playlists) {
         p = batch_realloc(b, b->lists, t->cap * sizeof *b->lists, cap * sizeof *b->lists);
         if (!p)
@@ -139,9 +138,11 @@ static int batch_intern(struct batch *b, struct batch__strtab *t, const char *s,
         return -ENOMEM;
     h = batch_hash(s, len);
     if (t->slots) {
-        for (pos = h & t->mask; t->slots[pos]; pos = (pos + 1) & t->mask) {
-            idx = t->slots[pos] - 1;
-            if (t->hash[idx] == h && t->len[idx] == len && memcmp(t->str[idx], s, len) == 0) {
+        for (pos = h & t->mask; t->slots[pos].idx1; pos = (pos + 1) & t->mask) {
+            if (t->slots[pos].hash != h)
+                continue;
+            idx = t->slots[pos].idx1 - 1;
+            if (t->len[idx] == len && memcmp(t->str[idx], s, len) == 0) {
                 *out = idx;
                 return 0;
             }
@@ -160,14 +161,14 @@ static int batch_intern(struct batch *b, struct batch__strtab *t, const char *s,
     idx = t->n++;
     t->str[idx] = copy;
     t->len[idx] = (uint32_t)len;
-    t->hash[idx] = h;
     if (t == &b->items) {
         b->title[idx] = 0;
         b->artist[idx] = 0;
     }
-    for (pos = h & t->mask; t->slots[pos]; pos = (pos + 1) & t->mask)
+    for (pos = h & t->mask; t->slots[pos].idx1; pos = (pos + 1) & t->mask)
         ;
-    t->slots[pos] = idx + 1;
+    t->slots[pos].hash = h;
+    t->slots[pos].idx1 = idx + 1;
     *out = idx;
     return 0;
 }
@@ -185,7 +186,6 @@ static void batch_strtab_free(struct batch__strtab *t)
 {
     free(t->str);
     free(t->len);
-    free(t->hash);
     free(t->slots);
 }
 
@@ -216,27 +216,45 @@ int batch_add_playlist(struct batch *b, const char *playlist, size_t playlist_le
     return batch_intern(b, &b->playlists, playlist, playlist_len, &p);
 }
 
+/* Sets *slot (a title or artist of an item) to s, interning it unless it
+ * already is the item's value: a popular item's rows repeat the same title,
+ * and one comparison is cheaper than a hash probe. */
+static int batch_text_set(struct batch *b, uint32_t *slot, const char *s, size_t len)
+{
+    uint32_t tx;
+
+    if (*slot && b->texts.len[*slot - 1] == len && memcmp(b->texts.str[*slot - 1], s, len) == 0)
+        return 0;
+    if (batch_intern(b, &b->texts, s, len, &tx) < 0)
+        return -ENOMEM;
+    *slot = tx + 1;
+    return 0;
+}
+
 int batch_add(struct batch *b, const char *playlist, size_t playlist_len, const char *item,
               size_t item_len, const char *title, size_t title_len, const char *artist,
               size_t artist_len)
 {
     struct batch__list *l;
-    uint32_t p, it, tx;
+    uint32_t p, it;
 
-    if (batch_intern(b, &b->playlists, playlist, playlist_len, &p) < 0 ||
-        batch_intern(b, &b->items, item, item_len, &it) < 0)
+    /* Every upload format groups a playlist's rows together: compare with
+     * the previous row's playlist before hashing. */
+    if (b->last_playlist && b->playlists.len[b->last_playlist - 1] == playlist_len &&
+        memcmp(b->playlists.str[b->last_playlist - 1], playlist, playlist_len) == 0) {
+        p = b->last_playlist - 1;
+    } else {
+        if (batch_intern(b, &b->playlists, playlist, playlist_len, &p) < 0)
+            return -ENOMEM;
+        b->last_playlist = p + 1;
+    }
+    if (batch_intern(b, &b->items, item, item_len, &it) < 0)
         return -ENOMEM;
-    /* Latest given wins; interning makes "same title again" free. */
-    if (title) {
-        if (batch_intern(b, &b->texts, title, title_len, &tx) < 0)
-            return -ENOMEM;
-        b->title[it] = tx + 1;
-    }
-    if (artist) {
-        if (batch_intern(b, &b->texts, artist, artist_len, &tx) < 0)
-            return -ENOMEM;
-        b->artist[it] = tx + 1;
-    }
+    /* Latest given wins; NULL leaves the batch's (and the store's) value. */
+    if (title && batch_text_set(b, &b->title[it], title, title_len) < 0)
+        return -ENOMEM;
+    if (artist && batch_text_set(b, &b->artist[it], artist, artist_len) < 0)
+        return -ENOMEM;
     l = &b->lists[p];
     if (l->n == l->cap) {
         /* Start small (most playlists are short), then grow by 1.5x. */

@@ -23,13 +23,19 @@ struct batch__chunk {
     char data[];
 };
 
+/* Open addressing slot: the hash is kept next to the index so that a probe
+ * touches one cache line until the hashes match. */
+struct batch__slot {
+    uint32_t hash;
+    uint32_t idx1; /* index + 1, 0 = empty */
+};
+
 struct batch__strtab {
-    const char **str; /* [n]: bytes, NUL-terminated; length in len[] */
-    uint32_t *len;    /* [n] */
-    uint32_t *hash;   /* [n] */
-    uint32_t *slots;  /* open addressing, index + 1, 0 = empty */
-    uint32_t n, cap;  /* entries used / allocated */
-    uint32_t mask;    /* slot count - 1 (power of two) */
+    const char **str;          /* [n]: bytes, NUL-terminated; length in len[] */
+    uint32_t *len;             /* [n] */
+    struct batch__slot *slots; /* [mask + 1] */
+    uint32_t n, cap;           /* entries used / allocated */
+    uint32_t mask;             /* slot count - 1 (power of two) */
 };
 
 struct batch__list {
@@ -43,6 +49,7 @@ struct batch {
     struct batch__list *lists; /* [playlists.cap] */
     uint32_t *title;           /* [items.cap]: texts index + 1, 0 = none */
     uint32_t *artist;          /* [items.cap] */
+    uint32_t last_playlist; /* index + 1 of the previous row's playlist */
     size_t rows;
     size_t memory; /* bytes allocated, kept up to date by batch.c */
 };

@@ -6,21 +6,22 @@
  *  0. Without touching the database, count for every batch item the
  *     number of distinct batch playlists naming it (npl), with a per-item
  *     "last playlist seen" stamp: O(rows).
- *  1. Upsert every batch item once: INSERT ... ON CONFLICT DO UPDATE
- *     (title/artist: coalesce, latest wins, NULL keeps) RETURNING key, and
- *     add npl to items.playlists right there. npl is the playlist-count
- *     delta when none of those memberships existed yet, which is the
- *     common case (new playlists), so no second pass over the items is
- *     needed; step 2 records the exceptions. A returned key above the
- *     max(key) read at the start is a new item.
+ *  1. Insert every batch item that is new (ON CONFLICT DO NOTHING; key =
+ *     last_insert_rowid) with playlists = npl, which is exact: a new item
+ *     is in no stored playlist. For an item that exists, only look its key
+ *     up; its update waits for step 3, when its delta is known.
  *  2. Per batch playlist: map indices to keys, sort, dedupe -> S. Try to
- *     insert it as a new playlist (ON CONFLICT DO NOTHING RETURNING key):
- *     one statement for a new one. Otherwise read the stored set O and
- *     write O u S (MERGE) or S (REPLACE) back if it changed; every key of
- *     S n O (MERGE) or of O (REPLACE) gets a -1 correction because step 1
- *     counted it as a new membership.
- *  3. Apply the corrections per key (sorted, summed) and add the totals to
- *     the counters row.
+ *     insert it as a new playlist (one statement for a new one). Otherwise
+ *     read the stored set O and write O u S (MERGE) or S (REPLACE) back if
+ *     it changed. Each key of S n O (MERGE) or of O (REPLACE) is recorded
+ *     as a correction: npl counted it as a new membership, or (REPLACE) it
+ *     is one no more.
+ *  3. Per existing item touched (batch items that existed, sorted by key,
+ *     merged with the sorted corrections): one UPDATE with the latest
+ *     title/artist and playlists += npl - corrections; it writes nothing
+ *     when nothing changes (idempotent re-upload). Then the counters row.
+ * Statements avoid RETURNING, which runs a temp-trigger program per row
+ * and doubled the commit time in bench/bench_store.c.
  *
  * Counts: rows_stored = memberships that did not exist before (|S \ O|
  * summed), rows_duplicate = rows - rows_stored, i.e. rows already stored
@@ -70,7 +71,32 @@ static int commit_u32_cmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Sorts v (short arrays are the norm: insertion sort below 24). */
+struct commit_u64 {
+    uint64_t *v;
+    size_t n, cap;
+};
+
+static int commit_u64_push(struct commit_u64 *b, uint64_t x)
+{
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 1024;
+        uint64_t *v = realloc(b->v, cap * sizeof *v);
+        if (!v)
+            return -ENOMEM;
+        b->v = v;
+        b->cap = cap;
+    }
+    b->v[b->n++] = x;
+    return 0;
+}
+
+static int commit_u64_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Sorts v (short arrays are the norm: insertion sort up to 64). */
 static void commit_sort(uint32_t *v, size_t n)
 {
     size_t i;
@@ -79,7 +105,7 @@ static void commit_sort(uint32_t *v, size_t n)
         ;
     if (i >= n)
         return; /* already sorted: keys of new items come in batch order */
-    if (n > 24) {
+    if (n > 64) {
         qsort(v, n, sizeof *v, commit_u32_cmp);
         return;
     }
@@ -128,67 +154,87 @@ struct commit_state {
     uint32_t *keys;   /* batch item index -> item key */
     uint32_t *npl;    /* batch item index -> distinct batch playlists */
     struct commit_buf set, merged, corrections;
+    struct commit_u64 existing; /* key << 32 | batch index of items that existed */
     struct commit_blob blob;
     int64_t new_items, new_playlists, memberships, stored, removed;
 };
+
+static int commit_bind_text_or_null(sqlite3_stmt *st, int col, const struct batch__strtab *t,
+                                    uint32_t idx1)
+{
+    if (!idx1)
+        return sqlite3_bind_null(st, col);
+    return sqlite3_bind_text(st, col, t->str[idx1 - 1], (int)t->len[idx1 - 1], SQLITE_STATIC);
+}
 
 static int commit_items(struct commit_state *c)
 {
     struct store *s = c->s;
     const struct batch *b = c->b;
-    sqlite3_stmt *st;
-    sqlite3_int64 max_before;
+    sqlite3_stmt *ins, *sel = NULL;
     int rc, ret = 0;
 
-    st = store__stmt(s, STORE__ITEM_MAX_KEY);
-    if (!st)
-        return -EIO;
-    rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW) {
-        ret = store__error(s, rc);
-        sqlite3_reset(st);
-        return ret;
-    }
-    max_before = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-
-    st = store__stmt(s, STORE__ITEM_UPSERT);
-    if (!st)
+    ins = store__stmt(s, STORE__ITEM_INSERT_NEW);
+    if (!ins)
         return -EIO;
     for (uint32_t i = 0; i < b->items.n; i++) {
         sqlite3_int64 key;
-        uint32_t t = b->title[i], a = b->artist[i];
+        int is_new;
 
-        sqlite3_reset(st);
-        rc = sqlite3_bind_text(st, 1, b->items.str[i], (int)b->items.len[i], SQLITE_STATIC);
+        sqlite3_reset(ins);
+        rc = sqlite3_bind_text(ins, 1, b->items.str[i], (int)b->items.len[i], SQLITE_STATIC);
         if (rc == SQLITE_OK)
-            rc = t ? sqlite3_bind_text(st, 2, b->texts.str[t - 1], (int)b->texts.len[t - 1],
-                                       SQLITE_STATIC)
-                   : sqlite3_bind_null(st, 2);
+            rc = commit_bind_text_or_null(ins, 2, &b->texts, b->title[i]);
         if (rc == SQLITE_OK)
-            rc = a ? sqlite3_bind_text(st, 3, b->texts.str[a - 1], (int)b->texts.len[a - 1],
-                                       SQLITE_STATIC)
-                   : sqlite3_bind_null(st, 3);
+            rc = commit_bind_text_or_null(ins, 3, &b->texts, b->artist[i]);
         if (rc == SQLITE_OK)
-            rc = sqlite3_bind_int64(st, 4, c->npl[i]);
+            rc = sqlite3_bind_int64(ins, 4, c->npl[i]);
         if (rc == SQLITE_OK)
-            rc = sqlite3_step(st);
-        if (rc != SQLITE_ROW) {
+            rc = sqlite3_step(ins);
+        if (rc != SQLITE_DONE) {
             ret = store__error(s, rc);
             goto out;
         }
-        key = sqlite3_column_int64(st, 0);
+        is_new = sqlite3_changes64(s->db) == 1;
+        if (is_new) {
+            key = sqlite3_last_insert_rowid(s->db);
+            c->new_items++;
+        } else {
+            if (!sel) {
+                sel = store__stmt(s, STORE__ITEM_KEY_BY_ID);
+                if (!sel) {
+                    ret = -EIO;
+                    goto out;
+                }
+            }
+            sqlite3_reset(sel);
+            rc = sqlite3_bind_text(sel, 1, b->items.str[i], (int)b->items.len[i],
+                                   SQLITE_STATIC);
+            if (rc == SQLITE_OK)
+                rc = sqlite3_step(sel);
+            if (rc != SQLITE_ROW) {
+                ret = rc == SQLITE_DONE ? -EIO : store__error(s, rc);
+                goto out;
+            }
+            key = sqlite3_column_int64(sel, 0);
+            sqlite3_reset(sel);
+        }
         if (key < 1 || key > (sqlite3_int64)UINT32_MAX) {
             snprintf(s->errmsg, sizeof s->errmsg, "item key %lld out of range", (long long)key);
             ret = -EOVERFLOW;
             goto out;
         }
         c->keys[i] = (uint32_t)key;
-        if (key > max_before)
-            c->new_items++;
+        if (!is_new) {
+            ret = commit_u64_push(&c->existing, (uint64_t)key << 32 | i);
+            if (ret < 0)
+                goto out;
+        }
     }
 out:
-    sqlite3_reset(st);
+    sqlite3_reset(ins);
+    if (sel)
+        sqlite3_reset(sel);
     return ret;
 }
 
@@ -218,8 +264,8 @@ static int commit_playlist(struct commit_state *c, uint32_t p)
     if (ret < 0)
         goto out;
     rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        /* New playlist: every member is a new membership, as step 1 assumed. */
+    if (rc == SQLITE_DONE && sqlite3_changes64(s->db) == 1) {
+        /* New playlist: every member is a new membership. */
         c->new_playlists++;
         c->memberships += (int64_t)m;
         c->stored += (int64_t)m;
@@ -349,34 +395,59 @@ static int commit_playlists(struct commit_state *c)
     return 0;
 }
 
-/* Applies the -1 corrections of step 2, one UPDATE per distinct key. */
-static int commit_corrections(struct commit_state *c)
+static int commit_item_update(struct commit_state *c, sqlite3_stmt *st, uint32_t key,
+                              int64_t delta, uint32_t title, uint32_t artist)
+{
+    int rc;
+
+    sqlite3_reset(st);
+    rc = sqlite3_bind_int64(st, 1, key);
+    if (rc == SQLITE_OK)
+        rc = commit_bind_text_or_null(st, 2, &c->b->texts, title);
+    if (rc == SQLITE_OK)
+        rc = commit_bind_text_or_null(st, 3, &c->b->texts, artist);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 4, delta);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    return rc == SQLITE_DONE ? 0 : store__error(c->s, rc);
+}
+
+/* Step 3: updates existing items (title/artist, playlists += npl -
+ * corrections) and items only named by corrections (REPLACE removals). */
+static int commit_existing_items(struct commit_state *c)
 {
     struct commit_buf *k = &c->corrections;
+    struct commit_u64 *e = &c->existing;
+    const struct batch *b = c->b;
     sqlite3_stmt *st;
-    int rc, ret = 0;
+    size_t i = 0, j = 0;
+    int ret = 0;
 
-    if (k->n == 0)
+    if (k->n == 0 && e->n == 0)
         return 0;
     qsort(k->v, k->n, sizeof *k->v, commit_u32_cmp);
-    st = store__stmt(c->s, STORE__ITEM_ADD_PLAYLISTS);
+    qsort(e->v, e->n, sizeof *e->v, commit_u64_cmp);
+    st = store__stmt(c->s, STORE__ITEM_UPDATE);
     if (!st)
         return -EIO;
-    for (size_t i = 0; i < k->n;) {
-        size_t j = i;
-        while (j < k->n && k->v[j] == k->v[i])
+    while (ret == 0 && (i < k->n || j < e->n)) {
+        uint32_t key = j < e->n ? (uint32_t)(e->v[j] >> 32) : UINT32_MAX;
+        size_t run = i;
+
+        if (i < k->n && k->v[i] < key)
+            key = k->v[i];
+        while (run < k->n && k->v[run] == key)
+            run++;
+        if (j < e->n && (uint32_t)(e->v[j] >> 32) == key) {
+            uint32_t idx = (uint32_t)e->v[j];
+            ret = commit_item_update(c, st, key, (int64_t)c->npl[idx] - (int64_t)(run - i),
+                                     b->title[idx], b->artist[idx]);
             j++;
-        sqlite3_reset(st);
-        rc = sqlite3_bind_int64(st, 1, k->v[i]);
-        if (rc == SQLITE_OK)
-            rc = sqlite3_bind_int64(st, 2, -(sqlite3_int64)(j - i));
-        if (rc == SQLITE_OK)
-            rc = sqlite3_step(st);
-        if (rc != SQLITE_DONE) {
-            ret = store__error(c->s, rc);
-            break;
+        } else {
+            ret = commit_item_update(c, st, key, -(int64_t)(run - i), 0, 0);
         }
-        i = j;
+        i = run;
     }
     sqlite3_reset(st);
     return ret;
@@ -438,7 +509,7 @@ int store_batch_commit(struct store *s, const struct batch *b, enum store_commit
     if (ret == 0)
         ret = commit_playlists(&c);
     if (ret == 0)
-        ret = commit_corrections(&c);
+        ret = commit_existing_items(&c);
     if (ret == 0)
         ret = commit_counters(&c);
     if (ret == 0)
@@ -460,6 +531,7 @@ out:
     free(c.set.v);
     free(c.merged.v);
     free(c.corrections.v);
+    free(c.existing.v);
     free(c.blob.p);
     return ret;
 }

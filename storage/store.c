@@ -41,14 +41,19 @@ static const char *const store__sql[STORE__STMT_COUNT] = {
     [STORE__COUNTERS_ADD] = "UPDATE counters SET playlists = playlists + ?1, items = items + ?2, "
                             "memberships = memberships + ?3 WHERE id = 1",
     [STORE__ITEM_MAX_KEY] = "SELECT coalesce(max(key), 0) FROM items",
-    /* playlists = an upper bound of the delta (see commit.c), corrected
-     * afterwards for memberships that already existed. */
-    [STORE__ITEM_UPSERT] = "INSERT INTO items(id, title, artist, playlists) VALUES (?1, ?2, ?3, ?4) "
-                           "ON CONFLICT(id) DO UPDATE SET "
-                           "title = coalesce(excluded.title, title), "
-                           "artist = coalesce(excluded.artist, artist), "
-                           "playlists = playlists + excluded.playlists "
-                           "RETURNING key",
+    /* New items only (a new item can be in no stored playlist, so ?4 is
+     * its exact playlist count); the key is sqlite3_last_insert_rowid.
+     * No RETURNING: it costs a temp-trigger round per row. */
+    [STORE__ITEM_INSERT_NEW] = "INSERT INTO items(id, title, artist, playlists) "
+                               "VALUES (?1, ?2, ?3, ?4) ON CONFLICT(id) DO NOTHING",
+    [STORE__ITEM_KEY_BY_ID] = "SELECT key FROM items WHERE id = ?1",
+    /* Existing items: latest title/artist wins, NULL keeps; the WHERE
+     * skips the write (and its dirty page) when nothing changes, as on an
+     * idempotent re-upload. */
+    [STORE__ITEM_UPDATE] = "UPDATE items SET title = coalesce(?2, title), "
+                           "artist = coalesce(?3, artist), playlists = playlists + ?4 "
+                           "WHERE key = ?1 AND (?4 != 0 OR title IS NOT coalesce(?2, title) "
+                           "OR artist IS NOT coalesce(?3, artist))",
     [STORE__ITEM_ADD_PLAYLISTS] = "UPDATE items SET playlists = playlists + ?2 WHERE key = ?1",
     [STORE__ITEM_GET_BY_ID] =
         "SELECT key, id, title, artist, playlists FROM items WHERE id = ?1",
@@ -56,7 +61,7 @@ static const char *const store__sql[STORE__STMT_COUNT] = {
         "SELECT key, id, title, artist, playlists FROM items WHERE key = ?1",
     [STORE__ITEM_NAMES] = "SELECT key, id, title, artist FROM items ORDER BY key",
     [STORE__PL_INSERT_NEW] = "INSERT INTO playlists(id, n_items, items) VALUES (?1, ?2, ?3) "
-                             "ON CONFLICT(id) DO NOTHING RETURNING key",
+                             "ON CONFLICT(id) DO NOTHING",
     [STORE__PL_GET_BY_ID] = "SELECT key, n_items, items FROM playlists WHERE id = ?1",
     [STORE__PL_UPDATE] = "UPDATE playlists SET n_items = ?2, items = ?3 WHERE key = ?1",
     [STORE__PL_DELETE] = "DELETE FROM playlists WHERE key = ?1",

@@ -1,0 +1,114 @@
+/*
+ * Unit tests for the in-memory write batch (storage/batch.c): counting of
+ * rows, playlists and distinct items, interning (same string -> one entry,
+ * strings not NUL-terminated, ids with embedded bytes), growth past the
+ * hash table's first sizes, and memory accounting. What a batch stores is
+ * checked end to end through store_batch_commit in test_store.c.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "storage/batch.h"
+
+static int add(struct batch *b, const char *pl, const char *it, const char *title,
+               const char *artist)
+{
+    return batch_add(b, pl, strlen(pl), it, strlen(it), title, title ? strlen(title) : 0, artist,
+                     artist ? strlen(artist) : 0);
+}
+
+static void test_empty(void **state)
+{
+    struct batch *b = batch_create();
+
+    (void)state;
+    assert_non_null(b);
+    assert_int_equal(batch_rows(b), 0);
+    assert_int_equal(batch_playlists(b), 0);
+    assert_int_equal(batch_items(b), 0);
+    assert_true(batch_memory(b) > 0);
+    batch_destroy(b);
+    batch_destroy(NULL);
+}
+
+static void test_counts(void **state)
+{
+    struct batch *b = batch_create();
+
+    (void)state;
+    assert_int_equal(add(b, "p1", "a", "A", NULL), 0);
+    assert_int_equal(add(b, "p1", "b", NULL, NULL), 0);
+    assert_int_equal(add(b, "p1", "a", NULL, "X"), 0); /* repeat in playlist: still a row */
+    assert_int_equal(add(b, "p2", "a", NULL, NULL), 0);
+    assert_int_equal(add(b, "p1", "c", NULL, NULL), 0); /* back to p1, not adjacent */
+    assert_int_equal(batch_add_playlist(b, "p3", 2), 0);
+    assert_int_equal(batch_add_playlist(b, "p1", 2), 0);
+    assert_int_equal(batch_rows(b), 5);
+    assert_int_equal(batch_playlists(b), 3);
+    assert_int_equal(batch_items(b), 3);
+    batch_destroy(b);
+}
+
+static void test_not_nul_terminated(void **state)
+{
+    struct batch *b = batch_create();
+    const char buf[] = "p1p2itemXitemY";
+
+    (void)state;
+    /* Same bytes from different buffers and lengths intern correctly. */
+    assert_int_equal(batch_add(b, buf, 2, buf + 4, 5, buf, 3, NULL, 0), 0);
+    assert_int_equal(batch_add(b, buf + 2, 2, buf + 9, 5, NULL, 0, NULL, 0), 0);
+    assert_int_equal(batch_add(b, "p1", 2, "itemX", 5, NULL, 0, NULL, 0), 0);
+    assert_int_equal(batch_add(b, "p1", 2, "item", 4, NULL, 0, NULL, 0), 0); /* prefix: new */
+    assert_int_equal(batch_playlists(b), 2);
+    assert_int_equal(batch_items(b), 3);
+    /* Embedded NUL bytes are part of the id. */
+    assert_int_equal(batch_add(b, "p1", 2, "a\0b", 3, NULL, 0, NULL, 0), 0);
+    assert_int_equal(batch_add(b, "p1", 2, "a\0c", 3, NULL, 0, NULL, 0), 0);
+    assert_int_equal(batch_items(b), 5);
+    /* An empty title is a given (empty) title, distinct from NULL. */
+    assert_int_equal(batch_add(b, "p1", 2, "z", 1, "", 0, "", 0), 0);
+    batch_destroy(b);
+}
+
+static void test_many(void **state)
+{
+    struct batch *b = batch_create();
+    char pl[32], it[32], title[48];
+    size_t mem_small;
+
+    (void)state;
+    mem_small = batch_memory(b);
+    /* 200 k rows over 5 k playlists and 50 k items: several table growths. */
+    for (int r = 0; r < 200000; r++) {
+        int pn = snprintf(pl, sizeof pl, "playlist-%d", r / 40);
+        int in = snprintf(it, sizeof it, "%d", (r * 7919) % 50000);
+        int tn = snprintf(title, sizeof title, "title of %d", (r * 7919) % 50000);
+        assert_int_equal(batch_add(b, pl, (size_t)pn, it, (size_t)in, title, (size_t)tn, "art", 3),
+                         0);
+    }
+    assert_int_equal(batch_rows(b), 200000);
+    assert_int_equal(batch_playlists(b), 5000);
+    assert_int_equal(batch_items(b), 50000);
+    /* ~4 B/row + strings: well under 40 B/row for this shape. */
+    assert_true(batch_memory(b) > mem_small + 200000 * 4);
+    assert_true(batch_memory(b) < 200000 * 40);
+    batch_destroy(b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_empty),
+        cmocka_unit_test(test_counts),
+        cmocka_unit_test(test_not_nul_terminated),
+        cmocka_unit_test(test_many),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,765 @@
+/*
+ * Unit tests for storage/ (store.c, migrate.c, commit.c, playlists.c,
+ * items.c, snapshot.c, counts.c) against real SQLite files in mkdtemp
+ * directories: migrations and version refusal, idempotent uploads,
+ * duplicates, latest-wins titles, all-or-nothing rollback, REPLACE and
+ * DELETE bookkeeping, pagination, the job snapshot, and a randomized model
+ * test against an in-memory reference, recounted by store_integrity_check.
+ *
+ * The tests never include sqlite3.h: a "future" file is made by patching
+ * the user_version field of the database header (offset 60, big-endian).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "storage/batch.h"
+#include "storage/store.h"
+
+struct fixture {
+    char dir[64];
+    struct store *s;
+};
+
+static void rm_state_dir(const char *dir)
+{
+    const char *names[] = {"itemvec.db", "itemvec.db-wal", "itemvec.db-shm", "itemvec.db-journal"};
+    char path[256];
+
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    struct store_error err;
+
+    if (!f)
+        return -1;
+    snprintf(f->dir, sizeof f->dir, "/tmp/test_store.XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    f->s = store_open(f->dir, &err);
+    if (!f->s) {
+        fprintf(stderr, "store_open: %s\n", err.message);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    store_close(f->s);
+    rm_state_dir(f->dir);
+    free(f);
+    return 0;
+}
+
+static int add(struct batch *b, const char *pl, const char *it, const char *title,
+               const char *artist)
+{
+    return batch_add(b, pl, strlen(pl), it, strlen(it), title, title ? strlen(title) : 0, artist,
+                     artist ? strlen(artist) : 0);
+}
+
+static void assert_counts(struct store *s, int64_t playlists, int64_t items, int64_t memberships)
+{
+    struct store_counts c, real;
+
+    assert_int_equal(store_counts_get(s, &c), 0);
+    assert_int_equal(c.playlists, playlists);
+    assert_int_equal(c.items, items);
+    assert_int_equal(c.memberships, memberships);
+    assert_int_equal(store_integrity_check(s, &real), 0);
+    assert_int_equal(real.playlists, playlists);
+    assert_int_equal(real.items, items);
+    assert_int_equal(real.memberships, memberships);
+}
+
+static int64_t item_playlists(struct store *s, const char *id)
+{
+    struct store_item it;
+    int64_t n;
+
+    if (store_item_get(s, id, &it) < 0)
+        return -1;
+    n = it.playlists;
+    store_item_clear(&it);
+    return n;
+}
+
+/* Patches a 4-byte big-endian field of the (checkpointed) database header. */
+static void patch_header(const char *dir, long offset, uint32_t value)
+{
+    char path[256];
+    unsigned char be[4] = {(unsigned char)(value >> 24), (unsigned char)(value >> 16),
+                           (unsigned char)(value >> 8), (unsigned char)value};
+    int fd;
+
+    snprintf(path, sizeof path, "%s/itemvec.db", dir);
+    fd = open(path, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, be, 4, offset), 4);
+    close(fd);
+}
+
+static void test_migrations(void **state)
+{
+    struct fixture *f = *state;
+    struct store_error err;
+    struct batch *b = batch_create();
+
+    assert_true(store_schema_version_latest() >= 1);
+    assert_int_equal(store_schema_version(f->s), store_schema_version_latest());
+    assert_counts(f->s, 0, 0, 0);
+    assert_int_equal(add(b, "p", "i", "t", NULL), 0);
+    assert_int_equal(store_batch_commit(f->s, b, STORE_COMMIT_MERGE, NULL), 0);
+    batch_destroy(b);
+
+    /* Reopen: no migration runs, data is kept. */
+    store_close(f->s);
+    f->s = store_open(f->dir, &err);
+    assert_non_null(f->s);
+    assert_int_equal(store_schema_version(f->s), store_schema_version_latest());
+    assert_counts(f->s, 1, 1, 1);
+
+    /* A file from a newer itemvec is refused. */
+    store_close(f->s);
+    f->s = NULL;
+    patch_header(f->dir, 60, (uint32_t)store_schema_version_latest() + 1);
+    assert_null(store_open(f->dir, &err));
+    assert_int_equal(err.code, -EPROTO);
+    assert_non_null(strstr(err.message, "newer"));
+
+    /* So is another application's SQLite file. */
+    patch_header(f->dir, 60, (uint32_t)store_schema_version_latest());
+    patch_header(f->dir, 68, 0x12345678);
+    assert_null(store_open(f->dir, &err));
+    assert_int_equal(err.code, -EPROTO);
+
+    patch_header(f->dir, 68, 0x49564543);
+    f->s = store_open(f->dir, &err);
+    assert_non_null(f->s);
+    assert_counts(f->s, 1, 1, 1);
+
+    /* A missing directory is an error, not a crash. */
+    assert_null(store_open("/nonexistent/itemvec-test", &err));
+    assert_true(err.code < 0);
+}
+
+static void test_idempotent(void **state)
+{
+    struct fixture *f = *state;
+    struct batch *b = batch_create();
+    struct store_commit_result r;
+
+    assert_int_equal(add(b, "p1", "a", "A", "X"), 0);
+    assert_int_equal(add(b, "p1", "b", "B", "Y"), 0);
+    assert_int_equal(add(b, "p2", "a", NULL, NULL), 0);
+    assert_int_equal(add(b, "p2", "c", NULL, NULL), 0);
+    assert_int_equal(store_batch_commit(f->s, b, STORE_COMMIT_MERGE, &r), 0);
+    assert_int_equal(r.playlists, 2);
+    assert_int_equal(r.rows_stored, 4);
+    assert_int_equal(r.rows_duplicate, 0);
+    assert_counts(f->s, 2, 3, 4);
+
+    assert_int_equal(store_batch_commit(f->s, b, STORE_COMMIT_MERGE, &r), 0);
+    assert_int_equal(r.playlists, 2);
+    assert_int_equal(r.rows_stored, 0);
+    assert_int_equal(r.rows_duplicate, 4);
+    assert_int_equal(r.rows_removed, 0);
+    assert_counts(f->s, 2, 3, 4);
+    assert_int_equal(item_playlists(f->s, "a"), 2);
+    assert_int_equal(item_playlists(f->s, "b"), 1);
+    batch_destroy(b);
+
+    /* A partly new upload: only the new rows are stored. */
+    b = batch_create();
+    assert_int_equal(add(b, "p1", "a", NULL, NULL), 0);
+    assert_int_equal(add(b, "p1", "d", NULL, NULL), 0);
+    assert_int_equal(add(b, "p3", "a", NULL, NULL), 0);
+    assert_int_equal(store_batch_commit(f->s, b, STORE_COMMIT_MERGE, &r), 0);
+    assert_int_equal(r.rows_stored, 2);
+    assert_int_equal(r.rows_duplicate, 1);
+    assert_counts(f->s, 3, 4, 6);
+    assert_int_equal(item_playlists(f->s, "a"), 3);
+    assert_int_equal(item_playlists(f->s, "d"), 1);
+    batch_destroy(b);
+}
+
+static void test_duplicates_in_batch(void **state)
+{
+    struct fixture *f = *state;
+    struct batch *b = batch_create();
+    struct store_commit_result r;
+    struct store_playlist pl;
+
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(add(b, "p1", "x", NULL, NULL), 0);
+        assert_int_equal(add(b, "p1", "y", NULL, NULL), 0);
+    }
+    assert_int_equal(add(b, "p2", "x", NULL, NULL), 0);
+    assert_int_equal(store_batch_commit(f->s, b, STORE_COMMIT_MERGE, &r), 0);
+    assert_int_equal(r.rows_stored, 3);
+    assert_int_equal(r.rows_duplicate, 4);
+    assert_int_equal(r.rows_stored + r.rows_duplicate, (int64_t)batch_rows(b));
+    assert_counts(f->s, 2, 2, 3);
+    assert_int_equal(item_playlists(f->s, "x"), 2);
+    assert_int_equal(store_playlist_get(f->s, "p1", &pl), 0);
+    assert_int_equal(pl.n_items, 2);
+    assert_string_equal(pl.id, "p1");
+    assert_string_equal(pl.items[0].id, "x"); /* first seen, first key */
+    assert_string_equal(pl.items[1].id, "y");
+    assert_int_equal(pl.items[0].playlists, 2);
+    store_playlist_clear(&pl);
+    batch_destroy(b);
+}
+
+static void assert_item(struct store *s, const char *id, const char *title, const char *artist)
+{
+    struct store_item it;
+
+    assert_int_equal(store_item_get(s, id, &it), 0);
+    assert_string_equal(it.id, id);
+    if (title)
+        assert_string_equal(it.title, title);
+    else
+        assert_null(it.title);
+    if (artist)
+        assert_string_equal(it.artist, artist);
+    else
+        assert_null(it.artist);
+    store_item_clear(&it);
+}
+
+static void test_titles(void **state)
+{
+    struct fixture *f = *state;
+    struct batch *b = batch_create();
+    struct store_item it;
+
+    /* Inside a batch: latest given wins; NULL does not erase. */
+    assert_int_equal(add(b, "p1", "a", "first", "art1"), 0);
+    assert_int_equal(add(b, "p2", "a", "second", NULL), 0);
+    assert_int_equal(add(b, "p3", "a", NULL, NULL), 0);
+    assert_int_equal(add(b, "p1", "b", NULL, NULL), 0);
+    assert_int_equal(store_batch_commit(f->s, b, STORE_COMMIT_MERGE, NULL), 0);
+    batch_destroy(b);
+    assert_item(f->s, "a", "second", "art1");
+    assert_item(f->s, "b", NULL, NULL);
+
+    /* Across uploads: the latest upload that gives them wins. */
+    b = batch_create();
+    assert_int_equal(add(b, "p1", "a", NULL, "art2"), 0);
+    assert_int_equal(add(b, "p1", "b", "bee", NULL), 0);
+    assert_int_equal(store_batch_commit(f->s, b, STORE_COMMIT_MERGE, NULL), 0);
+    batch_destroy(b);
+    assert_item(f->s, "a", "second", "art2");
+    assert_item(f->s, "b", "bee", NULL);
+
+    /* An empty title is a value, kept as such. */
+    b = batch_create();
+    assert_int_equal(add(b, "p1", "b", "", NULL), 0);
+    assert_int_equal(store_batch_commit(f->s, b, STORE_COMMIT_MERGE, NULL), 0);
+    batch_destroy(b);
+    assert_item(f->s, "b", "", NULL);
+
+    assert_int_equal(store_item_get(f->s, "nope", &it), -ENOENT);
+    assert_counts(f->s, 3, 2, 4);
+}
+
+static void test_rollback(void **state)
+{
+    struct fixture *f = *state;
+    struct batch *b = batch_create();
+    struct store_commit_result r = {0};
+    struct store_item it;
+    struct store_playlist pl;
+    char long_id[301];
+
+    assert_int_equal(add(b, "p1", "a", "A", NULL), 0);
+    assert_int_equal(add(b, "p1", "b", "B", NULL), 0);
+    assert_int_equal(store_batch_commit(f->s, b, STORE_COMMIT_MERGE, NULL), 0);
+    batch_destroy(b);
+
+    /* Fails late: items are upserted and p1/p2 written before the playlist
+     * with an over-long id violates the table's CHECK constraint. */
+    memset(long_id, 'z', 300);
+    long_id[300] = '\0';
+    b = batch_create();
+    assert_int_equal(add(b, "p1", "a", "changed", "changed"), 0);
+    assert_int_equal(add(b, "p1", "c", "C", NULL), 0);
+    assert_int_equal(add(b, "p2", "d", NULL, NULL), 0);
+    assert_int_equal(add(b, long_id, "e", NULL, NULL), 0);
+    assert_true(store_batch_commit(f->s, b, STORE_COMMIT_MERGE, &r) < 0);
+    assert_true(strlen(store_errmsg(f->s)) > 0);
+    batch_destroy(b);
+    assert_counts(f->s, 1, 2, 2);
+    assert_item(f->s, "a", "A", NULL);
+    assert_int_equal(store_item_get(f->s, "c", &it), -ENOENT);
+    assert_int_equal(store_item_get(f->s, "e", &it), -ENOENT);
+    assert_int_equal(store_playlist_get(f->s, "p2", &pl), -ENOENT);
+    assert_int_equal(store_playlist_get(f->s, "p1", &pl), 0);
+    assert_int_equal(pl.n_items, 2);
+    store_playlist_clear(&pl);
+    assert_int_equal(item_playlists(f->s, "a"), 1);
+
+    /* Fails in the item phase (over-long item id), same outcome. */
+    b = batch_create();
+    assert_int_equal(add(b, "p1", "f", NULL, NULL), 0);
+    assert_int_equal(add(b, "p1", long_id, NULL, NULL), 0);
+    assert_true(store_batch_commit(f->s, b, STORE_COMMIT_REPLACE, &r) < 0);
+    batch_destroy(b);
+    assert_counts(f->s, 1, 2, 2);
+    assert_int_equal(store_item_get(f->s, "f", &it), -ENOENT);
+
+    /* The handle stays usable. */
+    b = batch_create();
+    assert_int_equal(add(b, "p2", "d", NULL, NULL), 0);
+    assert_int_equal(store_batch_commit(f->s, b, STORE_COMMIT_MERGE, &r), 0);
+    assert_int_equal(r.rows_stored, 1);
+    batch_destroy(b);
+    assert_counts(f->s, 2, 3, 3);
+}
+
+static void test_replace(void **state)
+{
+    struct fixture *f = *state;
+    struct batch *b = batch_create();
+    struct store_commit_result r;
+    struct store_playlist pl;
+
+    assert_int_equal(add(b, "p1", "a", NULL, NULL), 0);
+    assert_int_equal(add(b, "p1", "b", NULL, NULL), 0);
+    assert_int_equal(add(b, "p1", "c", NULL, NULL), 0);
+    assert_int_equal(add(b, "p2", "a", NULL, NULL), 0);
+    assert_int_equal(store_batch_commit(f->s, b, STORE_COMMIT_MERGE, NULL), 0);
+    batch_destroy(b);
+
+    /* p1 := {c, d, d}: a and b leave, d is new, c stays. */
+    b = batch_create();
+    assert_int_equal(add(b, "p1", "c", NULL, NULL), 0);
+    assert_int_equal(add(b, "p1", "d", NULL, NULL), 0);
+    assert_int_equal(add(b, "p1", "d", NULL, NULL), 0);
+    assert_int_equal(store_batch_commit(f->s, b, STORE_COMMIT_REPLACE, &r), 0);
+    assert_int_equal(r.playlists, 1);
+    assert_int_equal(r.rows_stored, 1);
+    assert_int_equal(r.rows_duplicate, 2);
+    assert_int_equal(r.rows_removed, 2);
+    /* Same again: nothing changes. */
+    assert_int_equal(store_batch_commit(f->s, b, STORE_COMMIT_REPLACE, &r), 0);
+    assert_int_equal(r.rows_stored, 0);
+    assert_int_equal(r.rows_duplicate, 3);
+    assert_int_equal(r.rows_removed, 0);
+    batch_destroy(b);
+    assert_counts(f->s, 2, 4, 3);
+    assert_int_equal(item_playlists(f->s, "a"), 1);
+    assert_int_equal(item_playlists(f->s, "b"), 0);
+    assert_int_equal(item_playlists(f->s, "c"), 1);
+    assert_int_equal(item_playlists(f->s, "d"), 1);
+    assert_int_equal(store_playlist_get(f->s, "p1", &pl), 0);
+    assert_int_equal(pl.n_items, 2);
+    assert_string_equal(pl.items[0].id, "c");
+    assert_string_equal(pl.items[1].id, "d");
+    store_playlist_clear(&pl);
+
+    /* PUT with "items": [] empties an existing playlist and creates a new
+     * empty one. */
+    b = batch_create();
+    assert_int_equal(batch_add_playlist(b, "p2", 2), 0);
+    assert_int_equal(batch_add_playlist(b, "p9", 2), 0);
+    assert_int_equal(store_batch_commit(f->s, b, STORE_COMMIT_REPLACE, &r), 0);
+    assert_int_equal(r.playlists, 2);
+    assert_int_equal(r.rows_stored, 0);
+    assert_int_equal(r.rows_duplicate, 0);
+    assert_int_equal(r.rows_removed, 1);
+    batch_destroy(b);
+    assert_counts(f->s, 3, 4, 2);
+    assert_int_equal(item_playlists(f->s, "a"), 0);
+    assert_int_equal(store_playlist_get(f->s, "p9", &pl), 0);
+    assert_int_equal(pl.n_items, 0);
+    store_playlist_clear(&pl);
+}
+
+static void test_delete(void **state)
+{
+    struct fixture *f = *state;
+    struct batch *b = batch_create();
+    struct store_playlist pl;
+
+    assert_int_equal(add(b, "p1", "a", NULL, NULL), 0);
+    assert_int_equal(add(b, "p1", "b", NULL, NULL), 0);
+    assert_int_equal(add(b, "p2", "a", NULL, NULL), 0);
+    assert_int_equal(store_batch_commit(f->s, b, STORE_COMMIT_MERGE, NULL), 0);
+    batch_destroy(b);
+    assert_counts(f->s, 2, 2, 3);
+
+    assert_int_equal(store_playlist_delete(f->s, "p1"), 0);
+    assert_counts(f->s, 1, 2, 1);
+    assert_int_equal(item_playlists(f->s, "a"), 1);
+    assert_int_equal(item_playlists(f->s, "b"), 0); /* items stay */
+    assert_int_equal(store_playlist_get(f->s, "p1", &pl), -ENOENT);
+    assert_int_equal(store_playlist_delete(f->s, "p1"), -ENOENT);
+    assert_int_equal(store_playlist_delete(f->s, "never"), -ENOENT);
+    assert_counts(f->s, 1, 2, 1);
+
+    /* Re-creating it works and counts again. */
+    b = batch_create();
+    assert_int_equal(add(b, "p1", "b", NULL, NULL), 0);
+    assert_int_equal(store_batch_commit(f->s, b, STORE_COMMIT_MERGE, NULL), 0);
+    batch_destroy(b);
+    assert_counts(f->s, 2, 2, 2);
+    assert_int_equal(item_playlists(f->s, "b"), 1);
+}
+
+struct list_acc {
+    int n;
+    int64_t keys[64];
+    char ids[64][16];
+    int64_t sizes[64];
+    int stop_after;
+};
+
+static int list_cb(void *userdata, int64_t key, const char *id, int64_t n_items)
+{
+    struct list_acc *a = userdata;
+
+    a->keys[a->n] = key;
+    snprintf(a->ids[a->n], sizeof a->ids[0], "%s", id);
+    a->sizes[a->n] = n_items;
+    a->n++;
+    if (a->stop_after && a->n == a->stop_after)
+        return 42;
+    return 0;
+}
+
+static void test_list(void **state)
+{
+    struct fixture *f = *state;
+    struct batch *b = batch_create();
+    struct list_acc a;
+    char pl[16], it[16];
+    int64_t after = 0;
+    int total = 0;
+
+    for (int p = 0; p < 25; p++) {
+        snprintf(pl, sizeof pl, "pl%02d", p);
+        for (int k = 0; k <= p % 4; k++) {
+            snprintf(it, sizeof it, "i%d", k);
+            assert_int_equal(add(b, pl, it, NULL, NULL), 0);
+        }
+    }
+    assert_int_equal(store_batch_commit(f->s, b, STORE_COMMIT_MERGE, NULL), 0);
+    batch_destroy(b);
+
+    /* Pages of 10: 10, 10, 5, then empty; keys increasing, ids in order. */
+    for (int page = 0; page < 4; page++) {
+        memset(&a, 0, sizeof a);
+        assert_int_equal(store_playlists_list(f->s, after, 10, list_cb, &a), 0);
+        assert_int_equal(a.n, page < 2 ? 10 : page == 2 ? 5 : 0);
+        for (int i = 0; i < a.n; i++) {
+            char want[16];
+            snprintf(want, sizeof want, "pl%02d", total);
+            assert_string_equal(a.ids[i], want);
+            assert_int_equal(a.sizes[i], total % 4 + 1);
+            assert_true(a.keys[i] > after);
+            after = a.keys[i];
+            total++;
+        }
+    }
+    assert_int_equal(total, 25);
+
+    /* A callback's non-zero return stops the listing and is returned. */
+    memset(&a, 0, sizeof a);
+    a.stop_after = 3;
+    assert_int_equal(store_playlists_list(f->s, 0, 10, list_cb, &a), 42);
+    assert_int_equal(a.n, 3);
+    memset(&a, 0, sizeof a);
+    assert_int_equal(store_playlists_list(f->s, 0, 0, list_cb, &a), 0);
+    assert_int_equal(a.n, 0);
+    assert_int_equal(store_playlists_list(f->s, 0, -1, list_cb, &a), -EINVAL);
+}
+
+static void test_snapshot(void **state)
+{
+    struct fixture *f = *state;
+    struct batch *b = batch_create();
+    struct store_groups g;
+    struct store_item_names n;
+
+    /* Keys are given in first-seen order: c=1, a=2, then b=3, d=4. */
+    assert_int_equal(add(b, "p1", "c", "Cee", NULL), 0);
+    assert_int_equal(add(b, "p1", "a", "Ay", "Art"), 0);
+    assert_int_equal(store_batch_commit(f->s, b, STORE_COMMIT_MERGE, NULL), 0);
+    batch_destroy(b);
+    b = batch_create();
+    assert_int_equal(add(b, "p2", "b", NULL, NULL), 0);
+    assert_int_equal(add(b, "p2", "c", NULL, NULL), 0);
+    assert_int_equal(batch_add_playlist(b, "empty", 5), 0);
+    assert_int_equal(add(b, "p3", "d", NULL, NULL), 0);
+    assert_int_equal(add(b, "p3", "a", NULL, NULL), 0);
+    assert_int_equal(add(b, "p3", "b", NULL, NULL), 0);
+    assert_int_equal(store_batch_commit(f->s, b, STORE_COMMIT_REPLACE, NULL), 0);
+    batch_destroy(b);
+
+    assert_int_equal(store_groups_load(f->s, &g), 0);
+    /* c=1, a=2 (batch 1); b=3, d=4 (batch 2). Empty playlists left out. */
+    assert_int_equal(g.n_groups, 3);
+    assert_int_equal(g.max_item_key, 4);
+    {
+        const uint64_t offsets[] = {0, 2, 4, 7};
+        const uint32_t items[] = {1, 2, 1, 3, 2, 3, 4};
+        for (int i = 0; i < 4; i++)
+            assert_int_equal(g.offsets[i], offsets[i]);
+        for (int i = 0; i < 7; i++)
+            assert_int_equal(g.items[i], items[i]);
+    }
+    store_groups_free(&g);
+    assert_null(g.items);
+    store_groups_free(&g);
+
+    assert_int_equal(store_item_names_load(f->s, &n), 0);
+    assert_int_equal(n.max_key, 4);
+    assert_null(n.id[0]);
+    assert_string_equal(n.id[1], "c");
+    assert_string_equal(n.title[1], "Cee");
+    assert_null(n.artist[1]);
+    assert_string_equal(n.id[2], "a");
+    assert_string_equal(n.artist[2], "Art");
+    assert_string_equal(n.id[3], "b");
+    assert_null(n.title[3]);
+    assert_string_equal(n.id[4], "d");
+    store_item_names_free(&n);
+}
+
+static void test_snapshot_empty(void **state)
+{
+    struct fixture *f = *state;
+    struct store_groups g;
+    struct store_item_names n;
+
+    assert_int_equal(store_groups_load(f->s, &g), 0);
+    assert_int_equal(g.n_groups, 0);
+    assert_int_equal(g.offsets[0], 0);
+    assert_int_equal(g.max_item_key, 0);
+    store_groups_free(&g);
+    assert_int_equal(store_item_names_load(f->s, &n), 0);
+    assert_int_equal(n.max_key, 0);
+    store_item_names_free(&n);
+}
+
+/* Randomized model test: MERGE/REPLACE/DELETE on a small id space, checked
+ * after every step against a reference kept in plain arrays. */
+#define M_PL 9
+#define M_IT 17
+
+struct model {
+    unsigned char mem[M_PL][M_IT];
+    unsigned char pl_exists[M_PL];
+    unsigned char it_exists[M_IT];
+    int title[M_IT]; /* -1 = none */
+};
+
+static uint64_t rng_state = 88172645463325252ULL;
+
+static unsigned rnd(unsigned n)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (unsigned)(rng_state % n);
+}
+
+static void model_check(struct store *s, const struct model *m)
+{
+    int64_t pls = 0, its = 0, mems = 0;
+    char id[16], want[16];
+
+    for (int p = 0; p < M_PL; p++) {
+        struct store_playlist pl;
+        int rc;
+        snprintf(id, sizeof id, "p%d", p);
+        rc = store_playlist_get(s, id, &pl);
+        if (!m->pl_exists[p]) {
+            assert_int_equal(rc, -ENOENT);
+            continue;
+        }
+        assert_int_equal(rc, 0);
+        pls++;
+        {
+            size_t n = 0;
+            for (int i = 0; i < M_IT; i++)
+                n += m->mem[p][i];
+            assert_int_equal(pl.n_items, n);
+            mems += (int64_t)n;
+        }
+        for (size_t k = 0; k < pl.n_items; k++) {
+            int i = atoi(pl.items[k].id + 1);
+            assert_true(m->mem[p][i]);
+            if (k > 0)
+                assert_true(pl.items[k - 1].key < pl.items[k].key);
+        }
+        store_playlist_clear(&pl);
+    }
+    for (int i = 0; i < M_IT; i++) {
+        struct store_item it;
+        int rc;
+        int64_t n = 0;
+        snprintf(id, sizeof id, "i%d", i);
+        rc = store_item_get(s, id, &it);
+        if (!m->it_exists[i]) {
+            assert_int_equal(rc, -ENOENT);
+            continue;
+        }
+        assert_int_equal(rc, 0);
+        its++;
+        for (int p = 0; p < M_PL; p++)
+            n += m->mem[p][i];
+        assert_int_equal(it.playlists, n);
+        if (m->title[i] < 0) {
+            assert_null(it.title);
+        } else {
+            snprintf(want, sizeof want, "t%d", m->title[i]);
+            assert_string_equal(it.title, want);
+        }
+        store_item_clear(&it);
+    }
+    assert_counts(s, pls, its, mems);
+}
+
+static void test_model(void **state)
+{
+    struct fixture *f = *state;
+    struct model m;
+    char pl[16], it[16], title[16];
+
+    memset(&m, 0, sizeof m);
+    for (int i = 0; i < M_IT; i++)
+        m.title[i] = -1;
+    for (int step = 0; step < 400; step++) {
+        unsigned op = rnd(10);
+        if (op < 6) {
+            /* MERGE or REPLACE batch over 1..3 playlists with repeats. */
+            enum store_commit_mode mode = op < 4 ? STORE_COMMIT_MERGE : STORE_COMMIT_REPLACE;
+            struct batch *b = batch_create();
+            struct store_commit_result r;
+            unsigned char in_batch[M_PL][M_IT] = {{0}}, touched[M_PL] = {0};
+            int64_t expect_stored = 0, expect_removed = 0;
+            int n_rows = (int)rnd(12), pending_title[M_IT];
+            for (int i = 0; i < M_IT; i++)
+                pending_title[i] = -2;
+            for (unsigned k = 0, np = 1 + rnd(3); k < np; k++) {
+                int p = (int)rnd(M_PL);
+                snprintf(pl, sizeof pl, "p%d", p);
+                if (!touched[p] && rnd(4) == 0) {
+                    assert_int_equal(batch_add_playlist(b, pl, strlen(pl)), 0);
+                    touched[p] = 1;
+                }
+                for (int r2 = 0; r2 < n_rows; r2++) {
+                    int i = (int)rnd(M_IT), t = rnd(3) == 0 ? (int)rnd(5) : -1;
+                    snprintf(it, sizeof it, "i%d", i);
+                    snprintf(title, sizeof title, "t%d", t);
+                    assert_int_equal(add(b, pl, it, t >= 0 ? title : NULL, NULL), 0);
+                    in_batch[p][i] = 1;
+                    touched[p] = 1;
+                    if (t >= 0)
+                        pending_title[i] = t;
+                    else if (pending_title[i] == -2)
+                        pending_title[i] = -3; /* named, no title */
+                }
+            }
+            for (int p = 0; p < M_PL; p++) {
+                if (!touched[p])
+                    continue;
+                for (int i = 0; i < M_IT; i++) {
+                    if (in_batch[p][i] && !m.mem[p][i])
+                        expect_stored++;
+                    if (mode == STORE_COMMIT_REPLACE && !in_batch[p][i] && m.mem[p][i])
+                        expect_removed++;
+                }
+            }
+            assert_int_equal(store_batch_commit(f->s, b, mode, &r), 0);
+            assert_int_equal(r.rows_stored, expect_stored);
+            assert_int_equal(r.rows_duplicate, (int64_t)batch_rows(b) - expect_stored);
+            assert_int_equal(r.rows_removed, expect_removed);
+            batch_destroy(b);
+            for (int p = 0; p < M_PL; p++) {
+                if (!touched[p])
+                    continue;
+                m.pl_exists[p] = 1;
+                for (int i = 0; i < M_IT; i++) {
+                    if (mode == STORE_COMMIT_REPLACE)
+                        m.mem[p][i] = in_batch[p][i];
+                    else
+                        m.mem[p][i] |= in_batch[p][i];
+                }
+            }
+            for (int i = 0; i < M_IT; i++) {
+                if (pending_title[i] == -2)
+                    continue;
+                m.it_exists[i] = 1;
+                if (pending_title[i] >= 0)
+                    m.title[i] = pending_title[i];
+            }
+        } else if (op < 8) {
+            int p = (int)rnd(M_PL);
+            snprintf(pl, sizeof pl, "p%d", p);
+            assert_int_equal(store_playlist_delete(f->s, pl), m.pl_exists[p] ? 0 : -ENOENT);
+            m.pl_exists[p] = 0;
+            memset(m.mem[p], 0, sizeof m.mem[p]);
+        } else if (op == 8) {
+            /* A failing batch changes nothing. */
+            struct batch *b = batch_create();
+            char bad[300];
+            memset(bad, 'q', sizeof bad - 1);
+            bad[sizeof bad - 1] = '\0';
+            assert_int_equal(add(b, "p0", "i0", "t4", NULL), 0);
+            assert_int_equal(add(b, bad, "i1", NULL, NULL), 0);
+            assert_true(store_batch_commit(f->s, b, rnd(2) ? STORE_COMMIT_MERGE
+                                                           : STORE_COMMIT_REPLACE,
+                                           NULL) < 0);
+            batch_destroy(b);
+        } else {
+            /* Reopen: the state is durable and the counters persist. */
+            struct store_error err;
+            store_close(f->s);
+            f->s = store_open(f->dir, &err);
+            assert_non_null(f->s);
+        }
+        model_check(f->s, &m);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idempotent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_duplicates_in_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_titles, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rollback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replace, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_empty, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_model, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
