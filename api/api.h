@@ -1,6 +1,6 @@
 /*
  * Internal interface of the HTTP layer: the request object every handler
- * gets, the route table entry, and the reply helpers. Only api/*.c include
+ * gets, the route table entry, and the reply helpers. Only api/ files include
  * this (and only they include microhttpd.h).
  *
  * Lifecycle of a request (all on the loop thread):
@@ -137,6 +137,12 @@ void api_playlist_get(struct api_req *req);
 void api_playlist_put(struct api_req *req);
 void api_playlist_delete(struct api_req *req);
 void api_item_get(struct api_req *req);
+void api_jobs_post(struct api_req *req);
+void api_jobs_list(struct api_req *req);
+void api_job_get(struct api_req *req);
+void api_job_cancel(struct api_req *req);
+void api_pmi_pairs(struct api_req *req);
+void api_item_cooccurrences(struct api_req *req);
 int api_upload_begin(struct api_req *req);
 int api_upload_chunk(struct api_req *req, const char *data, size_t len);
 void api_upload_finish(struct api_req *req);

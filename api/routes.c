@@ -15,6 +15,12 @@ const struct api_route api_routes[] = {
     {"PUT", "/v1/playlists/{id}", API_BODY_JSON, api_playlist_put, NULL, NULL},
     {"DELETE", "/v1/playlists/{id}", API_BODY_NONE, api_playlist_delete, NULL, NULL},
     {"GET", "/v1/items/{id}", API_BODY_NONE, api_item_get, NULL, NULL},
+    {"GET", "/v1/items/{id}/cooccurrences", API_BODY_NONE, api_item_cooccurrences, NULL, NULL},
+    {"GET", "/v1/pmi/pairs", API_BODY_NONE, api_pmi_pairs, NULL, NULL},
+    {"POST", "/v1/jobs", API_BODY_JSON, api_jobs_post, NULL, NULL},
+    {"GET", "/v1/jobs", API_BODY_NONE, api_jobs_list, NULL, NULL},
+    {"GET", "/v1/jobs/{id}", API_BODY_NONE, api_job_get, NULL, NULL},
+    {"POST", "/v1/jobs/{id}/cancel", API_BODY_NONE, api_job_cancel, NULL, NULL},
 };
 
 const size_t api_routes_count = sizeof api_routes / sizeof api_routes[0];

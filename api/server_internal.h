@@ -1,5 +1,5 @@
 /*
- * Helpers shared by api/*.c that are not part of the handler interface
+ * Helpers shared by api/ files that are not part of the handler interface
  * (libuv-style double-underscore names).
  */
 #ifndef ITEMVEC_API_SERVER_INTERNAL_H

@@ -268,7 +268,7 @@ int config_load_file(struct config *c, const char *path, struct config_error *er
     if (ctx.failed) {
         char tmp[sizeof err->message];
         snprintf(tmp, sizeof tmp, "%s", err->message);
-        snprintf(err->message, sizeof err->message, "%s: %s", path, tmp);
+        snprintf(err->message, sizeof err->message, "%.200s: %.300s", path, tmp);
         return -EINVAL;
     }
     if (rc != 0) {

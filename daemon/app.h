@@ -15,6 +15,7 @@
 struct store;
 struct writer;
 struct api_server;
+struct jobs;
 
 struct app {
     uv_loop_t *loop;
@@ -22,6 +23,7 @@ struct app {
     struct store *store;   /* loop-thread reads */
     struct writer *writer; /* all writes */
     struct api_server *server;
+    struct jobs *jobs;
     int ready;    /* storage open, recovery done, listener up */
     int draining; /* SIGTERM received */
     uint64_t started_ms;

@@ -23,6 +23,7 @@
 #include "api/server.h"
 #include "conf/config.h"
 #include "daemon/app.h"
+#include "daemon/jobs.h"
 #include "daemon/log.h"
 #include "daemon/writer.h"
 #include "storage/store.h"
@@ -116,7 +117,7 @@ static int load_config(const struct flags *f, struct config *c, struct config_er
         /* name the flag rather than the key it maps to */
         char tmp[sizeof err->message];
         snprintf(tmp, sizeof tmp, "%s", err->message);
-        snprintf(err->message, sizeof err->message, "--%s", strchr(tmp, '.') + 1);
+        snprintf(err->message, sizeof err->message, "--%.400s", strchr(tmp, '.') + 1);
         for (char *p = err->message; *p && *p != ':'; p++)
             if (*p == '_')
                 *p = '-';
@@ -162,10 +163,13 @@ static void on_drain_tick(uv_timer_t *t)
     unsigned active = g_app.server ? api_server_active(g_app.server) : 0;
     unsigned writes = writer_pending(g_app.writer);
     unsigned suspended = g_app.server ? api_server_suspended(g_app.server) : 0;
+    unsigned jobs = g_app.jobs ? jobs_busy(g_app.jobs) : 0;
     /* Queued writes always finish (each is one short transaction whose
-     * client is waiting for its acknowledgement); other requests get until
-     * the deadline. */
-    if (writes == 0 && suspended == 0 && (active == 0 || uv_now(g_app.loop) >= drain_deadline)) {
+     * client is waiting for its acknowledgement), and running jobs reach
+     * their next checkpoint (well under a second); other requests get
+     * until the deadline. */
+    if (writes == 0 && suspended == 0 && jobs == 0 &&
+        (active == 0 || uv_now(g_app.loop) >= drain_deadline)) {
         if (active)
             log_warn("shutdown: closing %u request(s) still in progress after %llds", active,
                      (long long)g_app.cfg.shutdown_timeout);
@@ -183,6 +187,8 @@ static void begin_shutdown(const char *why)
     sd_notify(0, "STOPPING=1\nSTATUS=draining");
     if (g_app.server)
         api_server_quiesce(g_app.server);
+    if (g_app.jobs)
+        jobs_shutdown(g_app.jobs);
     drain_deadline = uv_now(g_app.loop) + (uint64_t)g_app.cfg.shutdown_timeout * 1000;
     uv_timer_start(&drain_timer, on_drain_tick, 0, 20);
 }
@@ -222,7 +228,7 @@ static void size_threadpool(const struct config *c)
 {
     if (getenv("UV_THREADPOOL_SIZE"))
         return;
-    char n[16];
+    char n[32];
     snprintf(n, sizeof n, "%lld", (long long)(c->jobs_concurrency + 3));
     setenv("UV_THREADPOOL_SIZE", n, 1);
 }
@@ -260,6 +266,9 @@ int main(int argc, char **argv)
     g_app.writer = writer_create(g_app.loop, g_app.cfg.state_dir);
     if (!g_app.writer)
         return 1;
+    g_app.jobs = jobs_create(&g_app);
+    if (!g_app.jobs)
+        return 1;
     if (!api_server_start(&g_app))
         return 1;
     uv_timer_init(g_app.loop, &drain_timer);
@@ -281,6 +290,7 @@ int main(int argc, char **argv)
 
     uv_run(g_app.loop, UV_RUN_DEFAULT);
 
+    jobs_destroy(g_app.jobs);
     writer_destroy(g_app.writer);
     store_close(g_app.store);
     uv_loop_close(g_app.loop);

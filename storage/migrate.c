@@ -64,6 +64,27 @@ static const struct store_migration store_migrations[] = {
      "  memberships INTEGER NOT NULL"
      ");"
      "INSERT INTO counters(id, playlists, items, memberships) VALUES (1, 0, 0, 0);"},
+    {2, "jobs",
+     /* Job records (storage/jobs.c): params/progress/result/error are JSON
+      * text owned by daemon/jobs.c. The index serves listing by state and
+      * recovery at start-up. */
+     "CREATE TABLE jobs ("
+     "  seq INTEGER PRIMARY KEY,"
+     "  id TEXT NOT NULL UNIQUE,"
+     "  type TEXT NOT NULL,"
+     "  state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'succeeded', 'failed',"
+     "                                       'cancelled')),"
+     "  params TEXT NOT NULL DEFAULT '{}',"
+     "  progress TEXT,"
+     "  result TEXT,"
+     "  error TEXT,"
+     "  created_ms INTEGER NOT NULL,"
+     "  started_ms INTEGER NOT NULL DEFAULT 0,"
+     "  finished_ms INTEGER NOT NULL DEFAULT 0,"
+     "  attempts INTEGER NOT NULL DEFAULT 0"
+     ");"
+     "CREATE INDEX jobs_by_state ON jobs(state, seq);"
+     "CREATE INDEX jobs_by_type ON jobs(type, state, seq);"},
 };
 
 #define STORE_N_MIGRATIONS ((int)(sizeof store_migrations / sizeof store_migrations[0]))

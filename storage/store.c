@@ -71,6 +71,24 @@ static const char *const store__sql[STORE__STMT_COUNT] = {
         "SELECT n_items, items FROM playlists WHERE n_items > 0 ORDER BY key",
     [STORE__CHECK_ITEMS] = "SELECT key, playlists FROM items ORDER BY key",
     [STORE__CHECK_PLAYLISTS] = "SELECT n_items, items FROM playlists ORDER BY key",
+    /* jobs (storage/jobs.c); the columns of GET and LIST match row_read() */
+    [STORE__JOB_INSERT] = "INSERT INTO jobs(seq, id, state, progress, result, error, started_ms, "
+                          "finished_ms, attempts, type, params, created_ms) "
+                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    /* terminal states never change, even if a caller tried */
+    [STORE__JOB_UPDATE] = "UPDATE jobs SET state = ?3, progress = ?4, result = ?5, error = ?6, "
+                          "started_ms = ?7, finished_ms = ?8, attempts = ?9 WHERE id = ?2 "
+                          "AND state NOT IN ('succeeded', 'failed', 'cancelled')",
+    [STORE__JOB_GET] = "SELECT seq, id, type, state, params, progress, result, error, created_ms, "
+                       "started_ms, finished_ms, attempts FROM jobs WHERE id = ?1",
+    [STORE__JOB_LIST] = "SELECT seq, id, type, state, params, progress, result, error, "
+                        "created_ms, started_ms, finished_ms, attempts FROM jobs "
+                        "WHERE seq < ?1 AND (?2 IS NULL OR state = ?2) "
+                        "AND (?3 IS NULL OR type = ?3) ORDER BY seq DESC LIMIT ?4",
+    [STORE__JOB_MAX_SEQ] = "SELECT max(seq) FROM jobs",
+    [STORE__JOB_LATEST] =
+        "SELECT id FROM jobs WHERE type = ?1 AND state = ?2 ORDER BY seq DESC LIMIT 1",
+    [STORE__JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1",
 };
 
 int store__error(struct store *s, int rc)

@@ -1,0 +1,182 @@
+/*
+ * PMI results: GET /v1/pmi/pairs (the seed's "explore the co-occurrence
+ * data" query: ordered pairs item1 != item2 by score = cooc·pmi) and
+ * GET /v1/items/{id}/cooccurrences (one item's row of item_cooc by score).
+ * Both read a PMI job's matrix through the cache (loaded off the loop).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/server_internal.h"
+#include "daemon/app.h"
+#include "daemon/pmi_cache.h"
+#include "storage/store.h"
+
+struct pmi_req {
+    struct api_req *req;
+    int64_t limit;
+    int64_t item_key; /* cooccurrences: the item's key */
+    char *item_id;
+    const char *job;
+};
+
+static void pmi_req_free(void *p)
+{
+    struct pmi_req *pr = p;
+    free(pr->item_id);
+    free(pr);
+}
+
+static json_t *pair_json(const struct pmi_matrix *m, uint32_t i, uint64_t e, int names)
+{
+    const struct cooc_result *r = &m->res;
+    uint32_t j = r->col[e];
+    uint32_t k1 = r->keys[i], k2 = r->keys[j];
+    const char *id1 = k1 <= m->names.max_key ? m->names.id[k1] : NULL;
+    const char *id2 = k2 <= m->names.max_key ? m->names.id[k2] : NULL;
+    json_t *o = json_pack("{s:o,s:o,s:I,s:I,s:I,s:f,s:f}", "item1", api_json_str(id1), "item2",
+                          api_json_str(id2), "freq1", (json_int_t)r->freq[i], "freq2",
+                          (json_int_t)r->freq[j], "cooc", (json_int_t)r->cooc[e], "pmi",
+                          cooc_pmi(r, i, e), "score", cooc_score(r, i, e));
+    if (names && k2 <= m->names.max_key) {
+        json_object_set_new(o, "title", api_json_str(m->names.title[k2]));
+        json_object_set_new(o, "artist", api_json_str(m->names.artist[k2]));
+    }
+    return o;
+}
+
+static int reply_no_matrix(struct api_req *req, const char *job, int rc)
+{
+    if (rc == -ENOENT && (!job || !*job))
+        api_reply_problem(req, 409, "no-pmi-job", "Conflict", NULL,
+                          "no succeeded pmi job yet: POST /v1/jobs {\"type\":\"pmi\"} first");
+    else if (rc == -ENOENT)
+        api_reply_problem(req, 404, "not-found", "Not Found", NULL,
+                          "no succeeded pmi job %s (or its result file is gone)", job);
+    else
+        api_reply_problem(req, 500, "pmi-load", "Internal Server Error", NULL,
+                          "cannot load the PMI result: %s", strerror(-rc));
+    return rc;
+}
+
+static void pairs_ready(void *arg, struct pmi_matrix *m, int rc)
+{
+    struct pmi_req *pr = arg;
+    struct api_req *req = pr->req;
+    if (!m) {
+        reply_no_matrix(req, pr->job, rc);
+    } else {
+        json_t *arr = json_array();
+        for (uint32_t t = 0; t < m->n_top && (int64_t)t < pr->limit; t++)
+            json_array_append_new(arr, pair_json(m, m->top[t].i, m->top[t].idx, 0));
+        api_reply_json(req, 200, json_pack("{s:s,s:o}", "job", m->job, "pairs", arr));
+        pmi_matrix_unref(m);
+    }
+    api_req_resume(req);
+}
+
+static struct pmi_req *pmi_req_new(struct api_req *req, int64_t limit)
+{
+    struct pmi_req *pr = calloc(1, sizeof *pr);
+    if (!pr) {
+        api_reply_problem(req, 503, "out-of-memory", "Service Unavailable", NULL, "out of memory");
+        return NULL;
+    }
+    pr->req = req;
+    pr->limit = limit;
+    pr->job = api_query(req, "job");
+    req->state = pr;
+    req->state_free = pmi_req_free;
+    return pr;
+}
+
+void api_pmi_pairs(struct api_req *req)
+{
+    int64_t limit;
+    if (api_query_int(req, "limit", 10, 1, PMI_TOP_PAIRS / 2, &limit) != 0)
+        return;
+    struct pmi_req *pr = pmi_req_new(req, limit);
+    if (!pr)
+        return;
+    api_req_suspend(req);
+    pmi_cache_get(req->app, pr->job, pairs_ready, pr);
+}
+
+/* Row entries sorted by score (desc), ties by item key. */
+struct scored {
+    uint64_t e;
+    double score;
+    uint32_t key;
+};
+
+static int scored_cmp(const void *a, const void *b)
+{
+    const struct scored *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score < y->score ? 1 : -1;
+    return x->key < y->key ? -1 : x->key > y->key;
+}
+
+static void cooc_ready(void *arg, struct pmi_matrix *m, int rc)
+{
+    struct pmi_req *pr = arg;
+    struct api_req *req = pr->req;
+    if (!m) {
+        reply_no_matrix(req, pr->job, rc);
+        api_req_resume(req);
+        return;
+    }
+    json_t *arr = json_array();
+    int64_t i = pmi_matrix_index(m, (uint32_t)pr->item_key);
+    if (i >= 0) {
+        const struct cooc_result *r = &m->res;
+        uint64_t b = r->row_ptr[i], e = r->row_ptr[i + 1];
+        struct scored *s = malloc(sizeof *s * (e - b + 1));
+        size_t n = 0;
+        for (uint64_t x = b; s && x < e; x++)
+            if (r->col[x] != (uint32_t)i)
+                s[n++] = (struct scored){x, cooc_score(r, (uint32_t)i, x), r->keys[r->col[x]]};
+        if (s)
+            qsort(s, n, sizeof *s, scored_cmp);
+        for (size_t t = 0; s && t < n && (int64_t)t < pr->limit; t++)
+            json_array_append_new(arr, pair_json(m, (uint32_t)i, s[t].e, 1));
+        free(s);
+    }
+    api_reply_json(req, 200, json_pack("{s:s,s:s,s:b,s:o}", "job", m->job, "item", pr->item_id,
+                                       "in_matrix", i >= 0, "pairs", arr));
+    pmi_matrix_unref(m);
+    api_req_resume(req);
+}
+
+void api_item_cooccurrences(struct api_req *req)
+{
+    const char *id = api__path_id(req);
+    if (!id)
+        return;
+    int64_t k;
+    if (api_query_int(req, "k", 10, 1, 1000, &k) != 0)
+        return;
+    struct store_item it;
+    int rc = store_item_get(req->app->store, id, &it);
+    if (rc == -ENOENT) {
+        api_reply_problem(req, 404, "not-found", "Not Found", NULL, "no item with this id");
+        return;
+    }
+    if (rc != 0) {
+        api__reply_storage_error(req, rc);
+        return;
+    }
+    struct pmi_req *pr = pmi_req_new(req, k);
+    if (!pr) {
+        store_item_clear(&it);
+        return;
+    }
+    pr->item_key = it.key;
+    pr->item_id = it.id;
+    it.id = NULL;
+    store_item_clear(&it);
+    api_req_suspend(req);
+    pmi_cache_get(req->app, pr->job, cooc_ready, pr);
+}

@@ -1,0 +1,645 @@
+/*
+ * Job queue, scheduling, persistence and recovery (see jobs.h). All
+ * functions here run on the loop thread except work_cb (a pool thread) and
+ * job_progress_set (any worker). Progress is pulled: a 500 ms timer reads
+ * each running job's progress under its mutex and persists it when it
+ * changed and was last saved over a second ago, so GET shows live progress
+ * from memory and a restart shows the last saved one.
+ */
+#include "daemon/jobs.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "daemon/app.h"
+#include "daemon/log.h"
+#include "storage/jobs.h"
+#include "storage/store.h"
+
+static const struct job_type *const job_types[] = {&job_type_pmi};
+
+struct jobs {
+    struct app *app;
+    struct job *head; /* in seq order */
+    int64_t max_seq;
+    unsigned running;
+    unsigned writes;
+    int shutting_down;
+    uv_timer_t timer;
+};
+
+static const char *const state_names[] = {"queued", "running", "succeeded", "failed",
+                                          "cancelled"};
+
+int64_t jobs_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void jobs_format_time(int64_t ms, char *buf, size_t size)
+{
+    if (ms <= 0) {
+        buf[0] = '\0';
+        return;
+    }
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    size_t n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, size - n, ".%03dZ", (int)(ms % 1000));
+}
+
+static json_t *time_json(int64_t ms)
+{
+    char buf[40];
+    if (ms <= 0)
+        return json_null();
+    jobs_format_time(ms, buf, sizeof buf);
+    return json_string(buf);
+}
+
+static const struct job_type *type_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof job_types / sizeof job_types[0]; i++)
+        if (strcmp(job_types[i]->name, name) == 0)
+            return job_types[i];
+    return NULL;
+}
+
+static int state_parse(const char *s)
+{
+    for (int i = 0; i < 5; i++)
+        if (strcmp(s, state_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* ---- JSON views ---- */
+
+static json_t *progress_json(struct job *j)
+{
+    struct job_progress p;
+    uv_mutex_lock(&j->mu);
+    p = j->progress;
+    uv_mutex_unlock(&j->mu);
+    json_t *o = json_object();
+    json_object_set_new(o, "fraction", json_real(p.fraction));
+    json_object_set_new(o, "stage", json_string(p.stage[0] ? p.stage : state_names[j->state]));
+    for (int i = 0; i < p.n; i++) {
+        double v = p.value[i];
+        if (v == (double)(int64_t)v && v < 9e15 && v > -9e15)
+            json_object_set_new(o, p.key[i], json_integer((json_int_t)v));
+        else
+            json_object_set_new(o, p.key[i], json_real(v));
+    }
+    if (j->state == JOB_RUNNING && p.eta_seconds >= 0)
+        json_object_set_new(o, "eta_seconds", json_real(p.eta_seconds));
+    if (j->state == JOB_RUNNING && j->type->progress_json)
+        j->type->progress_json(j, o);
+    if (atomic_load(&j->cancel) == 1 && j->state == JOB_RUNNING)
+        json_object_set_new(o, "cancel_requested", json_true());
+    return o;
+}
+
+json_t *job_to_json(const struct job *cj)
+{
+    struct job *j = (struct job *)cj;
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(j->id));
+    json_object_set_new(o, "type", json_string(j->type->name));
+    json_object_set_new(o, "state", json_string(state_names[j->state]));
+    json_object_set(o, "params", j->params);
+    json_object_set_new(o, "created_at", time_json(j->created_ms));
+    json_object_set_new(o, "started_at", time_json(j->started_ms));
+    json_object_set_new(o, "finished_at", time_json(j->finished_ms));
+    json_object_set_new(o, "attempts", json_integer(j->attempts));
+    json_object_set_new(o, "progress", progress_json(j));
+    json_object_set(o, "result", j->result ? j->result : json_null());
+    json_object_set(o, "error", j->error ? j->error : json_null());
+    return o;
+}
+
+static json_t *parse_or_null(const char *text)
+{
+    if (!text)
+        return json_null();
+    json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
+    return v ? v : json_null();
+}
+
+json_t *jobs_record_to_json(const struct store_job *r)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(r->id));
+    json_object_set_new(o, "type", json_string(r->type));
+    json_object_set_new(o, "state", json_string(r->state));
+    json_object_set_new(o, "params", parse_or_null(r->params));
+    json_object_set_new(o, "created_at", time_json(r->created_ms));
+    json_object_set_new(o, "started_at", time_json(r->started_ms));
+    json_object_set_new(o, "finished_at", time_json(r->finished_ms));
+    json_object_set_new(o, "attempts", json_integer(r->attempts));
+    json_t *p = parse_or_null(r->progress);
+    if (!json_is_object(p)) {
+        json_decref(p);
+        p = json_pack("{s:f,s:s}", "fraction", 0.0, "stage", r->state);
+    }
+    json_object_set_new(o, "progress", p);
+    json_object_set_new(o, "result", parse_or_null(r->result));
+    json_object_set_new(o, "error", parse_or_null(r->error));
+    return o;
+}
+
+/* ---- persistence ---- */
+
+struct job_write {
+    struct writer_op op;
+    struct store_job rec;
+    int insert;
+    struct job *job;
+    void (*done)(void *arg, int rc);
+    void *arg;
+};
+
+static char *dump_or_null(json_t *v)
+{
+    return v && !json_is_null(v) ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+}
+
+static int write_fn(struct store *s, void *arg)
+{
+    struct job_write *w = arg;
+    return w->insert ? store_job_insert(s, &w->rec) : store_job_update(s, &w->rec);
+}
+
+static void job_free(struct job *j)
+{
+    if (j->ctx && j->type->free_ctx)
+        j->type->free_ctx(j->ctx);
+    json_decref(j->params);
+    json_decref(j->result);
+    json_decref(j->error);
+    uv_mutex_destroy(&j->mu);
+    free(j);
+}
+
+static void jobs__unlink(struct jobs *js, struct job *j)
+{
+    for (struct job **pp = &js->head; *pp; pp = &(*pp)->next) {
+        if (*pp == j) {
+            *pp = j->next;
+            return;
+        }
+    }
+}
+
+static void write_done(void *arg, int rc)
+{
+    struct job_write *w = arg;
+    struct job *j = w->job;
+    struct jobs *js = j->jobs;
+    if (rc != 0)
+        log_error("job %s: cannot persist state %s: %s", j->id, w->rec.state, strerror(-rc));
+    if (w->done)
+        w->done(w->arg, rc);
+    free(w->rec.params);
+    free(w->rec.progress);
+    free(w->rec.result);
+    free(w->rec.error);
+    free(w);
+    js->writes--;
+    j->writes_pending--;
+    if (j->gone && j->writes_pending == 0) {
+        jobs__unlink(js, j);
+        job_free(j);
+    }
+}
+
+/* Queues a durable copy of j's current state. */
+static void jobs__persist(struct job *j, int insert, void (*done)(void *, int), void *arg)
+{
+    struct job_write *w = calloc(1, sizeof *w);
+    if (!w) {
+        log_error("job %s: out of memory persisting state", j->id);
+        if (done)
+            done(arg, -ENOMEM);
+        return;
+    }
+    json_t *prog = progress_json(j);
+    w->rec.seq = j->seq;
+    w->rec.id = j->id;
+    w->rec.type = (char *)j->type->name;
+    w->rec.state = (char *)state_names[j->state];
+    w->rec.params = dump_or_null(j->params);
+    w->rec.progress = dump_or_null(prog);
+    w->rec.result = dump_or_null(j->result);
+    w->rec.error = dump_or_null(j->error);
+    w->rec.created_ms = j->created_ms;
+    w->rec.started_ms = j->started_ms;
+    w->rec.finished_ms = j->finished_ms;
+    w->rec.attempts = j->attempts;
+    json_decref(prog);
+    w->insert = insert;
+    w->job = j;
+    w->done = done;
+    w->arg = arg;
+    j->writes_pending++;
+    j->jobs->writes++;
+    writer_submit(j->jobs->app->writer, &w->op, write_fn, write_done, w);
+}
+
+/* ---- scheduling ---- */
+
+static void schedule(struct jobs *js);
+
+static struct job *job_new(struct jobs *js, const struct job_type *t)
+{
+    struct job *j = calloc(1, sizeof *j);
+    if (!j)
+        return NULL;
+    j->jobs = js;
+    j->type = t;
+    uv_mutex_init(&j->mu);
+    j->progress.eta_seconds = -1;
+    snprintf(j->state_dir, sizeof j->state_dir, "%s", js->app->cfg.state_dir);
+    j->threads = (int)js->app->cfg.jobs_threads;
+    const char *delay = getenv("ITEMVEC_TEST_JOB_DELAY_MS");
+    j->test_delay_ms = delay ? atoi(delay) : 0;
+    return j;
+}
+
+static void jobs__append(struct jobs *js, struct job *j)
+{
+    struct job **pp = &js->head;
+    while (*pp && (*pp)->seq < j->seq)
+        pp = &(*pp)->next;
+    j->next = *pp;
+    *pp = j;
+}
+
+static json_t *error_problem(int status, const char *title, const char *detail)
+{
+    return json_pack("{s:s,s:s,s:i,s:s}", "type", "urn:itemvec:problem:job-failed", "title",
+                     title, "status", status, "detail", detail);
+}
+
+/* Moves j to a terminal state and persists it; the job leaves memory once
+ * the write is durable. */
+static void job_terminate(struct job *j, enum job_state st)
+{
+    j->state = st;
+    j->finished_ms = jobs_now_ms();
+    if (st == JOB_SUCCEEDED) {
+        uv_mutex_lock(&j->mu);
+        j->progress.fraction = 1.0;
+        j->progress.eta_seconds = -1;
+        snprintf(j->progress.stage, sizeof j->progress.stage, "done");
+        uv_mutex_unlock(&j->mu);
+    }
+    if (j->ctx && j->type->free_ctx) {
+        j->type->free_ctx(j->ctx);
+        j->ctx = NULL;
+    }
+    j->gone = 1;
+    jobs__persist(j, 0, NULL, NULL);
+    log_info("job %s (%s) %s", j->id, j->type->name, state_names[st]);
+}
+
+static void work_cb(uv_work_t *w)
+{
+    struct job *j = (struct job *)w; /* work is the first member */
+    j->run_rc = j->type->run(j, &j->run_err);
+}
+
+static void after_work_cb(uv_work_t *w, int status)
+{
+    struct job *j = (struct job *)w;
+    struct jobs *js = j->jobs;
+    js->running--;
+    int rc = status < 0 ? status : j->run_rc;
+    if (rc == 0) {
+        struct job_error err = {0};
+        json_t *res = j->type->finish(j, &err);
+        if (res) {
+            j->result = res;
+            job_terminate(j, JOB_SUCCEEDED);
+        } else {
+            j->error = error_problem(500, "Job failed", err.message);
+            job_terminate(j, JOB_FAILED);
+        }
+    } else if (rc == -ECANCELED && atomic_load(&j->cancel) == 2) {
+        /* shutdown: back to queued, resumed by the next start */
+        j->state = JOB_QUEUED;
+        j->started_ms = 0;
+        if (j->ctx && j->type->free_ctx) {
+            j->type->free_ctx(j->ctx);
+            j->ctx = NULL;
+        }
+        uv_mutex_lock(&j->mu);
+        memset(&j->progress, 0, sizeof j->progress);
+        j->progress.eta_seconds = -1;
+        snprintf(j->progress.stage, sizeof j->progress.stage, "requeued at shutdown");
+        uv_mutex_unlock(&j->mu);
+        jobs__persist(j, 0, NULL, NULL);
+        log_info("job %s (%s) stopped at a checkpoint for shutdown; requeued", j->id,
+                 j->type->name);
+    } else if (rc == -ECANCELED) {
+        job_terminate(j, JOB_CANCELLED);
+    } else {
+        log_warn("job %s (%s) failed: %s", j->id, j->type->name, j->run_err.message);
+        j->error = error_problem(500, "Job failed",
+                                 j->run_err.message[0] ? j->run_err.message : strerror(-rc));
+        job_terminate(j, JOB_FAILED);
+    }
+    schedule(js);
+}
+
+static void job_start(struct jobs *js, struct job *j)
+{
+    struct job_error err = {0};
+    atomic_store(&j->cancel, 0);
+    j->started_ms = jobs_now_ms();
+    j->attempts++;
+    int rc = j->type->start(j, &err);
+    if (rc != 0) {
+        j->error = error_problem(err.status ? err.status : 500, "Job failed", err.message);
+        job_terminate(j, JOB_FAILED);
+        return;
+    }
+    j->state = JOB_RUNNING;
+    j->progress_saved_ms = mono_ms();
+    jobs__persist(j, 0, NULL, NULL);
+    js->running++;
+    log_info("job %s (%s) started (attempt %lld)", j->id, j->type->name, (long long)j->attempts);
+    rc = uv_queue_work(js->app->loop, &j->work, work_cb, after_work_cb);
+    if (rc != 0) {
+        js->running--;
+        j->error = error_problem(500, "Job failed", "cannot queue work");
+        job_terminate(j, JOB_FAILED);
+    }
+}
+
+static void schedule(struct jobs *js)
+{
+    if (js->shutting_down)
+        return;
+    for (struct job *j = js->head; j && js->running < (unsigned)js->app->cfg.jobs_concurrency;) {
+        struct job *next = j->next;
+        if (j->state == JOB_QUEUED && !j->gone)
+            job_start(js, j);
+        j = next;
+    }
+}
+
+/* Persists progress of running jobs that changed and were last saved over
+ * a second ago. */
+static void on_timer(uv_timer_t *t)
+{
+    struct jobs *js = t->data;
+    uint64_t now = mono_ms();
+    for (struct job *j = js->head; j; j = j->next) {
+        if (j->state != JOB_RUNNING || now - j->progress_saved_ms < 1000)
+            continue;
+        j->progress_saved_ms = now;
+        if (j->writes_pending < 2) /* don't pile up behind a long upload commit */
+            jobs__persist(j, 0, NULL, NULL);
+    }
+}
+
+/* ---- public ---- */
+
+static int recover_cb(void *ud, const struct store_job *r)
+{
+    struct jobs *js = ud;
+    const struct job_type *t = type_find(r->type);
+    int st = state_parse(r->state);
+    if (!t || (st != JOB_QUEUED && st != JOB_RUNNING))
+        return 0;
+    struct job *j = job_new(js, t);
+    if (!j)
+        return -ENOMEM;
+    j->seq = r->seq;
+    snprintf(j->id, sizeof j->id, "%s", r->id);
+    j->params = json_loads(r->params ? r->params : "{}", 0, NULL);
+    if (!j->params)
+        j->params = json_object();
+    j->created_ms = r->created_ms;
+    j->attempts = r->attempts;
+    j->state = JOB_QUEUED;
+    jobs__append(js, j);
+    if (st == JOB_RUNNING) {
+        if (j->attempts >= JOBS_MAX_ATTEMPTS) {
+            char msg[160];
+            snprintf(msg, sizeof msg,
+                     "interrupted by a daemon stop or crash %lld times; not retried again",
+                     (long long)j->attempts);
+            j->error = error_problem(500, "Job interrupted", msg);
+            job_terminate(j, JOB_FAILED);
+        } else {
+            snprintf(j->progress.stage, sizeof j->progress.stage,
+                     "requeued after daemon restart");
+            log_warn("job %s (%s) was running when the daemon stopped; requeued", j->id, r->type);
+            jobs__persist(j, 0, NULL, NULL);
+        }
+    }
+    return 0;
+}
+
+struct jobs *jobs_create(struct app *app)
+{
+    struct jobs *js = calloc(1, sizeof *js);
+    if (!js)
+        return NULL;
+    js->app = app;
+    if (store_jobs_max_seq(app->store, &js->max_seq) != 0) {
+        log_error("jobs: cannot read job records: %s", store_errmsg(app->store));
+        free(js);
+        return NULL;
+    }
+    /* Running ones first: they were started before anything still queued.
+     * The queue is bounded by jobs.queue_size, so one page holds them all. */
+    static const char *const active[] = {"running", "queued"};
+    for (int i = 0; i < 2; i++) {
+        if (store_jobs_list(app->store, active[i], NULL, 0, 1000000, recover_cb, js) != 0) {
+            log_error("jobs: recovery failed: %s", store_errmsg(app->store));
+            free(js);
+            return NULL;
+        }
+    }
+    uv_timer_init(app->loop, &js->timer);
+    js->timer.data = js;
+    uv_timer_start(&js->timer, on_timer, 500, 500);
+    uv_unref((uv_handle_t *)&js->timer);
+    schedule(js);
+    return js;
+}
+
+int jobs_submit(struct jobs *js, const char *type, json_t *params, struct job_error *err,
+                struct job **out, void (*done)(void *arg, int rc), void *arg)
+{
+    if (js->shutting_down || js->app->draining)
+        return -ESHUTDOWN;
+    const struct job_type *t = type ? type_find(type) : NULL;
+    if (!t) {
+        err->status = 422;
+        snprintf(err->pointer, sizeof err->pointer, "/type");
+        snprintf(err->message, sizeof err->message,
+                 type ? "unknown job type \"%.64s\" (known: pmi, train, evaluate)"
+                      : "required: the job type",
+                 type);
+        return -EINVAL;
+    }
+    json_t *norm = t->validate(js->app, params, err);
+    if (!norm) {
+        if (!err->status)
+            err->status = 422;
+        return -EINVAL;
+    }
+    unsigned queued = 0;
+    for (struct job *j = js->head; j; j = j->next)
+        queued += j->state == JOB_QUEUED;
+    if (queued >= (unsigned)js->app->cfg.jobs_queue_size) {
+        json_decref(norm);
+        return -EAGAIN;
+    }
+    struct job *j = job_new(js, t);
+    if (!j) {
+        json_decref(norm);
+        return -ENOMEM;
+    }
+    j->seq = ++js->max_seq;
+    snprintf(j->id, sizeof j->id, "j%lld", (long long)j->seq);
+    j->params = norm;
+    j->created_ms = jobs_now_ms();
+    j->state = JOB_QUEUED;
+    jobs__append(js, j);
+    jobs__persist(j, 1, done, arg);
+    log_info("job %s (%s) queued", j->id, t->name);
+    *out = j;
+    schedule(js);
+    return 0;
+}
+
+struct job *jobs_find(struct jobs *js, const char *id)
+{
+    for (struct job *j = js->head; j; j = j->next)
+        if (strcmp(j->id, id) == 0)
+            return j;
+    return NULL;
+}
+
+json_t *jobs_get_json(struct jobs *js, const char *id)
+{
+    struct job *j = jobs_find(js, id);
+    if (j)
+        return job_to_json(j);
+    struct store_job r;
+    if (store_job_get(js->app->store, id, &r) != 0)
+        return NULL;
+    json_t *o = jobs_record_to_json(&r);
+    store_job_clear(&r);
+    return o;
+}
+
+int jobs_cancel(struct jobs *js, const char *id)
+{
+    struct job *j = jobs_find(js, id);
+    if (!j || j->gone) {
+        if (j)
+            return -EALREADY;
+        struct store_job r;
+        int rc = store_job_get(js->app->store, id, &r);
+        if (rc != 0)
+            return -ENOENT;
+        store_job_clear(&r);
+        return -EALREADY; /* only terminal jobs live in storage alone */
+    }
+    if (j->state == JOB_QUEUED) {
+        job_terminate(j, JOB_CANCELLED);
+        return 0;
+    }
+    if (j->state == JOB_RUNNING) {
+        atomic_store(&j->cancel, 1);
+        log_info("job %s (%s) cancel requested", j->id, j->type->name);
+        return 0;
+    }
+    return -EALREADY;
+}
+
+void jobs_counts(const struct jobs *js, unsigned *queued, unsigned *running)
+{
+    *queued = 0;
+    *running = js->running;
+    for (struct job *j = js->head; j; j = j->next)
+        *queued += j->state == JOB_QUEUED && !j->gone;
+}
+
+int jobs_latest_succeeded(struct jobs *js, const char *type, char *out, size_t size)
+{
+    return store_job_latest(js->app->store, type, "succeeded", out, size);
+}
+
+void jobs_shutdown(struct jobs *js)
+{
+    js->shutting_down = 1;
+    for (struct job *j = js->head; j; j = j->next)
+        if (j->state == JOB_RUNNING)
+            atomic_store(&j->cancel, 2);
+}
+
+unsigned jobs_busy(const struct jobs *js)
+{
+    return js->running + js->writes;
+}
+
+void jobs_destroy(struct jobs *js)
+{
+    if (!js)
+        return;
+    /* the timer handle was closed with every other handle at shutdown */
+    while (js->head) {
+        struct job *j = js->head;
+        js->head = j->next;
+        job_free(j);
+    }
+    free(js);
+}
+
+int job_cancelled(struct job *j)
+{
+    for (int waited = 0; waited < j->test_delay_ms; waited += 10) {
+        if (atomic_load_explicit(&j->cancel, memory_order_relaxed))
+            break;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return atomic_load_explicit(&j->cancel, memory_order_relaxed) != 0;
+}
+
+void job_progress_set(struct job *j, double fraction, const char *stage, int n,
+                      const char *const *keys, const double *values, double eta_seconds)
+{
+    if (n > JOB_PROGRESS_MAX_COUNTERS)
+        n = JOB_PROGRESS_MAX_COUNTERS;
+    uv_mutex_lock(&j->mu);
+    j->progress.fraction = fraction < 0 ? 0 : fraction > 1 ? 1 : fraction;
+    snprintf(j->progress.stage, sizeof j->progress.stage, "%s", stage);
+    j->progress.n = n;
+    for (int i = 0; i < n; i++) {
+        snprintf(j->progress.key[i], sizeof j->progress.key[i], "%s", keys[i]);
+        j->progress.value[i] = values[i];
+    }
+    j->progress.eta_seconds = eta_seconds;
+    uv_mutex_unlock(&j->mu);
+}

@@ -1,0 +1,54 @@
+/*
+ * In-memory copy of one PMI job's co-occurrence matrix, for the PMI
+ * endpoints (top pairs, an item's co-occurrences) and the cooc/pmi sources
+ * of similar-items queries. Loading (the .cooc file plus item names) runs
+ * on the worker pool; requests wait (suspended) and are called back on the
+ * loop thread. One matrix is cached: the most recently asked for.
+ * Matrices are reference-counted so a reload never frees one in use.
+ */
+#ifndef ITEMVEC_DAEMON_PMI_CACHE_H
+#define ITEMVEC_DAEMON_PMI_CACHE_H
+
+#include <stdint.h>
+
+#include "ml/cooc.h"
+#include "storage/store.h"
+
+struct app;
+
+/* One precomputed ordered pair of the seed's exploration query. */
+struct pmi_pair {
+    uint32_t i, j; /* dense indices */
+    uint64_t idx;  /* entry index in the CSR */
+    double score;
+};
+
+#define PMI_TOP_PAIRS 2000 /* ordered pairs kept: limit <= 1000 unordered */
+
+struct pmi_matrix {
+    int refs;
+    char job[32];
+    struct cooc_result res;
+    struct store_item_names names; /* by item key */
+    struct pmi_pair *top;          /* best first */
+    uint32_t n_top;
+};
+
+/* Called on the loop thread with a referenced matrix (release it with
+ * pmi_matrix_unref) or NULL and a negative errno: -ENOENT (no such
+ * succeeded pmi job, or its file is gone), -EBADMSG (corrupt file). */
+typedef void (*pmi_cache_cb)(void *arg, struct pmi_matrix *m, int rc);
+
+/* Gets job's matrix (job NULL or "" = the newest succeeded pmi job). May
+ * call cb before returning when the matrix is cached. */
+void pmi_cache_get(struct app *app, const char *job, pmi_cache_cb cb, void *arg);
+
+void pmi_matrix_unref(struct pmi_matrix *m);
+
+/* Dense index of an item key, or -1 (binary search: keys ascend). */
+int64_t pmi_matrix_index(const struct pmi_matrix *m, uint32_t key);
+
+/* Drops the cached matrix (shutdown). */
+void pmi_cache_clear(void);
+
+#endif
