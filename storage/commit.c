@@ -426,8 +426,10 @@ static int commit_existing_items(struct commit_state *c)
 
     if (k->n == 0 && e->n == 0)
         return 0;
-    qsort(k->v, k->n, sizeof *k->v, commit_u32_cmp);
-    qsort(e->v, e->n, sizeof *e->v, commit_u64_cmp);
+    if (k->n > 0)
+        qsort(k->v, k->n, sizeof *k->v, commit_u32_cmp);
+    if (e->n > 0)
+        qsort(e->v, e->n, sizeof *e->v, commit_u64_cmp);
     st = store__stmt(c->s, STORE__ITEM_UPDATE);
     if (!st)
         return -EIO;
