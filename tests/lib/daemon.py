@@ -179,6 +179,6 @@ def run(module_globals):
     result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
     failed = len(result.failures) + len(result.errors)
     skipped = len(result.skipped)
-    passed = result.testsRun - failed - skipped
+    passed = max(0, result.testsRun - failed - skipped)
     print("%d passed, %d failed, %d skipped" % (passed, failed, skipped))
     sys.exit(0 if failed == 0 else 1)
