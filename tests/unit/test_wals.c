@@ -383,6 +383,7 @@ static void test_initial_factors(void **state)
     params.seed = 999; /* ignored when factors are given */
     assert_int_equal(wals_train(&p.csr, NULL, &params, x0, y0, NULL, NULL, &m2), 0);
     same_model(&m1, &m2);
+    wals_model_deinit(&m2);
     assert_int_equal(wals_train(&p.csr, NULL, &params, x0, NULL, NULL, NULL, &m2), -EINVAL);
     wals_model_deinit(&m1);
     free(x0);
