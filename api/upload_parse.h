@@ -22,6 +22,22 @@
  *   object {"id":..., "title":..., "artist":...}. Blank lines are ignored.
  * - JSON: one such object, or an array of them.
  *
+ * Details fixed by the implementation (api/upload_parse.c, upload_json.c):
+ * - CSV/TSV: lines holding only spaces/tabs count as empty. Spaces before
+ *   an opening quote and after a closing quote are dropped. A CR just before
+ *   LF belongs to the line ending. The playlist_id, item_id, title and
+ *   artist fields must be valid UTF-8 without NUL bytes (other columns are
+ *   not checked). title/artist are passed as found (non-NULL, possibly
+ *   empty) whenever their column exists.
+ * - JSON: unknown keys are ignored, duplicate keys are an error. A playlist
+ *   "id" must be a non-empty string or an integer. An item object's "title"
+ *   sets has_title; "title": null gives title == NULL, "title": "" gives a
+ *   non-NULL title with title_len == 0: callers test title_len == 0 for
+ *   "missing". Strings are UTF-8 checked by jansson; \u0000 is refused.
+ * - Columns count bytes from 1 at the start of the line; a skipped BOM is
+ *   not counted. JSON syntax errors carry jansson's position (the last
+ *   character it read) converted to bytes.
+ *
  * Threading: a parser is used by one thread at a time.
  */
 #ifndef ITEMVEC_API_UPLOAD_PARSE_H
@@ -72,8 +88,10 @@ typedef int (*upload_row_cb)(void *userdata, const struct upload_row *row,
 struct upload_parser;
 
 /* Creates a parser. max_record bounds one record's bytes (a CSV row, an
- * NDJSON line or a JSON array element); longer → -E2BIG. Returns NULL on
- * allocation failure. The caller owns the parser. */
+ * NDJSON line or a JSON array element, or the whole body when it is a single
+ * JSON object), counted raw (quotes included) without the line ending;
+ * longer → -E2BIG. Returns NULL on allocation failure or when cb is NULL.
+ * The caller owns the parser. */
 struct upload_parser *upload_parser_create(enum upload_format format, size_t max_record,
                                            upload_row_cb cb, void *userdata);
 
