@@ -44,16 +44,28 @@
 #define FRAC_COUNT 0.40
 #define FRAC_FILL 1.0
 
+/* A valid group as seen from one of its items: where its dense items start
+ * in g_items and how many there are. Stored per (item, group) rather than
+ * as a group index so the pair passes make one dependent memory access per
+ * group, not two (they are latency bound: groups are visited in random
+ * order). */
+struct span {
+    uint32_t start;
+    uint32_t len;
+};
+
 /* The intermediate tables, dense: G = valid_item_groups by group, T = by item. */
 struct prep {
     uint32_t n;
-    uint64_t n_vgroups;
     uint64_t total;
-    uint64_t *g_ptr;   /* [n_vgroups + 1] */
-    uint32_t *g_items; /* [total] dense item indices, ascending per group */
-    uint64_t *t_ptr;   /* [n + 1] */
-    uint32_t *t_grp;   /* [total] valid-group indices, ascending per item */
+    uint32_t *g_items;   /* [total] dense item indices, ascending per group */
+    uint64_t *t_ptr;     /* [n + 1] */
+    struct span *t_span; /* [total] the groups of each item, in group order */
 };
+
+/* Spans this far ahead are prefetched: the next groups' first cache lines
+ * load while the current group is accumulated. */
+#define COOC_PREFETCH 16
 
 /* Progress bookkeeping on the calling thread. */
 struct reporter {
@@ -124,40 +136,54 @@ static void reporter_stage(struct reporter *rep, const char *stage)
     rep->p.items_done = 0;
 }
 
-static inline void bits_set(struct worker *w, uint32_t j)
+/* Marks column j in a worker's two-level bitmap. */
+static inline void bits_mark(uint64_t *restrict bits, uint64_t *restrict sum, uint32_t j)
 {
-    w->bits[j >> 6] |= 1ULL << (j & 63);
-    w->sum[j >> 12] |= 1ULL << ((j >> 6) & 63);
+    bits[j >> 6] |= 1ULL << (j & 63);
+    sum[j >> 12] |= 1ULL << ((j >> 6) & 63);
 }
 
 /* Pass 4 for row i: mark every j > i sharing a group with i. Groups list
  * their items ascending, so walking each group from its end and stopping
- * at i visits exactly the pairs (i, j > i): half of A·Aᵀ's work. */
+ * at i visits exactly the pairs (i, j > i) of the seed's a.item_Id <
+ * b.item_Id: half of A·Aᵀ's work. Each such j also gets one entry left of
+ * its diagonal (the mirror), counted in this thread's `lower`. */
 static void row_count(struct worker *w, uint32_t i)
 {
     const struct prep *pr = w->ps->pr;
-    for (uint64_t t = pr->t_ptr[i]; t < pr->t_ptr[i + 1]; t++) {
-        uint32_t g = pr->t_grp[t];
-        const uint32_t *lo = pr->g_items + pr->g_ptr[g];
-        const uint32_t *p = pr->g_items + pr->g_ptr[g + 1];
+    const uint32_t *g_items = pr->g_items;
+    const struct span *spans = pr->t_span;
+    uint64_t *restrict bits = w->bits, *restrict sum = w->sum;
+    uint32_t *restrict lower = w->lower;
+    const uint64_t t_end = pr->t_ptr[i + 1], total = pr->total;
+    uint32_t hi = i;
+    for (uint64_t t = pr->t_ptr[i]; t < t_end; t++) {
+        if (t + COOC_PREFETCH < total) {
+            const struct span *f = &spans[t + COOC_PREFETCH];
+            __builtin_prefetch(g_items + f->start + f->len - 1);
+        }
+        const uint32_t *lo = g_items + spans[t].start;
+        const uint32_t *p = lo + spans[t].len;
+        if (p[-1] > hi)
+            hi = p[-1];
         while (p > lo && *--p > i)
-            bits_set(w, *p);
+            bits_mark(bits, sum, *p);
     }
     uint32_t upper = 0;
-    for (size_t sw = ((size_t)i + 1) >> 12; sw < w->n_sum; sw++) {
-        uint64_t sm = w->sum[sw];
-        if (!sm)
-            continue;
-        w->sum[sw] = 0;
-        while (sm) {
-            size_t wi = sw * 64 + (size_t)__builtin_ctzll(sm);
-            sm &= sm - 1;
-            uint64_t b = w->bits[wi];
-            w->bits[wi] = 0;
-            upper += (uint32_t)__builtin_popcountll(b);
-            while (b) {
-                w->lower[wi * 64 + (size_t)__builtin_ctzll(b)]++;
-                b &= b - 1;
+    if (hi > i) {
+        for (size_t sw = ((size_t)i + 1) >> 12; sw <= (size_t)(hi >> 12); sw++) {
+            uint64_t sm = sum[sw];
+            sum[sw] = 0;
+            while (sm) {
+                size_t wi = sw * 64 + (size_t)__builtin_ctzll(sm);
+                sm &= sm - 1;
+                uint64_t b = bits[wi];
+                bits[wi] = 0;
+                upper += (uint32_t)__builtin_popcountll(b);
+                while (b) {
+                    lower[wi * 64 + (size_t)__builtin_ctzll(b)]++;
+                    b &= b - 1;
+                }
             }
         }
     }
@@ -165,44 +191,50 @@ static void row_count(struct worker *w, uint32_t i)
 }
 
 /* Pass 5 for row i (Gustavson): SUM(cooc) per co-item, diagonal included,
- * written at row_ptr[i] in ascending column order. Returns the entries
- * written, or -EPROTO if the count pass disagreed (a bug, never data). */
+ * written at row_ptr[i] in ascending column order. Marking is branch-free
+ * (a first-touch test would mispredict about once per output entry).
+ * Returns the entries written, or -EPROTO if the count pass disagreed (a
+ * bug, never data). */
 static int64_t row_fill(struct worker *w, uint32_t i)
 {
     const struct prep *pr = w->ps->pr;
-    uint32_t *acc = w->acc;
-    size_t sw_lo = SIZE_MAX, sw_hi = 0;
-    for (uint64_t t = pr->t_ptr[i]; t < pr->t_ptr[i + 1]; t++) {
-        uint32_t g = pr->t_grp[t];
-        const uint32_t *p = pr->g_items + pr->g_ptr[g];
-        const uint32_t *end = pr->g_items + pr->g_ptr[g + 1];
+    const uint32_t *g_items = pr->g_items;
+    const struct span *spans = pr->t_span;
+    uint32_t *restrict acc = w->acc;
+    uint64_t *restrict bits = w->bits, *restrict sum = w->sum;
+    const uint64_t t_end = pr->t_ptr[i + 1], total = pr->total;
+    uint32_t lo = UINT32_MAX, hi = 0;
+    for (uint64_t t = pr->t_ptr[i]; t < t_end; t++) {
+        if (t + COOC_PREFETCH < total)
+            __builtin_prefetch(g_items + spans[t + COOC_PREFETCH].start);
+        const uint32_t *p = g_items + spans[t].start;
+        const uint32_t *end = p + spans[t].len;
+        if (p[0] < lo)
+            lo = p[0];
+        if (end[-1] > hi)
+            hi = end[-1];
         for (; p < end; p++) {
             uint32_t j = *p;
-            if (acc[j]++ == 0) {
-                bits_set(w, j);
-                size_t sw = j >> 12;
-                if (sw < sw_lo)
-                    sw_lo = sw;
-                if (sw > sw_hi)
-                    sw_hi = sw;
-            }
+            acc[j]++;
+            bits_mark(bits, sum, j);
         }
     }
-    uint64_t pos = w->ps->row_ptr[i], end = w->ps->row_ptr[i + 1];
-    uint32_t *col = w->ps->col, *cooc = w->ps->cooc;
+    const uint64_t first = w->ps->row_ptr[i], last = w->ps->row_ptr[i + 1];
+    uint64_t pos = first;
+    uint32_t *restrict col = w->ps->col, *restrict cooc = w->ps->cooc;
     bool overflow = false;
-    for (size_t sw = sw_lo; sw <= sw_hi && sw_lo != SIZE_MAX; sw++) {
-        uint64_t sm = w->sum[sw];
-        w->sum[sw] = 0;
+    for (size_t sw = lo >> 12; lo <= hi && sw <= (size_t)(hi >> 12); sw++) {
+        uint64_t sm = sum[sw];
+        sum[sw] = 0;
         while (sm) {
             size_t wi = sw * 64 + (size_t)__builtin_ctzll(sm);
             sm &= sm - 1;
-            uint64_t b = w->bits[wi];
-            w->bits[wi] = 0;
+            uint64_t b = bits[wi];
+            bits[wi] = 0;
             while (b) {
                 uint32_t j = (uint32_t)(wi * 64 + (size_t)__builtin_ctzll(b));
                 b &= b - 1;
-                if (pos < end) {
+                if (pos < last) {
                     col[pos] = j;
                     cooc[pos] = acc[j];
                     pos++;
@@ -213,9 +245,9 @@ static int64_t row_fill(struct worker *w, uint32_t i)
             }
         }
     }
-    if (overflow || pos != end)
+    if (overflow || pos != last)
         return -EPROTO;
-    return (int64_t)(end - w->ps->row_ptr[i]);
+    return (int64_t)(last - first);
 }
 
 static void worker_loop(struct worker *w)
@@ -336,10 +368,9 @@ out:
 
 static void prep_free(struct prep *pr)
 {
-    free(pr->g_ptr);
     free(pr->g_items);
     free(pr->t_ptr);
-    free(pr->t_grp);
+    free(pr->t_span);
     memset(pr, 0, sizeof(*pr));
 }
 
@@ -502,12 +533,14 @@ int cooc_compute(const struct cooc_groups *groups, const struct cooc_params *par
     res.freq = xmalloc(n, sizeof(*res.freq));
     pr.n = n;
     pr.total = res.total;
-    pr.n_vgroups = res.valid_groups;
-    pr.g_ptr = xmalloc(pr.n_vgroups + 1, sizeof(*pr.g_ptr));
+    if (pr.total > UINT32_MAX) {
+        rc = -EOVERFLOW; /* span.start is 32-bit: 4 G valid memberships */
+        goto out;
+    }
     pr.g_items = xmalloc(pr.total, sizeof(*pr.g_items));
     pr.t_ptr = xmalloc((size_t)n + 1, sizeof(*pr.t_ptr));
-    pr.t_grp = xmalloc(pr.total, sizeof(*pr.t_grp));
-    if (!res.keys || !res.freq || !pr.g_ptr || !pr.g_items || !pr.t_ptr || !pr.t_grp) {
+    pr.t_span = xmalloc(pr.total, sizeof(*pr.t_span));
+    if (!res.keys || !res.freq || !pr.g_items || !pr.t_ptr || !pr.t_span) {
         rc = -ENOMEM;
         goto out;
     }
@@ -527,20 +560,19 @@ int cooc_compute(const struct cooc_groups *groups, const struct cooc_params *par
     }
     {
         /* t_ptr doubles as the fill cursor, then is restored by shifting. */
-        uint64_t vg = 0, gi = 0;
-        pr.g_ptr[0] = 0;
+        uint64_t gi = 0;
         for (size_t g = 0; g < n_groups; g++) {
             if (!gcount[g])
                 continue;
+            struct span sp = {.start = (uint32_t)gi, .len = gcount[g]};
             for (uint64_t k = off[g]; k < off[g + 1]; k++) {
                 uint32_t m = map[items[k]];
                 if (!m)
                     continue; /* not a valid item */
                 uint32_t d = m - 1;
                 pr.g_items[gi++] = d;
-                pr.t_grp[pr.t_ptr[d]++] = (uint32_t)vg;
+                pr.t_span[pr.t_ptr[d]++] = sp;
             }
-            pr.g_ptr[++vg] = gi;
         }
         for (uint32_t d = n; d > 0; d--)
             pr.t_ptr[d] = pr.t_ptr[d - 1];
