@@ -54,8 +54,8 @@
 /* The seed's 3 M-row preset and the shape targets at that size. */
 #define BASE_ROWS 3000000.0
 #define BASE_PLAYLISTS 158000.0
-#define BASE_ITEMS 400000.0
-#define BASE_CLUSTERS 300.0
+#define BASE_ITEMS 500000.0
+#define BASE_CLUSTERS 150.0
 #define HEAPS_EXPONENT 0.75
 
 #define MAX_PLAYLIST_SIZE 5000u
@@ -748,14 +748,31 @@ struct filter_stats {
     uint64_t pair_occurrences;
     uint64_t distinct_pairs;
     uint64_t cooc_rows;
-    double zipf_fit;   /* slope of log freq vs log rank, ranks 10..10000 */
-    double top1_share; /* share of rows held by the top 1 % of distinct items */
+    double slope_head;   /* -slope of log freq vs log rank, ranks 10..1000 */
+    double slope_mid;    /* the same over ranks 1000..20000 */
+    double top1_share;   /* share of rows held by the top 1 % of distinct items */
+    uint32_t freq_at[5]; /* frequency at ranks 1, 10, 100, 1000, 10000 */
 };
 
 static int cmp_u32_desc(const void *a, const void *b)
 {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
     return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Least-squares slope (negated) of log f[r-1] on log r for r in lo..hi. */
+static double rank_slope(const uint32_t *f, uint32_t nz, uint32_t lo, uint32_t hi)
+{
+    double sx = 0, sy = 0, sxx = 0, sxy = 0, m = 0;
+    for (uint32_t r = lo; r <= hi && r <= nz; r++) {
+        double x = log((double)r), y = log((double)f[r - 1]);
+        sx += x;
+        sy += y;
+        sxx += x * x;
+        sxy += x * y;
+        m++;
+    }
+    return m > 1 ? -(m * sxy - sx * sy) / (m * sxx - sx * sx) : 0;
 }
 
 /* The realised popularity curve, which the per-playlist distinctness
@@ -770,20 +787,14 @@ static void popularity_shape(const uint32_t *freq, uint32_t n, uint64_t rows,
     uint32_t nz = 0;
     while (nz < n && f[nz] > 0)
         nz++;
-    double sx = 0, sy = 0, sxx = 0, sxy = 0, m = 0;
-    for (uint32_t r = 10; r <= 10000 && r <= nz; r++) {
-        double x = log((double)r), y = log((double)f[r - 1]);
-        sx += x;
-        sy += y;
-        sxx += x * x;
-        sxy += x * y;
-        m++;
-    }
-    fs->zipf_fit = m > 1 ? -(m * sxy - sx * sy) / (m * sxx - sx * sx) : 0;
+    fs->slope_head = rank_slope(f, nz, 10, 1000);
+    fs->slope_mid = rank_slope(f, nz, 1000, 20000);
     uint64_t top = 0;
     for (uint32_t r = 0; r < (nz + 99) / 100; r++)
         top += f[r];
     fs->top1_share = rows ? (double)top / (double)rows : 0;
+    for (uint32_t i = 0, r = 1; i < 5; i++, r *= 10)
+        fs->freq_at[i] = r <= nz ? f[r - 1] : 0;
     free(f);
 }
 
@@ -898,7 +909,7 @@ static void usage(FILE *f)
                "  --format F      tsv (default), csv or ndjson (one playlist per line)\n"
                "  --gzip          gzip the output (level 1, see --gzip-level)\n"
                "  --out FILE      output file, '-' for stdout (default)\n"
-               "  --items M       catalogue size (default 400000 * (N/3e6)^0.75)\n"
+               "  --items M       catalogue size (default 500000 * (N/3e6)^0.75)\n"
                "  --playlists P   target playlist count (default N * 158000/3e6)\n"
                "  --stats         print generation and post-filter statistics to stderr\n"
                "advanced (calibration):\n"
@@ -936,10 +947,10 @@ static int parse_args(int argc, char **argv, struct params *p)
     p->format = FMT_TSV;
     p->gzip_level = 1;
     p->out = "-";
-    p->zipf_s = 1.05;
-    p->zipf_q = 0.0;
-    p->cluster_share = 0.7;
-    p->second_cluster = 0.5;
+    p->zipf_s = 1.25;
+    p->zipf_q = 100.0;
+    p->cluster_share = 0.875;
+    p->second_cluster = 0.3;
     p->size_sigma = 0.87;
     p->dup_share = 0.02;
     p->skip_share = 0.01;
@@ -1137,35 +1148,38 @@ int main(int argc, char **argv)
             acc += gc.size_hist[k];
             max = k;
         }
-        fprintf(stderr,
-                "gen_playlists stats (seed %" PRIu64 ", catalogue %" PRIu64 " items, %" PRIu64
-                " clusters)\n"
-                "  lines (data rows)       %" PRIu64 "\n"
-                "  valid distinct rows     %" PRIu64 "\n"
-                "  duplicate rows          %" PRIu64 " (%.2f%% of lines)\n"
-                "  skipped rows            %" PRIu64 " (%.2f%% of lines: item_id<=0 %" PRIu64
-                ", empty title %" PRIu64 ")\n"
-                "  playlists               %" PRIu64 " (distinct rows: mean %.2f, median %" PRIu64
-                ", p90 %" PRIu64 ", max %" PRIu64 ")\n"
-                "  distinct items          %" PRIu64 "\n"
-                "  popularity              slope %.3f (log freq vs log rank, ranks 10..1e4), "
-                "top 1%% of items hold %.1f%% of rows\n"
-                "post-filter (min_item_frequency %u, max_group_size %u):\n"
-                "  items with freq >= %-5u %" PRIu64 "\n"
-                "  valid rows              %" PRIu64 "\n"
-                "  valid items             %" PRIu64 "\n"
-                "  valid groups            %" PRIu64 "\n"
-                "  pair occurrences        %" PRIu64 " (self-join rows a<b)\n"
-                "  distinct pairs          %" PRIu64 "\n"
-                "  cooc rows               %" PRIu64 " (2 x pairs + diagonal)\n"
-                "time: generate %.2f s, stats %.2f s\n",
-                prm.seed, prm.items, prm.clusters, gc.lines, gc.valid, gc.dup,
-                100.0 * (double)gc.dup / lines, gc.skip_id + gc.skip_title,
-                100.0 * (double)(gc.skip_id + gc.skip_title) / lines, gc.skip_id, gc.skip_title,
-                gc.playlists, (double)gc.valid / (double)gc.playlists, median, p90, max,
-                gc.distinct_items, fs.zipf_fit, 100.0 * fs.top1_share, prm.min_freq, prm.max_group,
-                prm.min_freq, fs.freq_items, fs.valid_rows, fs.valid_items, fs.valid_groups,
-                fs.pair_occurrences, fs.distinct_pairs, fs.cooc_rows, t1 - t0, t2 - t1);
+        fprintf(
+            stderr,
+            "gen_playlists stats (seed %" PRIu64 ", catalogue %" PRIu64 " items, %" PRIu64
+            " clusters)\n"
+            "  lines (data rows)       %" PRIu64 "\n"
+            "  valid distinct rows     %" PRIu64 "\n"
+            "  duplicate rows          %" PRIu64 " (%.2f%% of lines)\n"
+            "  skipped rows            %" PRIu64 " (%.2f%% of lines: item_id<=0 %" PRIu64
+            ", empty title %" PRIu64 ")\n"
+            "  playlists               %" PRIu64 " (distinct rows: mean %.2f, median %" PRIu64
+            ", p90 %" PRIu64 ", max %" PRIu64 ")\n"
+            "  distinct items          %" PRIu64 "\n"
+            "  popularity              rank-frequency slope %.2f (ranks 10..1e3), %.2f (1e3..2e4), "
+            "top 1%% of items hold %.1f%% of rows\n"
+            "  freq at rank 1/10/100/1e3/1e4 %u/%u/%u/%u/%u\n"
+            "post-filter (min_item_frequency %u, max_group_size %u):\n"
+            "  items with freq >= %-5u %" PRIu64 "\n"
+            "  valid rows              %" PRIu64 "\n"
+            "  valid items             %" PRIu64 "\n"
+            "  valid groups            %" PRIu64 "\n"
+            "  pair occurrences        %" PRIu64 " (self-join rows a<b)\n"
+            "  distinct pairs          %" PRIu64 "\n"
+            "  cooc rows               %" PRIu64 " (2 x pairs + diagonal)\n"
+            "time: generate %.2f s, stats %.2f s\n",
+            prm.seed, prm.items, prm.clusters, gc.lines, gc.valid, gc.dup,
+            100.0 * (double)gc.dup / lines, gc.skip_id + gc.skip_title,
+            100.0 * (double)(gc.skip_id + gc.skip_title) / lines, gc.skip_id, gc.skip_title,
+            gc.playlists, (double)gc.valid / (double)gc.playlists, median, p90, max,
+            gc.distinct_items, fs.slope_head, fs.slope_mid, 100.0 * fs.top1_share, fs.freq_at[0],
+            fs.freq_at[1], fs.freq_at[2], fs.freq_at[3], fs.freq_at[4], prm.min_freq, prm.max_group,
+            prm.min_freq, fs.freq_items, fs.valid_rows, fs.valid_items, fs.valid_groups,
+            fs.pair_occurrences, fs.distinct_pairs, fs.cooc_rows, t1 - t0, t2 - t1);
     }
     rc = 0;
 out:
