@@ -56,6 +56,7 @@
 #define BASE_PLAYLISTS 158000.0
 #define BASE_ITEMS 500000.0
 #define BASE_CLUSTERS 150.0
+#define BASE_ZIPF_OFFSET 100.0
 #define HEAPS_EXPONENT 0.75
 
 #define MAX_PLAYLIST_SIZE 5000u
@@ -948,7 +949,7 @@ static int parse_args(int argc, char **argv, struct params *p)
     p->gzip_level = 1;
     p->out = "-";
     p->zipf_s = 1.25;
-    p->zipf_q = 100.0;
+    p->zipf_q = -1.0; /* scaled from the catalogue below unless given */
     p->cluster_share = 0.875;
     p->second_cluster = 0.3;
     p->size_sigma = 0.87;
@@ -1054,6 +1055,9 @@ static int parse_args(int argc, char **argv, struct params *p)
         fprintf(stderr, "gen_playlists: --items too large\n");
         return -EINVAL;
     }
+    /* the head's flattening spans the same share of the catalogue at any size */
+    if (p->zipf_q < 0)
+        p->zipf_q = BASE_ZIPF_OFFSET * (double)p->items / BASE_ITEMS;
     if (!p->clusters)
         p->clusters = (uint64_t)llround(BASE_CLUSTERS * (double)p->items / BASE_ITEMS);
     if (p->clusters < 1)
@@ -1151,7 +1155,7 @@ int main(int argc, char **argv)
         fprintf(
             stderr,
             "gen_playlists stats (seed %" PRIu64 ", catalogue %" PRIu64 " items, %" PRIu64
-            " clusters)\n"
+            " clusters, zipf s %.2f offset %.1f)\n"
             "  lines (data rows)       %" PRIu64 "\n"
             "  valid distinct rows     %" PRIu64 "\n"
             "  duplicate rows          %" PRIu64 " (%.2f%% of lines)\n"
@@ -1172,7 +1176,7 @@ int main(int argc, char **argv)
             "  distinct pairs          %" PRIu64 "\n"
             "  cooc rows               %" PRIu64 " (2 x pairs + diagonal)\n"
             "time: generate %.2f s, stats %.2f s\n",
-            prm.seed, prm.items, prm.clusters, gc.lines, gc.valid, gc.dup,
+            prm.seed, prm.items, prm.clusters, prm.zipf_s, prm.zipf_q, gc.lines, gc.valid, gc.dup,
             100.0 * (double)gc.dup / lines, gc.skip_id + gc.skip_title,
             100.0 * (double)(gc.skip_id + gc.skip_title) / lines, gc.skip_id, gc.skip_title,
             gc.playlists, (double)gc.valid / (double)gc.playlists, median, p90, max,
