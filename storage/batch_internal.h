@@ -6,7 +6,7 @@
  * titles and artists share one table because the same artist name repeats
  * across many items) whose strings live in a chunked arena so they never
  * move. Each interned string has a dense index in its table (first-seen
- * order). Per playlist a growing array of item indices; per item the index
+ * order; commit.c assigns new items their keys in id order). Per playlist a growing array of item indices; per item the index
  * of the latest title/artist given (+1, 0 = not given).
  */
 #ifndef ITEMVEC_STORAGE_BATCH_INTERNAL_H

@@ -110,7 +110,9 @@ struct store_playlist {
     int64_t key;
     char *id;
     size_t n_items;
-    struct store_item *items; /* ordered by item key (first-seen order) */
+    struct store_item *items; /* ordered by item key: items first stored by
+                                 earlier uploads first; one upload's new
+                                 items in id (byte) order */
 };
 int store_playlist_get(struct store *s, const char *id, struct store_playlist *out);
 void store_playlist_clear(struct store_playlist *pl);

@@ -224,7 +224,7 @@ static void test_duplicates_in_batch(void **state)
     assert_int_equal(store_playlist_get(f->s, "p1", &pl), 0);
     assert_int_equal(pl.n_items, 2);
     assert_string_equal(pl.id, "p1");
-    assert_string_equal(pl.items[0].id, "x"); /* first seen, first key */
+    assert_string_equal(pl.items[0].id, "x"); /* a batch's new items: id order */
     assert_string_equal(pl.items[1].id, "y");
     assert_int_equal(pl.items[0].playlists, 2);
     store_playlist_clear(&pl);
@@ -246,6 +246,26 @@ static void assert_item(struct store *s, const char *id, const char *title, cons
     else
         assert_null(it.artist);
     store_item_clear(&it);
+}
+
+static void test_key_order(void **state)
+{
+    struct fixture *f = *state;
+    struct batch *b = batch_create();
+    /* BINARY collation order, long shared prefixes included. */
+    const char *sorted[] = {"A", "abcdefgh", "abcdefghA", "abcdefghZ", "b", "\xc3\xa9"};
+    const char *given[] = {"abcdefghZ", "\xc3\xa9", "abcdefgh", "b", "abcdefghA", "A"};
+    struct store_item it;
+
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(add(b, "p", given[i], NULL, NULL), 0);
+    assert_int_equal(store_batch_commit(f->s, b, STORE_COMMIT_MERGE, NULL), 0);
+    batch_destroy(b);
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(store_item_get(f->s, sorted[i], &it), 0);
+        assert_int_equal(it.key, i + 1);
+        store_item_clear(&it);
+    }
 }
 
 static void test_titles(void **state)
@@ -503,13 +523,14 @@ static void test_snapshot(void **state)
     struct store_groups g;
     struct store_item_names n;
 
-    /* Keys are given in first-seen order: c=1, a=2, then b=3, d=4. */
+    /* A batch's new items get keys in id order: a=1, c=2 (batch 1), then
+     * b=3, d=4 (batch 2; a and c exist). */
     assert_int_equal(add(b, "p1", "c", "Cee", NULL), 0);
     assert_int_equal(add(b, "p1", "a", "Ay", "Art"), 0);
     assert_int_equal(store_batch_commit(f->s, b, STORE_COMMIT_MERGE, NULL), 0);
     batch_destroy(b);
     b = batch_create();
-    assert_int_equal(add(b, "p2", "b", NULL, NULL), 0);
+    assert_int_equal(add(b, "p2", "d", NULL, NULL), 0);
     assert_int_equal(add(b, "p2", "c", NULL, NULL), 0);
     assert_int_equal(batch_add_playlist(b, "empty", 5), 0);
     assert_int_equal(add(b, "p3", "d", NULL, NULL), 0);
@@ -519,12 +540,12 @@ static void test_snapshot(void **state)
     batch_destroy(b);
 
     assert_int_equal(store_groups_load(f->s, &g), 0);
-    /* c=1, a=2 (batch 1); b=3, d=4 (batch 2). Empty playlists left out. */
+    /* p1 = {a, c}, p2 = {c, d}, empty left out, p3 = {a, b, d}. */
     assert_int_equal(g.n_groups, 3);
     assert_int_equal(g.max_item_key, 4);
     {
         const uint64_t offsets[] = {0, 2, 4, 7};
-        const uint32_t items[] = {1, 2, 1, 3, 2, 3, 4};
+        const uint32_t items[] = {1, 2, 2, 4, 1, 3, 4};
         for (int i = 0; i < 4; i++)
             assert_int_equal(g.offsets[i], offsets[i]);
         for (int i = 0; i < 7; i++)
@@ -537,11 +558,12 @@ static void test_snapshot(void **state)
     assert_int_equal(store_item_names_load(f->s, &n), 0);
     assert_int_equal(n.max_key, 4);
     assert_null(n.id[0]);
-    assert_string_equal(n.id[1], "c");
-    assert_string_equal(n.title[1], "Cee");
-    assert_null(n.artist[1]);
-    assert_string_equal(n.id[2], "a");
-    assert_string_equal(n.artist[2], "Art");
+    assert_string_equal(n.id[1], "a");
+    assert_string_equal(n.title[1], "Ay");
+    assert_string_equal(n.artist[1], "Art");
+    assert_string_equal(n.id[2], "c");
+    assert_string_equal(n.title[2], "Cee");
+    assert_null(n.artist[2]);
     assert_string_equal(n.id[3], "b");
     assert_null(n.title[3]);
     assert_string_equal(n.id[4], "d");
@@ -752,6 +774,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicates_in_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_titles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replace, setup, teardown),
