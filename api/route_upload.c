@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <uv.h>
 
 #include "api/api.h"
 #include "api/gunzip.h"
@@ -32,6 +33,7 @@ struct upload {
     uint64_t decoded;
     struct writer_op op;
     struct store_commit_result result;
+    uint64_t t_begin, t_parsed; /* uv_hrtime() */
 };
 
 static void upload_free(void *p)
@@ -141,6 +143,7 @@ int api_upload_begin(struct api_req *req)
         goto nomem;
     u->rows.batch = u->batch;
     u->rows.max_rows = (uint64_t)app->cfg.max_upload_rows;
+    u->t_begin = uv_hrtime();
     return 0;
 nomem:
     api_reply_problem(req, 503, "out-of-memory", "Service Unavailable", NULL,
@@ -194,6 +197,13 @@ static void commit_done(void *arg, int rc)
         api_reply_problem(req, rc == -EBUSY ? 503 : 500, "storage", "Storage Error", NULL,
                           "the upload was not stored: %s", strerror(-rc));
     } else {
+        uint64_t now = uv_hrtime();
+        log_info("upload rid=%s: %llu rows (%llu stored) in %.3fs: parse %.3fs, commit %.3fs, "
+                 "batch %zu KiB",
+                 req->request_id, (unsigned long long)u->rows.received,
+                 (unsigned long long)u->result.rows_stored, (double)(now - u->t_begin) / 1e9,
+                 (double)(u->t_parsed - u->t_begin) / 1e9, (double)(now - u->t_parsed) / 1e9,
+                 batch_memory(u->batch) / 1024);
         api_reply_json(req, 200, counts_json(u, &u->result));
     }
     batch_destroy(u->batch); /* free the rows now, not when the client reads */
@@ -225,6 +235,7 @@ void api_upload_finish(struct api_req *req)
         api_reply_json(req, 200, counts_json(u, &none));
         return;
     }
+    u->t_parsed = uv_hrtime();
     api_req_suspend(req);
     writer_submit(req->app->writer, &u->op, commit_fn, commit_done, u);
 }
