@@ -18,7 +18,7 @@
 
 #define WALS__ALIGN 64
 /* Rows of y_j gathered per ssyrk call in the Cholesky solver. */
-#define WALS__BATCH 128
+#define WALS__BATCH 256
 /* CG: rows up to this many nonzeros (and at most the longest row) are
  * gathered into a per-thread buffer once per half-step. */
 #define WALS__CG_GATHER_MAX 65536

@@ -196,8 +196,8 @@ static void sparse_pass(int resid, const uint32_t *col, const float *val, size_t
 }
 
 /*
- * The gather pass of a row that fits the per-thread buffer: z_k =
- * sqrt(c_k − 1)·y_k stored contiguously and b = Σ_k c_k p_k y_k, the
+ * The gather pass of a row (or a batch of its nonzeros): z_k =
+ * sqrt(c_k − 1)·y_k stored contiguously and b += Σ_k c_k p_k y_k, the
  * right-hand side. No dot products here, so the (cache-missing) loads of
  * y_k are independent of each other and overlap freely.
  */
@@ -209,7 +209,7 @@ gather_avx(const int nb, const uint32_t *col, const float *val, size_t m, const 
     __m256 acc[8];
 #pragma GCC unroll 8
     for (int b = 0; b < nb; b++)
-        acc[b] = _mm256_setzero_ps();
+        acc[b] = _mm256_loadu_ps(b_out + 8 * b);
     for (size_t k = 0; k < m; k++, z += 8 * nb) {
         const float *y = fac + (size_t)col[k] * stride;
         const size_t kp = k + WALS__PREFETCH < m ? k + WALS__PREFETCH : m - 1;
@@ -257,7 +257,6 @@ static void gather(const uint32_t *col, const float *val, size_t m, const float 
     }
 #undef WALS_CASE
 #endif
-    memset(b, 0, stride * sizeof(float));
     for (size_t k = 0; k < m; k++, z += stride) {
         const float *y = fac + (size_t)col[k] * stride;
         const float r = val[k];
@@ -409,6 +408,7 @@ static double cg_row(struct wals__half *h, struct wals__scratch *s, uint32_t i)
      * here, so this residual and the CG steps read them contiguously. */
     float *z = m <= s->cgz_rows ? s->cgz : NULL;
     if (z) {
+        memset(r, 0, st * sizeof(float));
         gather(col, val, m, h->fixed, st, h->alpha, z, r);
         gemv_sym(h->gram, x, ap, st, h->f);
         zpass(z, m, st, x, ap);
@@ -510,36 +510,16 @@ static int chol_row(struct wals__half *h, struct wals__scratch *s, uint32_t i)
     float *x = h->out + (size_t)i * st;
     float *restrict z = s->z, *restrict af = s->af, *restrict bf = s->bf;
     double *ad = s->ad, *bd = s->bd;
-    int kb = 0;
 
     memset(af, 0, (size_t)f * st * sizeof(float));
     memset(bf, 0, st * sizeof(float));
-    for (uint64_t k = lo; k < hi; k++) {
-        const float r = h->val[k];
-        const float w = h->alpha * fabsf(r);
-        const float *y = h->fixed + (size_t)h->col[k] * st;
-        if (r > 0.0f) {
-            const float c = 1.0f + w;
-            for (size_t l = 0; l < st; l += 8)
-                for (int q = 0; q < 8; q++)
-                    bf[l + q] += c * y[l + q];
-        }
-        if (w > 0.0f) {
-            const float sq = sqrtf(w);
-            float *zr = z + (size_t)kb * st;
-            for (size_t l = 0; l < st; l += 8)
-                for (int q = 0; q < 8; q++)
-                    zr[l + q] = sq * y[l + q];
-            if (++kb == WALS__BATCH) {
-                cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, f, kb, 1.0f, z, (int)st,
-                            1.0f, af, (int)st);
-                kb = 0;
-            }
-        }
-    }
-    if (kb > 0)
+    /* Batched rank-k updates: gather WALS__BATCH rows sqrt(c−1)·y_j, ssyrk. */
+    for (uint64_t k0 = lo; k0 < hi; k0 += WALS__BATCH) {
+        const int kb = hi - k0 < WALS__BATCH ? (int)(hi - k0) : WALS__BATCH;
+        gather(h->col + k0, h->val + k0, (size_t)kb, h->fixed, st, h->alpha, z, bf);
         cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, f, kb, 1.0f, z, (int)st, 1.0f, af,
                     (int)st);
+    }
 
     /* A = YᵀY + λI + ZᵀZ: lower triangle in ad from the upper of af. */
     for (int a = 0; a < f; a++) {
