@@ -17,6 +17,8 @@
  *   temp_store=MEMORY   sorter/temp b-trees of big statements stay in RAM.
  *   cache_size 64 MiB   a 3 M-row upload touches ~50 MB of b-tree pages;
  *                       with them in cache a commit writes each page once.
+ *   journal_size_limit  64 MiB: a big upload grows the WAL to ~100 MB; a
+ *                       checkpoint truncates it back rather than keeping it.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -28,10 +30,14 @@
 #define STORE_DB_NAME "itemvec.db"
 #define STORE_BUSY_TIMEOUT_MS 10000
 #define STORE_CACHE_KIB 65536
+#define STORE_WAL_LIMIT 67108864
 #define STORE_STR2(x) #x
 #define STORE_STRINGIFY(x) STORE_STR2(x)
 
 /* One entry per enum store__stmt_id, in the same order. */
+#define MODEL_COLS\
+    "SELECT seq, id, job, pmi_job, created_ms, dimensions, items, params, loss, file, crc, active FROM models "
+
 static const char *const store__sql[STORE__STMT_COUNT] = {
     [STORE__BEGIN] = "BEGIN",
     [STORE__BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
@@ -89,6 +95,16 @@ static const char *const store__sql[STORE__STMT_COUNT] = {
     [STORE__JOB_LATEST] =
         "SELECT id FROM jobs WHERE type = ?1 AND state = ?2 ORDER BY seq DESC LIMIT 1",
     [STORE__JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1",
+    /* models (storage/models.c); SELECT columns match its row_read() */
+    [STORE__MODEL_INSERT] = "INSERT INTO models(seq, id, job, pmi_job, created_ms, dimensions, "
+                            "items, params, loss, file, crc, active) "
+                            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    [STORE__MODEL_DEACTIVATE_ALL] = "UPDATE models SET active = 0 WHERE active = 1",
+    [STORE__MODEL_SET_ACTIVE] = "UPDATE models SET active = 1 WHERE id = ?1",
+    [STORE__MODEL_GET] = MODEL_COLS "WHERE id = ?1",
+    [STORE__MODEL_ACTIVE] = MODEL_COLS "WHERE active = 1",
+    [STORE__MODEL_LIST] = MODEL_COLS "WHERE seq < ?1 ORDER BY seq DESC LIMIT ?2",
+    [STORE__MODEL_DELETE] = "DELETE FROM models WHERE id = ?1",
 };
 
 int store__error(struct store *s, int rc)
@@ -288,6 +304,8 @@ struct store *store_open(const char *dir, struct store_error *err)
     if (store_pragma_exec(s, "PRAGMA synchronous=FULL", err) < 0 ||
         store_pragma_exec(s, "PRAGMA foreign_keys=ON", err) < 0 ||
         store_pragma_exec(s, "PRAGMA temp_store=MEMORY", err) < 0 ||
+        store_pragma_exec(s, "PRAGMA journal_size_limit=" STORE_STRINGIFY(STORE_WAL_LIMIT), err) <
+            0 ||
         store_pragma_exec(s, "PRAGMA cache_size=-" STORE_STRINGIFY(STORE_CACHE_KIB), err) < 0)
         goto fail;
     if (store__migrate(s, err) < 0)
