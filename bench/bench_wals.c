@@ -11,12 +11,18 @@
  * Synthetic shape: Zipf-like item popularity w_i = (i + 30)^-0.85 and
  * P(i,j co-occur) = min(1, K·w_i·w_j) with K chosen for the target nnz, so
  * popular rows are nearly dense and tail rows hold a few hundred entries;
- * values r = cooc·pmi with pmi = log2(lift) around a lift ~ 1.4 (some
- * negative), and the diagonal cooc = frequency, pmi = log2(total/freq).
+ * values r = cooc·pmi with cooc ≈ max(1, freq_i·freq_j/total · lift) and
+ * pmi = log2(cooc·total/(freq_i·freq_j)), lift spread around 1.2 (negative
+ * only for popular pairs with lift < 1, as in real data); freq sums to ~3 M
+ * (the seed-shaped table), and the diagonal cooc = frequency, pmi =
+ * log2(total/freq).
  *
- *   bench_wals [--items N] [--nnz M] [--matrix FILE] [--iters K]
+ *   bench_wals [--items N] [--nnz M] [--matrix FILE] [--save FILE] [--iters K]
  *              [--solver cg|cholesky|both] [--dims 50,64] [--threads 1,2]
  *              [--cg-steps S]
+ *
+ * --save writes the matrix (same format) for other tools, e.g. to time the
+ * `implicit` library on the very same input.
  *
  * Prints numbers only; never fails on time.
  */
@@ -125,18 +131,18 @@ static int synth(uint32_t n, uint64_t target, struct mat *m)
     /* Frequencies ∝ popularity; total = Σ freq. */
     double total = 0.0;
     for (uint32_t i = 0; i < n; i++)
-        total += 15.0 + 4e4 * w[i];
+        total += 15.0 + 1.4e5 * w[i];
     /* Pass 2: fill, rows come out sorted by column. */
     for (uint32_t i = 0; i < n; i++) {
-        const double fi = 15.0 + 4e4 * w[i];
+        const double fi = 15.0 + 1.4e5 * w[i];
         m->col[fill[i]] = i;
         m->val[fill[i]++] = (float)(fi * log2(total / fi));
         for (uint32_t j = i + 1; j < n; j++) {
             double p = k * w[i] * w[j];
             uint64_t h = mix(((uint64_t)i << 32) | j);
             if (p >= 1.0 || unit(h) < p) {
-                const double fj = 15.0 + 4e4 * w[j];
-                double lift = exp(0.35 + 0.6 * (unit(mix(h)) * 2.0 - 1.0) * 1.7);
+                const double fj = 15.0 + 1.4e5 * w[j];
+                double lift = exp(0.2 + 1.3 * (unit(mix(h)) * 2.0 - 1.0));
                 double cooc = floor(fi * fj / total * lift) + 1.0;
                 double pmi = log2(cooc) - log2(fi) - log2(fj) + log2(total);
                 float r = (float)(cooc * pmi);
@@ -231,7 +237,7 @@ int main(int argc, char **argv)
 {
     uint32_t items = 23400;
     uint64_t target = 18800000;
-    const char *path = NULL, *solvers = "both";
+    const char *path = NULL, *save = NULL, *solvers = "both";
     int iters = 3, cg_steps = WALS_DEFAULT_CG_STEPS;
     int dims[8] = {50, 64}, nd = 2, thr[8] = {1, 2}, nt = 2;
     struct mat m = {0};
@@ -243,6 +249,8 @@ int main(int argc, char **argv)
             target = strtoull(argv[++a], NULL, 10);
         else if (!strcmp(argv[a], "--matrix") && a + 1 < argc)
             path = argv[++a];
+        else if (!strcmp(argv[a], "--save") && a + 1 < argc)
+            save = argv[++a];
         else if (!strcmp(argv[a], "--iters") && a + 1 < argc)
             iters = atoi(argv[++a]);
         else if (!strcmp(argv[a], "--solver") && a + 1 < argc)
@@ -255,7 +263,7 @@ int main(int argc, char **argv)
             cg_steps = atoi(argv[++a]);
         else {
             fprintf(stderr,
-                    "usage: %s [--items N] [--nnz M] [--matrix FILE] [--iters K] "
+                    "usage: %s [--items N] [--nnz M] [--matrix FILE] [--save FILE] [--iters K] "
                     "[--solver cg|cholesky|both] [--dims 50,64] [--threads 1,2] "
                     "[--cg-steps S]\n",
                     argv[0]);
@@ -290,6 +298,20 @@ int main(int argc, char **argv)
                (unsigned long long)mx, m.nnz ? 100.0 * (double)neg / (double)m.nnz : 0.0);
         free(d);
         free(len);
+    }
+    if (save) {
+        FILE *fp = fopen(save, "wb");
+        uint32_t n32 = m.n;
+        if (!fp || fwrite("WALSCSR1", 1, 8, fp) != 8 || fwrite(&n32, 4, 1, fp) != 1 ||
+            fwrite(&n32, 4, 1, fp) != 1 || fwrite(&m.nnz, 8, 1, fp) != 1 ||
+            fwrite(m.row_ptr, 8, (size_t)m.n + 1, fp) != (size_t)m.n + 1 ||
+            fwrite(m.col, 4, m.nnz, fp) != m.nnz || fwrite(m.val, 4, m.nnz, fp) != m.nnz) {
+            fprintf(stderr, "bench_wals: cannot write %s\n", save);
+            if (fp)
+                fclose(fp);
+            return 1;
+        }
+        fclose(fp);
     }
     struct wals_csr csr = {m.n, m.n, m.row_ptr, m.col, m.val};
 
