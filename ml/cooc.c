@@ -573,6 +573,13 @@ int cooc_compute(const struct cooc_groups *groups, const struct cooc_params *par
                 pr.g_items[gi++] = d;
                 pr.t_span[pr.t_ptr[d]++] = sp;
             }
+            if ((g & 4095) == 0) {
+                rep.p.rows_read = off[g + 1];
+                rep.p.fraction = FRAC_GROUPS + (FRAC_TRANSPOSE - FRAC_GROUPS) *
+                                                   (double)off[g + 1] / (double)rows;
+                if ((rc = reporter_tick(&rep, false)) < 0)
+                    goto out;
+            }
         }
         for (uint32_t d = n; d > 0; d--)
             pr.t_ptr[d] = pr.t_ptr[d - 1];
