@@ -10,7 +10,7 @@
  *      makes a valid group; recount item frequencies on valid_item_groups.
  *   3. transpose: number the surviving items densely in key order, copy the
  *      valid groups with dense indices (G, group -> items) and build the
- *      transpose (T, item -> groups).
+ *      transpose (T, item -> spans of its groups in G).
  *   4. count (threads): for each item i, the number of distinct j > i that
  *      share a group with i; each such j also gains one entry below its
  *      diagonal. Row sizes give row_ptr; the output is allocated once.
@@ -34,8 +34,6 @@
 #define COOC_CHUNK_ROWS 32
 /* Progress is reported at most this often (the contract promises ~100 ms). */
 #define COOC_REPORT_NS (50 * 1000 * 1000LL)
-/* Serial scans look at the clock every this many memberships. */
-#define COOC_SCAN_STRIDE 65536
 
 /* Fractions at which each stage ends (the pair passes dominate). */
 #define FRAC_FREQ 0.04
@@ -104,7 +102,6 @@ struct worker {
     uint32_t *lower; /* count: [n] entries left of the diagonal, this thread's share */
     uint64_t *bits;  /* [ceil(n/64)] */
     uint64_t *sum;   /* [ceil(n/4096)] */
-    size_t n_sum;
     pthread_t tid;
     bool started;
 };
@@ -327,7 +324,6 @@ static int pass_run(struct pass *ps, int nthreads, struct reporter *rep, double 
         w->ps = ps;
         w->frac_lo = frac_lo;
         w->frac_hi = frac_hi;
-        w->n_sum = n_sum;
         w->bits = calloc(n_bits ? n_bits : 1, sizeof(*w->bits));
         w->sum = calloc(n_sum ? n_sum : 1, sizeof(*w->sum));
         if (ps->kind == PASS_FILL)

@@ -117,9 +117,10 @@ struct cooc_result {
  * failed), -ECANCELED.
  *
  * Threading: reentrant; runs params->threads worker threads and joins them
- * before returning. Memory: about the output (12 bytes per nonzero) plus
- * 8 bytes per valid membership, 8 bytes per possible item key, and
- * ~9 bytes per matrix item per thread; never groups × items.
+ * before returning. Memory: about the output (8 bytes per nonzero + 16 per
+ * matrix item) plus 12 bytes per valid membership, 8 bytes per possible
+ * item key (freed before the pair passes), 4 bytes per group, and ~4 bytes
+ * per matrix item per thread; never groups × items.
  */
 int cooc_compute(const struct cooc_groups *groups, const struct cooc_params *params,
                  cooc_progress_cb cb, void *userdata, struct cooc_result *out);

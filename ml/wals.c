@@ -19,6 +19,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "ml/par.h"
 #include "ml/wals_internal.h"
@@ -129,6 +130,29 @@ static void *alloc_aligned(size_t bytes)
     void *p = aligned_alloc(WALS__ALIGN, bytes);
     if (p)
         memset(p, 0, bytes);
+    return p;
+}
+
+#ifndef WALS__HUGE
+#define WALS__HUGE 1
+#endif
+#define HUGE_PAGE (2u << 20)
+
+/* Large arrays that the kernels gather from at random (the factors, the CG
+ * buffers): 2 MB aligned and advised as huge pages, which cuts TLB misses
+ * on the gathers (transparent huge pages are often in "madvise" mode). */
+static void *alloc_big(size_t bytes)
+{
+    if (!WALS__HUGE || bytes < HUGE_PAGE)
+        return alloc_aligned(bytes);
+    bytes = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+    void *p = aligned_alloc(HUGE_PAGE, bytes);
+    if (!p)
+        return NULL;
+#ifdef MADV_HUGEPAGE
+    (void)madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+    memset(p, 0, bytes);
     return p;
 }
 
@@ -285,8 +309,8 @@ int wals_train(const struct wals_csr *r, const struct wals_csr *rt,
      * build; the daemon runs with OPENBLAS_NUM_THREADS=1 anyway). */
     openblas_set_num_threads(1);
 
-    x = alloc_aligned((size_t)nr * st * sizeof(float));
-    y = alloc_aligned((size_t)nc * st * sizeof(float));
+    x = alloc_big((size_t)nr * st * sizeof(float));
+    y = alloc_big((size_t)nc * st * sizeof(float));
     gf = alloc_aligned(st * st * sizeof(float));
     gx = alloc_aligned((size_t)f * f * sizeof(double));
     gy = alloc_aligned((size_t)f * f * sizeof(double));
@@ -332,9 +356,10 @@ int wals_train(const struct wals_csr *r, const struct wals_csr *rt,
         s->ap = alloc_aligned(st * sizeof(float));
         if (params->solver == WALS_SOLVER_CG) {
             s->cgz_rows = max_row < WALS__CG_GATHER_MAX ? max_row : WALS__CG_GATHER_MAX;
-            s->cgz = alloc_aligned((s->cgz_rows ? s->cgz_rows : 1) * st * sizeof(float));
+            s->cgz = alloc_big((s->cgz_rows ? s->cgz_rows : 1) * st * sizeof(float));
+            s->dots = alloc_aligned((s->cgz_rows ? s->cgz_rows : 1) * sizeof(float));
         }
-        if (!s->r || !s->p || !s->ap || (params->solver == WALS_SOLVER_CG && !s->cgz)) {
+        if (!s->r || !s->p || !s->ap || (params->solver == WALS_SOLVER_CG && (!s->cgz || !s->dots))) {
             rc = -ENOMEM;
             goto fail;
         }
@@ -456,6 +481,7 @@ out:
             free(scratch[t].p);
             free(scratch[t].ap);
             free(scratch[t].cgz);
+            free(scratch[t].dots);
             free(scratch[t].z);
             free(scratch[t].af);
             free(scratch[t].bf);

@@ -28,6 +28,7 @@ struct wals__scratch {
     float *r, *p, *ap;   /* CG vectors [stride] */
     float *cgz;          /* CG: a row's gathered sqrt(c−1)·y_j, [cgz_rows × stride] */
     size_t cgz_rows;
+    float *dots;         /* CG: z_k·x for the loss, [cgz_rows] */
     float *z;            /* Cholesky: gathered sqrt(c−1)·y_j, [BATCH × stride] */
     float *af;           /* Cholesky: Σ (c−1) y yᵀ, [stride × stride] */
     float *bf;           /* Cholesky: Σ c·p·y, [stride] */

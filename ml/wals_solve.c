@@ -37,6 +37,9 @@
 #ifndef WALS__PREFETCH
 #define WALS__PREFETCH 12
 #endif
+#ifndef WALS__PF_HINT
+#define WALS__PF_HINT 3
+#endif
 
 #ifdef WALS_AVX2
 static inline float hsum8(__m256 v)
@@ -112,8 +115,8 @@ pass_avx(const int nb, const int resid, const uint32_t *col, const float *val, s
         const char *yp = (const char *)(fac + (size_t)col[kp] * stride);
 #pragma GCC unroll 8
         for (int b = 0; b < (nb * 32 + 63) / 64; b++)
-            __builtin_prefetch(yp + 64 * b);
-        __builtin_prefetch(yp + 32 * nb - 1);
+            __builtin_prefetch(yp + 64 * b, 0, WALS__PF_HINT);
+        __builtin_prefetch(yp + 32 * nb - 1, 0, WALS__PF_HINT);
         __m256 s0 = _mm256_mul_ps(_mm256_loadu_ps(y), vv[0]);
         __m256 s1 = _mm256_setzero_ps();
 #pragma GCC unroll 8
@@ -195,6 +198,55 @@ static void sparse_pass(int resid, const uint32_t *col, const float *val, size_t
     pass_generic(resid, col, val, m, fac, stride, alpha, v, acc, zout);
 }
 
+/* dots[k] = z_k·v over the contiguous gathered rows. */
+#ifdef WALS_AVX2
+static inline __attribute__((always_inline)) void
+zdots_avx(const int nb, const float *z, size_t m, const float *v, float *dots)
+{
+    __m256 vv[8];
+#pragma GCC unroll 8
+    for (int b = 0; b < nb; b++)
+        vv[b] = _mm256_loadu_ps(v + 8 * b);
+    for (size_t k = 0; k < m; k++, z += 8 * nb) {
+        __m256 s0 = _mm256_mul_ps(_mm256_loadu_ps(z), vv[0]);
+        __m256 s1 = _mm256_setzero_ps();
+#pragma GCC unroll 8
+        for (int b = 1; b < nb; b++) {
+            if (b & 1)
+                s1 = _mm256_fmadd_ps(_mm256_loadu_ps(z + 8 * b), vv[b], s1);
+            else
+                s0 = _mm256_fmadd_ps(_mm256_loadu_ps(z + 8 * b), vv[b], s0);
+        }
+        dots[k] = hsum8(_mm256_add_ps(s0, s1));
+    }
+}
+#endif
+
+static void zdots(const float *z, size_t m, size_t stride, const float *v, float *dots)
+{
+#ifdef WALS_AVX2
+#define WALS_CASE(NB)                                                                      \
+    case NB:                                                                               \
+        zdots_avx(NB, z, m, v, dots);                                                      \
+        return;
+    switch (stride / 8) {
+        WALS_CASE(1)
+        WALS_CASE(2)
+        WALS_CASE(3)
+        WALS_CASE(4)
+        WALS_CASE(5)
+        WALS_CASE(6)
+        WALS_CASE(7)
+        WALS_CASE(8)
+    default:
+        break;
+    }
+#undef WALS_CASE
+#endif
+    for (size_t k = 0; k < m; k++, z += stride)
+        dots[k] = wals__dot(z, v, stride);
+}
+
 /*
  * The gather pass of a row (or a batch of its nonzeros): z_k =
  * sqrt(c_k − 1)·y_k stored contiguously and b += Σ_k c_k p_k y_k, the
@@ -216,8 +268,8 @@ gather_avx(const int nb, const uint32_t *col, const float *val, size_t m, const 
         const char *yp = (const char *)(fac + (size_t)col[kp] * stride);
 #pragma GCC unroll 8
         for (int b = 0; b < (nb * 32 + 63) / 64; b++)
-            __builtin_prefetch(yp + 64 * b);
-        __builtin_prefetch(yp + 32 * nb - 1);
+            __builtin_prefetch(yp + 64 * b, 0, WALS__PF_HINT);
+        __builtin_prefetch(yp + 32 * nb - 1, 0, WALS__PF_HINT);
         const float r = val[k];
         const float w = alpha * fabsf(r);
         const __m256 cp = _mm256_set1_ps(r > 0.0f ? 1.0f + w : 0.0f);
@@ -458,15 +510,29 @@ static double cg_row(struct wals__half *h, struct wals__scratch *s, uint32_t i)
     /* Loss correction Σ [c (p − s)² − s²] for this row, s = x·y_k, from the
      * gathered z_k = sqrt(w_k)·y_k while they are still in cache. Cells
      * with w = 0 (c = 1, p = 0) contribute (0 − s)² − s² = 0. */
-    double corr = 0.0;
-    for (size_t k = 0; k < m; k++) {
-        const float w = h->alpha * fabsf(val[k]);
-        if (!(w > 0.0f))
-            continue;
-        const double sv = (double)wals__dot(z + k * st, x, st) / sqrt((double)w);
-        const double c = 1.0 + (double)w, pk = val[k] > 0.0f ? 1.0 : 0.0;
-        corr += c * (pk - sv) * (pk - sv) - sv * sv;
+    float *dots = s->dots;
+    zdots(z, m, st, x, dots);
+    double c0 = 0.0, c1 = 0.0;
+    size_t k = 0;
+    for (; k + 2 <= m; k += 2) {
+        const float w0 = h->alpha * fabsf(val[k]), w1 = h->alpha * fabsf(val[k + 1]);
+        if (w0 > 0.0f) {
+            const double sv = dots[k] / sqrtf(w0), pk = val[k] > 0.0f ? 1.0 : 0.0;
+            c0 += (1.0 + (double)w0) * (pk - sv) * (pk - sv) - sv * sv;
+        }
+        if (w1 > 0.0f) {
+            const double sv = dots[k + 1] / sqrtf(w1), pk = val[k + 1] > 0.0f ? 1.0 : 0.0;
+            c1 += (1.0 + (double)w1) * (pk - sv) * (pk - sv) - sv * sv;
+        }
     }
+    if (k < m) {
+        const float w0 = h->alpha * fabsf(val[k]);
+        if (w0 > 0.0f) {
+            const double sv = dots[k] / sqrtf(w0), pk = val[k] > 0.0f ? 1.0 : 0.0;
+            c0 += (1.0 + (double)w0) * (pk - sv) * (pk - sv) - sv * sv;
+        }
+    }
+    const double corr = c0 + c1;
     return corr;
 }
 
