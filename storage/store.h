@@ -118,7 +118,9 @@ int store_playlist_get(struct store *s, const char *id, struct store_playlist *o
 void store_playlist_clear(struct store_playlist *pl);
 
 /* Calls cb for up to limit playlists with key > after_key, by key. cb gets
- * borrowed strings; a non-zero return stops the listing and is returned. */
+ * borrowed strings; a non-zero return stops the listing and is returned.
+ * cb must not call store functions on s (the listing statement is live).
+ * The next page starts after the last key seen; -EINVAL if limit < 0. */
 typedef int (*store_playlist_list_cb)(void *userdata, int64_t key, const char *id,
                                       int64_t n_items);
 int store_playlists_list(struct store *s, int64_t after_key, int limit,
