@@ -20,8 +20,10 @@ void batch_destroy(struct batch *b);
 
 /* Adds one valid row. Strings are copied (need not be NUL-terminated);
  * title/artist NULL = not given (stored value kept), else the latest given
- * in the batch wins. Ids must be 1..256 bytes (checked by the caller).
- * Returns 0 or -ENOMEM. */
+ * in the batch wins. Ids must be 1..256 bytes (checked by the caller; a
+ * longer id makes store_batch_commit fail as a whole). Returns 0 or
+ * -ENOMEM; after -ENOMEM the batch may hold part of the row and should
+ * only be destroyed. */
 int batch_add(struct batch *b, const char *playlist, size_t playlist_len, const char *item,
               size_t item_len, const char *title, size_t title_len, const char *artist,
               size_t artist_len);
@@ -32,6 +34,7 @@ int batch_add_playlist(struct batch *b, const char *playlist, size_t playlist_le
 size_t batch_rows(const struct batch *b);      /* rows added */
 size_t batch_playlists(const struct batch *b); /* distinct playlists */
 size_t batch_items(const struct batch *b);     /* distinct items */
-size_t batch_memory(const struct batch *b);    /* bytes allocated */
+size_t batch_memory(const struct batch *b);    /* bytes allocated (all of it,
+                                                  strings and tables included) */
 
 #endif
