@@ -571,8 +571,8 @@ int cooc_compute(const struct cooc_groups *groups, const struct cooc_params *par
             }
             if ((g & 4095) == 0) {
                 rep.p.rows_read = off[g + 1];
-                rep.p.fraction = FRAC_GROUPS + (FRAC_TRANSPOSE - FRAC_GROUPS) *
-                                                   (double)off[g + 1] / (double)rows;
+                rep.p.fraction = FRAC_GROUPS +
+                                 (FRAC_TRANSPOSE - FRAC_GROUPS) * (double)off[g + 1] / (double)rows;
                 if ((rc = reporter_tick(&rep, false)) < 0)
                     goto out;
             }
@@ -634,11 +634,8 @@ int cooc_compute(const struct cooc_groups *groups, const struct cooc_params *par
         goto out;
     }
     {
-        struct pass ps = {.kind = PASS_FILL,
-                          .pr = &pr,
-                          .row_ptr = res.row_ptr,
-                          .col = res.col,
-                          .cooc = res.cooc};
+        struct pass ps = {
+            .kind = PASS_FILL, .pr = &pr, .row_ptr = res.row_ptr, .col = res.col, .cooc = res.cooc};
         rc = pass_run(&ps, nthreads, &rep, FRAC_COUNT, FRAC_FILL, NULL);
         if (rc < 0)
             goto out;

@@ -71,7 +71,7 @@ struct cooc_progress {
     uint64_t rows_total; /* memberships in the input */
     uint64_t items_done; /* matrix rows finished in the current pair pass */
     uint64_t items_total;
-    uint64_t pairs;      /* cooc entries emitted so far (fill pass), diagonal included */
+    uint64_t pairs; /* cooc entries emitted so far (fill pass), diagonal included */
 };
 
 /* Returns 0 to go on; anything else cancels (cooc_compute returns -ECANCELED). */
@@ -84,16 +84,16 @@ typedef int (*cooc_progress_cb)(void *userdata, const struct cooc_progress *p);
  * diagonal entry is always present and equals freq[d]. nnz = row_ptr[n] is
  * the row count of the seed's final item_cooc table (2·pairs + n). */
 struct cooc_result {
-    uint32_t n;            /* matrix items = rows of item_frequency */
-    uint32_t *keys;        /* [n] original item keys, ascending */
-    uint32_t *freq;        /* [n] item_frequency recomputed on valid_item_groups */
-    uint64_t total;        /* SUM(frequency) = rows of valid_item_groups */
-    uint64_t valid_items;  /* rows of the valid_items CTE */
-    uint64_t valid_groups; /* rows of the valid_groups CTE */
-    uint64_t nnz;          /* = row_ptr[n] = cooc_rows */
-    uint64_t *row_ptr;     /* [n + 1] */
-    uint32_t *col;         /* [nnz] dense indices */
-    uint32_t *cooc;        /* [nnz] */
+    uint32_t n;                 /* matrix items = rows of item_frequency */
+    uint32_t *keys;             /* [n] original item keys, ascending */
+    uint32_t *freq;             /* [n] item_frequency recomputed on valid_item_groups */
+    uint64_t total;             /* SUM(frequency) = rows of valid_item_groups */
+    uint64_t valid_items;       /* rows of the valid_items CTE */
+    uint64_t valid_groups;      /* rows of the valid_groups CTE */
+    uint64_t nnz;               /* = row_ptr[n] = cooc_rows */
+    uint64_t *row_ptr;          /* [n + 1] */
+    uint32_t *col;              /* [nnz] dense indices */
+    uint32_t *cooc;             /* [nnz] */
     int64_t min_item_frequency; /* the parameters that produced it */
     int64_t max_group_size;
 };

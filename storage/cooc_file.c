@@ -162,10 +162,8 @@ int cooc_file_write(const char *dir, const char *name, const struct cooc_result 
         const void *p;
         size_t len;
     } parts[] = {
-        {r->keys, (size_t)r->n * 4},
-        {r->freq, (size_t)r->n * 4},
-        {r->row_ptr, ((size_t)r->n + 1) * 8},
-        {r->col, (size_t)r->nnz * 4},
+        {r->keys, (size_t)r->n * 4},          {r->freq, (size_t)r->n * 4},
+        {r->row_ptr, ((size_t)r->n + 1) * 8}, {r->col, (size_t)r->nnz * 4},
         {r->cooc, (size_t)r->nnz * 4},
     };
     uint32_t crc = crc_update(0, NULL, 0);
@@ -329,7 +327,7 @@ int cooc_file_read(const char *dir, const char *name, struct cooc_result *out)
         void *p;
         size_t len;
     } parts[] = {
-        {r.keys, n * 4}, {r.freq, n * 4}, {r.row_ptr, (n + 1) * 8},
+        {r.keys, n * 4},  {r.freq, n * 4},   {r.row_ptr, (n + 1) * 8},
         {r.col, nnz * 4}, {r.cooc, nnz * 4},
     };
     uint32_t crc = crc_update(0, NULL, 0);

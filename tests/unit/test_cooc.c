@@ -529,7 +529,7 @@ struct progress_log {
     double last_fraction;
     int monotonic;
     int saw_fill;
-    int cancel_at_call;      /* 0: never */
+    int cancel_at_call;       /* 0: never */
     const char *cancel_stage; /* cancel at the first report of this stage */
     uint64_t last_pairs;
 };

@@ -156,8 +156,7 @@ static void test_round_trip(void **state)
     make_result(&a, 1, 3);
     assert_true(a.nnz > 100);
     assert_int_equal(cooc_file_write(dir, "rt.cooc", &a), 0);
-    assert_int_equal(file_size("rt.cooc"),
-                     HDR + 8L * a.n + 8L * (a.n + 1) + 8L * (long)a.nnz);
+    assert_int_equal(file_size("rt.cooc"), HDR + 8L * a.n + 8L * (a.n + 1) + 8L * (long)a.nnz);
     assert_int_equal(cooc_file_read(dir, "rt.cooc", &b), 0);
     assert_same(&a, &b);
     cooc_result_free(&b);
