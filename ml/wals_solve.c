@@ -51,6 +51,37 @@ static inline float hsum8(__m256 v)
 }
 #endif
 
+#ifdef WALS_AVX2
+/* Register blocking for f <= 64: the AVX2 kernels name up to 8 vectors
+ * explicitly (v0..v7, a0..a7) and guard each with `b < nb`; nb is a
+ * compile-time constant after inlining, so unused ones vanish and the rest
+ * live in registers (arrays of __m256 indexed in loops stay in registers
+ * with gcc but are spilled by clang). */
+#define REP8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#define DECL_V(b) __m256 v##b = _mm256_setzero_ps();
+#define DECL_A(b) __m256 a##b = _mm256_setzero_ps();
+#define LOAD_V(b)                                                                          \
+    if (b < nb)                                                                            \
+        v##b = _mm256_loadu_ps(v + 8 * b);
+#define LOAD_A(b)                                                                          \
+    if (b < nb)                                                                            \
+        a##b = _mm256_loadu_ps(acc_out + 8 * b);
+#define STORE_A(b)                                                                         \
+    if (b < nb)                                                                            \
+        _mm256_storeu_ps(acc_out + 8 * b, a##b);
+#define DOT(b)                                                                             \
+    if (b < nb) {                                                                          \
+        if (b & 1)                                                                         \
+            s1 = _mm256_fmadd_ps(_mm256_loadu_ps(y + 8 * b), v##b, s1);                    \
+        else                                                                               \
+            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(y + 8 * b), v##b, s0);                    \
+    }
+#define AXPY(b)                                                                            \
+    if (b < nb)                                                                            \
+        a##b = _mm256_fmadd_ps(cb, _mm256_loadu_ps(y + 8 * b), a##b);
+
+#endif
+
 float wals__dot(const float *a, const float *b, size_t stride)
 {
 #ifdef WALS_AVX2
@@ -102,49 +133,37 @@ pass_avx(const int nb, const int resid, const uint32_t *col, const float *val, s
          const float *fac, size_t stride, float alpha, const float *v, float *acc_out,
          float *zout)
 {
-    __m256 vv[8], acc[8];
-#pragma GCC unroll 8
-    for (int b = 0; b < nb; b++) {
-        vv[b] = _mm256_loadu_ps(v + 8 * b);
-        acc[b] = _mm256_loadu_ps(acc_out + 8 * b);
-    }
+    REP8(DECL_V)
+    REP8(DECL_A)
+    REP8(LOAD_V)
+    REP8(LOAD_A)
     for (size_t k = 0; k < m; k++) {
         const float *y = fac + (size_t)col[k] * stride;
         /* The gathers are the bottleneck: fetch a row WALS__PREFETCH ahead. */
         const size_t kp = k + WALS__PREFETCH < m ? k + WALS__PREFETCH : m - 1;
         const char *yp = (const char *)(fac + (size_t)col[kp] * stride);
-#pragma GCC unroll 8
         for (int b = 0; b < (nb * 32 + 63) / 64; b++)
             __builtin_prefetch(yp + 64 * b, 0, WALS__PF_HINT);
         __builtin_prefetch(yp + 32 * nb - 1, 0, WALS__PF_HINT);
-        __m256 s0 = _mm256_mul_ps(_mm256_loadu_ps(y), vv[0]);
-        __m256 s1 = _mm256_setzero_ps();
-#pragma GCC unroll 8
-        for (int b = 1; b < nb; b++) {
-            if (b & 1)
-                s1 = _mm256_fmadd_ps(_mm256_loadu_ps(y + 8 * b), vv[b], s1);
-            else
-                s0 = _mm256_fmadd_ps(_mm256_loadu_ps(y + 8 * b), vv[b], s0);
-        }
+        __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+        REP8(DOT)
         float d = hsum8(_mm256_add_ps(s0, s1));
         float r = val[k];
         float w = alpha * fabsf(r);
         float coef = resid ? (r > 0.0f ? 1.0f + w : 0.0f) - w * d : w * d;
         __m256 cb = _mm256_set1_ps(coef);
-#pragma GCC unroll 8
-        for (int b = 0; b < nb; b++)
-            acc[b] = _mm256_fmadd_ps(cb, _mm256_loadu_ps(y + 8 * b), acc[b]);
+        REP8(AXPY)
         if (resid && zout) {
-            __m256 sq = _mm256_set1_ps(sqrtf(w));
+            const __m256 sq = _mm256_set1_ps(sqrtf(w));
             float *zk = zout + k * (size_t)(8 * nb);
-#pragma GCC unroll 8
-            for (int b = 0; b < nb; b++)
-                _mm256_storeu_ps(zk + 8 * b, _mm256_mul_ps(sq, _mm256_loadu_ps(y + 8 * b)));
+#define ZST(b)                                                                             \
+    if (b < nb)                                                                            \
+        _mm256_storeu_ps(zk + 8 * b, _mm256_mul_ps(sq, _mm256_loadu_ps(y + 8 * b)));
+            REP8(ZST)
+#undef ZST
         }
     }
-#pragma GCC unroll 8
-    for (int b = 0; b < nb; b++)
-        _mm256_storeu_ps(acc_out + 8 * b, acc[b]);
+    REP8(STORE_A)
 }
 #endif
 
@@ -203,20 +222,12 @@ static void sparse_pass(int resid, const uint32_t *col, const float *val, size_t
 static inline __attribute__((always_inline)) void
 zdots_avx(const int nb, const float *z, size_t m, const float *v, float *dots)
 {
-    __m256 vv[8];
-#pragma GCC unroll 8
-    for (int b = 0; b < nb; b++)
-        vv[b] = _mm256_loadu_ps(v + 8 * b);
+    REP8(DECL_V)
+    REP8(LOAD_V)
     for (size_t k = 0; k < m; k++, z += 8 * nb) {
-        __m256 s0 = _mm256_mul_ps(_mm256_loadu_ps(z), vv[0]);
-        __m256 s1 = _mm256_setzero_ps();
-#pragma GCC unroll 8
-        for (int b = 1; b < nb; b++) {
-            if (b & 1)
-                s1 = _mm256_fmadd_ps(_mm256_loadu_ps(z + 8 * b), vv[b], s1);
-            else
-                s0 = _mm256_fmadd_ps(_mm256_loadu_ps(z + 8 * b), vv[b], s0);
-        }
+        const float *y = z;
+        __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+        REP8(DOT)
         dots[k] = hsum8(_mm256_add_ps(s0, s1));
     }
 }
@@ -256,34 +267,31 @@ static void zdots(const float *z, size_t m, size_t stride, const float *v, float
 #ifdef WALS_AVX2
 static inline __attribute__((always_inline)) void
 gather_avx(const int nb, const uint32_t *col, const float *val, size_t m, const float *fac,
-           size_t stride, float alpha, float *z, float *b_out)
+           size_t stride, float alpha, float *z, float *acc_out)
 {
-    __m256 acc[8];
-#pragma GCC unroll 8
-    for (int b = 0; b < nb; b++)
-        acc[b] = _mm256_loadu_ps(b_out + 8 * b);
+    REP8(DECL_A)
+    REP8(LOAD_A)
     for (size_t k = 0; k < m; k++, z += 8 * nb) {
         const float *y = fac + (size_t)col[k] * stride;
         const size_t kp = k + WALS__PREFETCH < m ? k + WALS__PREFETCH : m - 1;
         const char *yp = (const char *)(fac + (size_t)col[kp] * stride);
-#pragma GCC unroll 8
         for (int b = 0; b < (nb * 32 + 63) / 64; b++)
             __builtin_prefetch(yp + 64 * b, 0, WALS__PF_HINT);
         __builtin_prefetch(yp + 32 * nb - 1, 0, WALS__PF_HINT);
         const float r = val[k];
         const float w = alpha * fabsf(r);
-        const __m256 cp = _mm256_set1_ps(r > 0.0f ? 1.0f + w : 0.0f);
+        const __m256 cb = _mm256_set1_ps(r > 0.0f ? 1.0f + w : 0.0f);
         const __m256 sq = _mm256_set1_ps(sqrtf(w));
-#pragma GCC unroll 8
-        for (int b = 0; b < nb; b++) {
-            const __m256 yb = _mm256_loadu_ps(y + 8 * b);
-            acc[b] = _mm256_fmadd_ps(cp, yb, acc[b]);
-            _mm256_storeu_ps(z + 8 * b, _mm256_mul_ps(sq, yb));
-        }
+#define GST(b)                                                                             \
+    if (b < nb) {                                                                          \
+        const __m256 yb = _mm256_loadu_ps(y + 8 * b);                                      \
+        a##b = _mm256_fmadd_ps(cb, yb, a##b);                                              \
+        _mm256_storeu_ps(z + 8 * b, _mm256_mul_ps(sq, yb));                                \
     }
-#pragma GCC unroll 8
-    for (int b = 0; b < nb; b++)
-        _mm256_storeu_ps(b_out + 8 * b, acc[b]);
+        REP8(GST)
+#undef GST
+    }
+    REP8(STORE_A)
 }
 #endif
 
@@ -332,30 +340,18 @@ static void gather(const uint32_t *col, const float *val, size_t m, const float 
 static inline __attribute__((always_inline)) void
 zpass_avx(const int nb, const float *z, size_t m, const float *v, float *acc_out)
 {
-    __m256 vv[8], acc[8];
-#pragma GCC unroll 8
-    for (int b = 0; b < nb; b++) {
-        vv[b] = _mm256_loadu_ps(v + 8 * b);
-        acc[b] = _mm256_loadu_ps(acc_out + 8 * b);
-    }
+    REP8(DECL_V)
+    REP8(DECL_A)
+    REP8(LOAD_V)
+    REP8(LOAD_A)
     for (size_t k = 0; k < m; k++, z += 8 * nb) {
-        __m256 s0 = _mm256_mul_ps(_mm256_loadu_ps(z), vv[0]);
-        __m256 s1 = _mm256_setzero_ps();
-#pragma GCC unroll 8
-        for (int b = 1; b < nb; b++) {
-            if (b & 1)
-                s1 = _mm256_fmadd_ps(_mm256_loadu_ps(z + 8 * b), vv[b], s1);
-            else
-                s0 = _mm256_fmadd_ps(_mm256_loadu_ps(z + 8 * b), vv[b], s0);
-        }
-        __m256 cb = _mm256_set1_ps(hsum8(_mm256_add_ps(s0, s1)));
-#pragma GCC unroll 8
-        for (int b = 0; b < nb; b++)
-            acc[b] = _mm256_fmadd_ps(cb, _mm256_loadu_ps(z + 8 * b), acc[b]);
+        const float *y = z;
+        __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+        REP8(DOT)
+        const __m256 cb = _mm256_set1_ps(hsum8(_mm256_add_ps(s0, s1)));
+        REP8(AXPY)
     }
-#pragma GCC unroll 8
-    for (int b = 0; b < nb; b++)
-        _mm256_storeu_ps(acc_out + 8 * b, acc[b]);
+    REP8(STORE_A)
 }
 #endif
 
@@ -392,22 +388,15 @@ static void zpass(const float *z, size_t m, size_t stride, const float *v, float
  * accumulated as Σ_b v_b·G_b so it vectorises over the output. */
 #ifdef WALS_AVX2
 static inline __attribute__((always_inline)) void
-gemv_avx(const int nb, const float *g, const float *v, float *out, size_t stride, int f)
+gemv_avx(const int nb, const float *g, const float *vin, float *acc_out, size_t stride, int f)
 {
-    __m256 acc[8];
-#pragma GCC unroll 8
-    for (int b = 0; b < nb; b++)
-        acc[b] = _mm256_setzero_ps();
+    REP8(DECL_A)
     for (int c = 0; c < f; c++) {
-        const __m256 vc = _mm256_set1_ps(v[c]);
-        const float *gc = g + (size_t)c * stride;
-#pragma GCC unroll 8
-        for (int b = 0; b < nb; b++)
-            acc[b] = _mm256_fmadd_ps(vc, _mm256_loadu_ps(gc + 8 * b), acc[b]);
+        const __m256 cb = _mm256_set1_ps(vin[c]);
+        const float *y = g + (size_t)c * stride;
+        REP8(AXPY)
     }
-#pragma GCC unroll 8
-    for (int b = 0; b < nb; b++)
-        _mm256_storeu_ps(out + 8 * b, acc[b]);
+    REP8(STORE_A)
 }
 #endif
 
