@@ -94,12 +94,12 @@ static int scan(const struct knn_index *idx, const float *qn, uint32_t k, const 
 
     if (kmax == 0)
         return 0;
-    /* scores, pass-1 heap, and the output scores when the caller wants none */
-    c = malloc(((size_t)n + 2 * (size_t)kmax) * sizeof(float));
+    /* scores, pass-1 buffer (2·kmax), output scores if the caller wants none */
+    c = malloc(((size_t)n + 3 * (size_t)kmax) * sizeof(float));
     if (!c)
         return -ENOMEM;
-    float *fheap = c + n;
-    float *scores = out_score ? out_score : fheap + kmax;
+    float *tbuf = c + n;
+    float *scores = out_score ? out_score : tbuf + 2 * (size_t)kmax;
 
     cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n, (int)d, 1.0f, idx->u, (int)d, qn, 1, 0.0f,
                 c, 1);
@@ -124,7 +124,7 @@ static int scan(const struct knn_index *idx, const float *qn, uint32_t k, const 
     }
     const uint32_t avail = n - excluded;
     const uint32_t kf = kmax < avail ? kmax : avail;
-    knn__select(idx, qn, c, avail, kf, fheap, out_idx, scores);
+    knn__select(idx, qn, c, avail, kf, tbuf, out_idx, scores);
     rc = (int)kf;
 
 out:

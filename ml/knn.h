@@ -12,8 +12,10 @@
  * answered by an exact scan (SGEMV + the same selection).
  *
  * Exactness and ties. The score of items i, j is the cosine of their stored
- * normalised rows, accumulated in double in index order and rounded once to
- * float: score(i, j) = (float) Σ_t (double)u_i[t]·(double)u_j[t]. Results are
+ * normalised rows, accumulated in double and rounded once to float:
+ * score(i, j) = (float) Σ_t (double)u_i[t]·(double)u_j[t], the sum taken in
+ * a fixed order (four partial sums over t mod 4, then (s0 + s1) + (s2 + s3);
+ * knn_index_score computes it). Results are
  * the top k by (score descending, rank[j] ascending, j ascending) — the
  * order of the floats the caller sees, with visible ties broken by rank
  * (the API breaks ties by item id: pass rank = id order, or NULL when index

@@ -25,16 +25,17 @@ struct knn_index {
  * src gives a zero dst. Returns 0, or -EINVAL for a non-finite value. */
 int knn__normalise(const float *src, uint32_t d, float *dst);
 
-/* The ranking score of two stored rows: double accumulation in index
- * order, rounded once to float (see knn.h). */
+/* The ranking score of two stored rows: products in double, summed in
+ * four interleaved partial sums (t mod 4, each in index order) combined as
+ * (s0 + s1) + (s2 + s3), rounded once to float (see knn.h). */
 float knn__score(const float *a, const float *b, uint32_t d);
 
 /* Exact top-kf of query row q (normalised, d floats) over all items, given
  * float shortlist scores c[0..n) (BLAS q·u_j, excluded items set to
  * -INFINITY). avail is the number of items not excluded, kf <= avail.
  * Writes kf items best first (score desc, rank asc, index asc) to
- * out_idx / out_score; fheap is kf floats of scratch. */
+ * out_idx / out_score; tbuf is 2·kf floats of scratch. */
 void knn__select(const struct knn_index *idx, const float *q, const float *c, uint32_t avail,
-                 uint32_t kf, float *fheap, uint32_t *out_idx, float *out_score);
+                 uint32_t kf, float *tbuf, uint32_t *out_idx, float *out_score);
 
 #endif

@@ -31,7 +31,7 @@ struct pc_ctx {
     uint32_t kf;
     uint32_t block;
     float **scores; /* [threads] block × n */
-    float **fheap;  /* [threads] kf */
+    float **tbuf;   /* [threads] 2·kf */
     uint32_t *nbr_idx;
     float *nbr_score;
     atomic_uint_least64_t done;
@@ -54,7 +54,7 @@ static void pc_task(void *vctx, size_t task, int worker)
         const uint32_t i = r0 + r;
         float *row = c + (size_t)r * n;
         row[i] = -INFINITY; /* the item itself is never its own neighbour */
-        knn__select(idx, idx->u + (size_t)i * d, row, n - 1, ctx->kf, ctx->fheap[worker],
+        knn__select(idx, idx->u + (size_t)i * d, row, n - 1, ctx->kf, ctx->tbuf[worker],
                     ctx->nbr_idx + (size_t)i * ctx->kf, ctx->nbr_score + (size_t)i * ctx->kf);
     }
     atomic_fetch_add_explicit(&ctx->done, rows, memory_order_relaxed);
@@ -116,15 +116,15 @@ int knn_index_precompute(struct knn_index *idx, const struct knn_params *p, knn_
         ctx.nbr_idx = malloc((size_t)n * kf * sizeof(uint32_t));
         ctx.nbr_score = malloc((size_t)n * kf * sizeof(float));
         ctx.scores = calloc((size_t)threads, sizeof(float *));
-        ctx.fheap = calloc((size_t)threads, sizeof(float *));
-        if (!ctx.nbr_idx || !ctx.nbr_score || !ctx.scores || !ctx.fheap) {
+        ctx.tbuf = calloc((size_t)threads, sizeof(float *));
+        if (!ctx.nbr_idx || !ctx.nbr_score || !ctx.scores || !ctx.tbuf) {
             rc = -ENOMEM;
             goto out;
         }
         for (int w = 0; w < threads; w++) {
             ctx.scores[w] = malloc((size_t)block * n * sizeof(float));
-            ctx.fheap[w] = malloc((size_t)kf * sizeof(float));
-            if (!ctx.scores[w] || !ctx.fheap[w]) {
+            ctx.tbuf[w] = malloc(2 * (size_t)kf * sizeof(float));
+            if (!ctx.scores[w] || !ctx.tbuf[w]) {
                 rc = -ENOMEM;
                 goto out;
             }
@@ -158,11 +158,11 @@ out:
     if (ctx.scores)
         for (int w = 0; w < threads; w++)
             free(ctx.scores[w]);
-    if (ctx.fheap)
+    if (ctx.tbuf)
         for (int w = 0; w < threads; w++)
-            free(ctx.fheap[w]);
+            free(ctx.tbuf[w]);
     free(ctx.scores);
-    free(ctx.fheap);
+    free(ctx.tbuf);
     free(ctx.nbr_idx);
     free(ctx.nbr_score);
     return rc;

@@ -8,14 +8,15 @@
  * summation order, FMA or not — Higham, "Accuracy and Stability of
  * Numerical Algorithms", §3.1). So with t the k-th largest float score,
  * every true top-k item has a float score >= t − 2γ_d (proof in
- * docs/algorithms.md). Pass 1 finds t with a bounded min-heap of floats;
+ * docs/algorithms.md). Pass 1 finds t (threshold buffer + quickselect);
  * pass 2 rescores only the items above t − eps exactly and keeps the best
  * k in a bounded heap stored in the output arrays. Typically k + a few
  * items are rescored; ties (zero rows, duplicates) are all rescored.
  *
- * Both passes first test 16 scores at a time against the threshold with a
- * branch-free loop the compiler vectorises: after the heap fills, almost
- * every chunk is rejected whole.
+ * Both passes first test 16 scores at a time against the threshold with
+ * SIMD compares and a movemask (AVX, else SSE2, else scalar): after the
+ * heap fills, almost every chunk is rejected whole. (The project builds
+ * with -O2, where GCC 12 does not vectorise such loops by itself.)
  */
 #include "ml/knn_internal.h"
 
@@ -24,7 +25,44 @@
 #include <math.h>
 #include <stdbool.h>
 
+#define BATCH 64
+
+#if defined(__AVX__)
+#include <immintrin.h>
 #define CHUNK 16
+/* Bit t set when c[t] > t (gt) or c[t] >= t (ge), t in 0..15. */
+static inline unsigned chunk_mask(const float *c, float thr, int ge)
+{
+    const __m256 v = _mm256_set1_ps(thr);
+    __m256 a = _mm256_loadu_ps(c), b = _mm256_loadu_ps(c + 8);
+    __m256 ma = ge ? _mm256_cmp_ps(a, v, _CMP_GE_OQ) : _mm256_cmp_ps(a, v, _CMP_GT_OQ);
+    __m256 mb = ge ? _mm256_cmp_ps(b, v, _CMP_GE_OQ) : _mm256_cmp_ps(b, v, _CMP_GT_OQ);
+    return (unsigned)_mm256_movemask_ps(ma) | (unsigned)_mm256_movemask_ps(mb) << 8;
+}
+#elif defined(__SSE2__)
+#include <emmintrin.h>
+#define CHUNK 16
+static inline unsigned chunk_mask(const float *c, float thr, int ge)
+{
+    const __m128 v = _mm_set1_ps(thr);
+    unsigned m = 0;
+    for (int q = 0; q < 4; q++) {
+        __m128 a = _mm_loadu_ps(c + 4 * q);
+        __m128 r = ge ? _mm_cmpge_ps(a, v) : _mm_cmpgt_ps(a, v);
+        m |= (unsigned)_mm_movemask_ps(r) << (4 * q);
+    }
+    return m;
+}
+#else
+#define CHUNK 16
+static inline unsigned chunk_mask(const float *c, float thr, int ge)
+{
+    unsigned m = 0;
+    for (int q = 0; q < CHUNK; q++)
+        m |= (unsigned)(ge ? c[q] >= thr : c[q] > thr) << q;
+    return m;
+}
+#endif
 
 int knn__normalise(const float *src, uint32_t d, float *dst)
 {
@@ -42,61 +80,104 @@ int knn__normalise(const float *src, uint32_t d, float *dst)
 
 float knn__score(const float *a, const float *b, uint32_t d)
 {
-    /* Products of floats are exact in double, so contraction into FMA by
-     * the compiler cannot change the result: it is a function of (a, b). */
-    double s = 0.0;
-    for (uint32_t t = 0; t < d; t++)
-        s += (double)a[t] * (double)b[t];
-    return (float)s;
-}
-
-/* ---- pass 1: k-th largest float score (min-heap of floats) ---- */
-
-static void fheap_down(float *h, uint32_t size, uint32_t p)
-{
-    float v = h[p];
-    for (;;) {
-        uint32_t c = 2 * p + 1;
-        if (c >= size)
-            break;
-        if (c + 1 < size && h[c + 1] < h[c])
-            c++;
-        if (!(h[c] < v))
-            break;
-        h[p] = h[c];
-        p = c;
+    /* Four partial sums break the add-latency chain (~4x faster than one);
+     * the order is fixed, so the score is a function of (a, b) only.
+     * Products of floats are exact in double, so FMA contraction by the
+     * compiler cannot change the result either. */
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+    uint32_t t = 0;
+    for (; t + 4 <= d; t += 4) {
+        s0 += (double)a[t] * (double)b[t];
+        s1 += (double)a[t + 1] * (double)b[t + 1];
+        s2 += (double)a[t + 2] * (double)b[t + 2];
+        s3 += (double)a[t + 3] * (double)b[t + 3];
     }
-    h[p] = v;
+    if (t < d)
+        s0 += (double)a[t] * (double)b[t];
+    if (t + 1 < d)
+        s1 += (double)a[t + 1] * (double)b[t + 1];
+    if (t + 2 < d)
+        s2 += (double)a[t + 2] * (double)b[t + 2];
+    return (float)((s0 + s1) + (s2 + s3));
 }
 
-static float kth_largest(const float *c, uint32_t n, uint32_t kf, float *h)
+/* ---- pass 1: k-th largest float score ---- */
+
+static inline void swapf(float *a, uint32_t i, uint32_t j)
 {
-    for (uint32_t j = 0; j < kf; j++)
-        h[j] = c[j];
-    for (uint32_t p = kf / 2; p-- > 0;)
-        fheap_down(h, kf, p);
-    float root = h[0];
-    uint32_t j = kf;
+    float t = a[i];
+    a[i] = a[j];
+    a[j] = t;
+}
+
+/* Rearranges a[0..m) so that a[0..k) are its k largest values (k in
+ * 1..m) and returns the k-th largest. Quickselect with a median-of-three
+ * pivot and a three-way partition, so runs of equal scores (zero rows,
+ * duplicates) cost one pass instead of degrading to O(m²). */
+static float select_kth(float *a, uint32_t m, uint32_t k)
+{
+    uint32_t lo = 0, hi = m; /* the answer's position k - 1 is in [lo, hi) */
+    for (;;) {
+        if (hi - lo <= 1)
+            return a[k - 1];
+        uint32_t mid = lo + (hi - lo) / 2;
+        float x = a[lo], y = a[mid], z = a[hi - 1];
+        float pv = x < y ? (y < z ? y : (x < z ? z : x)) : (x < z ? x : (y < z ? z : y));
+        /* descending: [lo, gt) > pv, [gt, i) == pv, [lt, hi) < pv */
+        uint32_t gt = lo, i = lo, lt = hi;
+        while (i < lt) {
+            if (a[i] > pv)
+                swapf(a, gt++, i++);
+            else if (a[i] < pv)
+                swapf(a, i, --lt);
+            else
+                i++;
+        }
+        if (k - 1 < gt)
+            hi = gt;
+        else if (k - 1 >= lt)
+            lo = lt;
+        else
+            return pv;
+    }
+}
+
+/* The kf-th largest of c[0..n) (kf < number of finite entries). buf holds
+ * 2·kf floats: every score above the running threshold is appended, and
+ * when the buffer is full the kf-th largest of it becomes the threshold
+ * and only the kf largest are kept. Cheaper than a bounded heap: appends
+ * are branch-light and each compaction is O(kf) for kf new entries. */
+static float kth_largest(const float *c, uint32_t n, uint32_t kf, float *buf)
+{
+    const uint32_t cap = 2 * kf;
+    float thr = -INFINITY; /* excluded items are -INFINITY and never enter */
+    uint32_t m = 0, j = 0;
+
     for (; j + CHUNK <= n; j += CHUNK) {
-        int any = 0;
-        for (int q = 0; q < CHUNK; q++)
-            any |= c[j + q] > root;
-        if (!any)
-            continue;
-        for (int q = 0; q < CHUNK; q++)
-            if (c[j + q] > root) {
-                h[0] = c[j + q];
-                fheap_down(h, kf, 0);
-                root = h[0];
+        /* visit only the lanes above thr; after a compaction raised thr,
+         * re-test the lanes not yet visited */
+        unsigned mask = chunk_mask(c + j, thr, 0);
+        while (mask) {
+            unsigned q = (unsigned)__builtin_ctz(mask);
+            mask &= mask - 1;
+            buf[m++] = c[j + q];
+            if (m == cap) {
+                thr = select_kth(buf, m, kf);
+                m = kf;
+                mask &= chunk_mask(c + j, thr, 0);
             }
+        }
     }
     for (; j < n; j++)
-        if (c[j] > root) {
-            h[0] = c[j];
-            fheap_down(h, kf, 0);
-            root = h[0];
+        if (c[j] > thr) {
+            buf[m++] = c[j];
+            if (m == cap) {
+                thr = select_kth(buf, m, kf);
+                m = kf;
+            }
         }
-    return root;
+    /* m >= kf: at least kf finite scores entered and compaction keeps kf */
+    return select_kth(buf, m, kf);
 }
 
 /* ---- pass 2: exact top-k (heap with the worst entry at the root) ---- */
@@ -184,7 +265,7 @@ static void sel_sort(struct sel *s)
 }
 
 void knn__select(const struct knn_index *idx, const float *q, const float *c, uint32_t avail,
-                 uint32_t kf, float *fheap, uint32_t *out_idx, float *out_score)
+                 uint32_t kf, float *tbuf, uint32_t *out_idx, float *out_score)
 {
     const uint32_t n = idx->n, d = idx->d;
     struct sel s = {.rank = idx->rank, .idx = out_idx, .score = out_score, .size = 0};
@@ -198,22 +279,33 @@ void knn__select(const struct knn_index *idx, const float *q, const float *c, ui
     } else {
         /* kf < avail real scores exist, so the k-th largest is finite. */
         const float eps = (float)(4.0 * d + 16.0) * 0x1p-24f;
-        lo = kth_largest(c, n, kf, fheap) - eps;
+        lo = kth_largest(c, n, kf, tbuf) - eps;
     }
 
+    /* Candidates are gathered in batches and their rows prefetched before
+     * rescoring: they are scattered over the matrix (L2 misses), and the
+     * prefetches let those misses overlap. */
+    uint32_t batch[BATCH], nb = 0;
     uint32_t j = 0;
-    for (; j + CHUNK <= n; j += CHUNK) {
-        int any = 0;
-        for (int t = 0; t < CHUNK; t++)
-            any |= c[j + t] >= lo;
-        if (!any)
-            continue;
-        for (uint32_t t = j; t < j + CHUNK; t++)
-            if (c[t] >= lo)
-                sel_push(&s, kf, knn__score(q, idx->u + (size_t)t * d, d), t);
+    for (; j < n; j += CHUNK) {
+        if (j + CHUNK <= n) {
+            for (unsigned m = chunk_mask(c + j, lo, 1); m; m &= m - 1)
+                batch[nb++] = j + (uint32_t)__builtin_ctz(m);
+        } else {
+            for (uint32_t t = j; t < n; t++)
+                if (c[t] >= lo)
+                    batch[nb++] = t;
+        }
+        if (nb > BATCH - CHUNK || j + CHUNK >= n) {
+            for (uint32_t b = 0; b < nb; b++) {
+                const char *row = (const char *)(idx->u + (size_t)batch[b] * d);
+                for (size_t off = 0; off < (size_t)d * sizeof(float); off += 64)
+                    __builtin_prefetch(row + off);
+            }
+            for (uint32_t b = 0; b < nb; b++)
+                sel_push(&s, kf, knn__score(q, idx->u + (size_t)batch[b] * d, d), batch[b]);
+            nb = 0;
+        }
     }
-    for (; j < n; j++)
-        if (c[j] >= lo)
-            sel_push(&s, kf, knn__score(q, idx->u + (size_t)j * d, d), j);
     sel_sort(&s);
 }

@@ -114,10 +114,11 @@ static uint32_t oracle_exact(const struct knn_index *idx, const float *qn, const
         if (skip && skip[j])
             continue;
         const float *u = knn_index_row(idx, j);
-        double s = 0.0;
+        /* knn.h's order: partial sums over t mod 4, then (s0 + s1) + (s2 + s3) */
+        double s[4] = {0, 0, 0, 0};
         for (uint32_t t = 0; t < d; t++)
-            s += (double)qn[t] * (double)u[t];
-        c[m].s = (float)s;
+            s[t % 4] += (double)qn[t] * (double)u[t];
+        c[m].s = (float)((s[0] + s[1]) + (s[2] + s[3]));
         c[m].rank = rank ? rank[j] : j;
         c[m].j = j;
         m++;
