@@ -24,9 +24,10 @@
  *
  * Pure math, no I/O. Threads: plain pthreads created and joined inside
  * wals_train. BLAS: the daemon is expected to run OpenBLAS single-threaded
- * (OPENBLAS_NUM_THREADS=1, set by the systemd unit / the test environment);
- * wals_train's workers also call openblas_set_num_threads(1) so its small
- * per-row BLAS calls never fan out into OpenBLAS's own thread pool.
+ * (OPENBLAS_NUM_THREADS=1, as the test environment sets it); wals_train
+ * also calls openblas_set_num_threads(1) (process-wide in OpenBLAS's
+ * pthread build) so the per-row BLAS calls of its own threads never fan
+ * out into OpenBLAS's thread pool on top of them.
  */
 #ifndef ITEMVEC_ML_WALS_H
 #define ITEMVEC_ML_WALS_H
