@@ -66,7 +66,8 @@ struct api_req {
     struct MHD_Response *response;
     struct api_header *headers; /* to add to the response */
     struct api_strnode *query_copies; /* decoded query values, owned */
-    int suspended;
+    int suspended;     /* the handler answers later */
+    int mhd_suspended; /* the MHD connection is suspended */
     int handled;
 
     /* handler state, freed with the request */
@@ -143,6 +144,14 @@ void api_job_get(struct api_req *req);
 void api_job_cancel(struct api_req *req);
 void api_pmi_pairs(struct api_req *req);
 void api_item_cooccurrences(struct api_req *req);
+void api_models_list(struct api_req *req);
+void api_model_get(struct api_req *req);
+void api_model_activate(struct api_req *req);
+void api_model_delete(struct api_req *req);
+void api_model_embeddings(struct api_req *req);
+void api_embeddings(struct api_req *req);
+void api_item_similar(struct api_req *req);
+void api_recommend(struct api_req *req);
 int api_upload_begin(struct api_req *req);
 int api_upload_chunk(struct api_req *req, const char *data, size_t len);
 void api_upload_finish(struct api_req *req);

@@ -6,6 +6,7 @@
 #include <cblas.h>
 
 #include "api/api.h"
+#include "daemon/serving.h"
 #include "daemon/app.h"
 #include "storage/store.h"
 #include "version.h"
@@ -48,8 +49,12 @@ void api_info_get(struct api_req *req)
                               openblas_get_num_threads());
     json_t *counts = json_pack("{s:I,s:I,s:I}", "playlists", (json_int_t)c.playlists, "items",
                                (json_int_t)c.items, "memberships", (json_int_t)c.memberships);
-    json_t *body = json_pack("{s:s,s:o,s:o,s:n,s:I}", "version", ITEMVEC_VERSION, "build", build,
-                             "counts", counts, "active_model", "uptime_seconds",
+    struct served_model *m = serving_active(req->app);
+    json_t *active = m ? json_pack("{s:s,s:I,s:I}", "id", m->id, "items", (json_int_t)m->data.n,
+                                   "dimensions", (json_int_t)m->data.dimensions)
+                       : json_null();
+    json_t *body = json_pack("{s:s,s:o,s:o,s:o,s:I}", "version", ITEMVEC_VERSION, "build", build,
+                             "counts", counts, "active_model", active, "uptime_seconds",
                              (json_int_t)((uv_now(req->app->loop) - req->app->started_ms) / 1000));
     api_reply_json(req, 200, body);
 }

@@ -21,6 +21,14 @@ const struct api_route api_routes[] = {
     {"GET", "/v1/jobs", API_BODY_NONE, api_jobs_list, NULL, NULL},
     {"GET", "/v1/jobs/{id}", API_BODY_NONE, api_job_get, NULL, NULL},
     {"POST", "/v1/jobs/{id}/cancel", API_BODY_NONE, api_job_cancel, NULL, NULL},
+    {"GET", "/v1/items/{id}/similar", API_BODY_NONE, api_item_similar, NULL, NULL},
+    {"POST", "/v1/recommend", API_BODY_JSON, api_recommend, NULL, NULL},
+    {"GET", "/v1/models", API_BODY_NONE, api_models_list, NULL, NULL},
+    {"GET", "/v1/models/{id}", API_BODY_NONE, api_model_get, NULL, NULL},
+    {"DELETE", "/v1/models/{id}", API_BODY_NONE, api_model_delete, NULL, NULL},
+    {"POST", "/v1/models/{id}/activate", API_BODY_NONE, api_model_activate, NULL, NULL},
+    {"GET", "/v1/models/{id}/embeddings", API_BODY_NONE, api_model_embeddings, NULL, NULL},
+    {"GET", "/v1/embeddings", API_BODY_NONE, api_embeddings, NULL, NULL},
 };
 
 const size_t api_routes_count = sizeof api_routes / sizeof api_routes[0];

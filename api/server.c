@@ -356,14 +356,19 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         else
             req->route->handle(req);
     }
-    if (req->response)
-        return queue(req);
-    if (!req->suspended) {
-        api_reply_problem(req, 500, "internal", "Internal Server Error", NULL,
-                          "the handler produced no answer");
+    if (req->response) {
+        req->suspended = 0;
         return queue(req);
     }
-    return MHD_YES;
+    if (req->suspended) {
+        req->mhd_suspended = 1;
+        s->suspended++;
+        MHD_suspend_connection(conn);
+        return MHD_YES;
+    }
+    api_reply_problem(req, 500, "internal", "Internal Server Error", NULL,
+                      "the handler produced no answer");
+    return queue(req);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -407,23 +412,25 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 void api_req_suspend(struct api_req *req)
 {
-    struct api_server *s = req->app->server;
-    if (req->suspended)
-        return;
+    /* Only marked here: on_access suspends the MHD connection after the
+     * handler returns, unless the answer came synchronously meanwhile
+     * (e.g. the model was already in memory). */
     req->suspended = 1;
-    s->suspended++;
-    MHD_suspend_connection(req->conn);
 }
 
 void api_req_resume(struct api_req *req)
 {
     struct api_server *s = req->app->server;
-    if (!req->suspended)
-        return;
     req->suspended = 0;
+    if (!req->mhd_suspended)
+        return;
+    req->mhd_suspended = 0;
     s->suspended--;
     MHD_resume_connection(req->conn);
-    server__run(s);
+    /* MHD picks resumed connections up in its next run; run it from the
+     * loop soon (a zero timer) rather than from here, which may be inside
+     * another MHD callback. */
+    uv_timer_start(&s->timer, on_timer, 0, 0);
 }
 
 /* ---- start / stop ---- */

@@ -19,7 +19,7 @@
 #include "storage/jobs.h"
 #include "storage/store.h"
 
-static const struct job_type *const job_types[] = {&job_type_pmi};
+static const struct job_type *const job_types[] = {&job_type_pmi, &job_type_train};
 
 struct jobs {
     struct app *app;
@@ -167,6 +167,7 @@ struct job_write {
     struct writer_op op;
     struct store_job rec;
     int insert;
+    int with_commit; /* the terminal success write: run type->commit too */
     struct job *job;
     void (*done)(void *arg, int rc);
     void *arg;
@@ -177,11 +178,24 @@ static char *dump_or_null(json_t *v)
     return v && !json_is_null(v) ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
 }
 
+static int commit_extra(struct store *s, void *arg)
+{
+    struct job *j = arg;
+    return j->type->commit(j, s);
+}
+
 static int write_fn(struct store *s, void *arg)
 {
     struct job_write *w = arg;
-    return w->insert ? store_job_insert(s, &w->rec) : store_job_update(s, &w->rec);
+    if (w->insert)
+        return store_job_insert(s, &w->rec);
+    if (w->with_commit)
+        return store_job_update_with(s, &w->rec, commit_extra, w->job);
+    return store_job_update(s, &w->rec);
 }
+
+static void jobs__persist(struct job *j, int insert, void (*done)(void *, int), void *arg);
+static json_t *error_problem(int status, const char *title, const char *detail);
 
 static void job_free(struct job *j)
 {
@@ -211,6 +225,18 @@ static void write_done(void *arg, int rc)
     struct jobs *js = j->jobs;
     if (rc != 0)
         log_error("job %s: cannot persist state %s: %s", j->id, w->rec.state, strerror(-rc));
+    if (w->with_commit && rc != 0) {
+        /* the result could not be stored: the job fails instead */
+        char msg[200];
+        snprintf(msg, sizeof msg, "cannot store the job's result: %s", strerror(-rc));
+        j->state = JOB_FAILED;
+        json_decref(j->result);
+        j->result = NULL;
+        j->error = error_problem(500, "Job failed", msg);
+        jobs__persist(j, 0, NULL, NULL);
+    } else if (w->with_commit && j->type->committed) {
+        j->type->committed(j);
+    }
     if (w->done)
         w->done(w->arg, rc);
     free(w->rec.params);
@@ -251,6 +277,9 @@ static void jobs__persist(struct job *j, int insert, void (*done)(void *, int), 
     w->rec.attempts = j->attempts;
     json_decref(prog);
     w->insert = insert;
+    w->with_commit = !insert && j->state == JOB_SUCCEEDED && j->type->commit && !j->committing;
+    if (w->with_commit)
+        j->committing = 1;
     w->job = j;
     w->done = done;
     w->arg = arg;
@@ -269,6 +298,7 @@ static struct job *job_new(struct jobs *js, const struct job_type *t)
     if (!j)
         return NULL;
     j->jobs = js;
+    j->app = js->app;
     j->type = t;
     uv_mutex_init(&j->mu);
     j->progress.eta_seconds = -1;
@@ -307,10 +337,7 @@ static void job_terminate(struct job *j, enum job_state st)
         snprintf(j->progress.stage, sizeof j->progress.stage, "done");
         uv_mutex_unlock(&j->mu);
     }
-    if (j->ctx && j->type->free_ctx) {
-        j->type->free_ctx(j->ctx);
-        j->ctx = NULL;
-    }
+    /* ctx lives until the job is freed: type->commit may still need it */
     j->gone = 1;
     jobs__persist(j, 0, NULL, NULL);
     log_info("job %s (%s) %s", j->id, j->type->name, state_names[st]);
@@ -587,7 +614,29 @@ void jobs_counts(const struct jobs *js, unsigned *queued, unsigned *running)
 
 int jobs_latest_succeeded(struct jobs *js, const char *type, char *out, size_t size)
 {
+    /* a job that just succeeded may still be on its way to storage */
+    const struct job *best = NULL;
+    for (const struct job *j = js->head; j; j = j->next)
+        if (j->state == JOB_SUCCEEDED && strcmp(j->type->name, type) == 0)
+            best = j; /* the list is in seq order */
+    if (best) {
+        snprintf(out, size, "%s", best->id);
+        return 0;
+    }
     return store_job_latest(js->app->store, type, "succeeded", out, size);
+}
+
+int jobs_is_succeeded(struct jobs *js, const char *id, const char *type)
+{
+    const struct job *j = jobs_find(js, id);
+    if (j)
+        return j->state == JOB_SUCCEEDED && strcmp(j->type->name, type) == 0;
+    struct store_job r;
+    if (store_job_get(js->app->store, id, &r) != 0)
+        return 0;
+    int ok = strcmp(r.type, type) == 0 && strcmp(r.state, "succeeded") == 0;
+    store_job_clear(&r);
+    return ok;
 }
 
 void jobs_shutdown(struct jobs *js)

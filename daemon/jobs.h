@@ -27,6 +27,7 @@
 #define JOB_PROGRESS_MAX_COUNTERS 8
 
 struct app;
+struct store;
 struct jobs;
 struct job;
 
@@ -67,6 +68,13 @@ struct job_type {
      * reference); may also apply loop-side effects (e.g. activate a model).
      * NULL = fail with err. */
     json_t *(*finish)(struct job *j, struct job_error *err);
+    /* Writer thread, optional: stores what a succeeded job produced (e.g.
+     * the model row) in the same transaction that marks it succeeded.
+     * Returns 0 or a negative errno (then the job fails instead). */
+    int (*commit)(struct job *j, struct store *s);
+    /* Loop thread, optional: after the success is durable (e.g. activate
+     * the new model for serving). */
+    void (*committed)(struct job *j);
     /* Frees j->ctx (any thread state is gone by then). */
     void (*free_ctx)(void *ctx);
     /* Extra fields for the progress object of a running job (loop thread;
@@ -77,6 +85,7 @@ struct job_type {
 struct job {
     uv_work_t work; /* embedded: container_of(work) gets the job back */
     struct jobs *jobs;
+    struct app *app;
     const struct job_type *type;
     int64_t seq;
     char id[32];
@@ -96,6 +105,7 @@ struct job {
     uint64_t progress_saved_ms;
     int writes_pending;  /* persistence ops in flight */
     int gone;            /* terminal and persisted: free when writes done */
+    int committing;      /* the success write (with type->commit) was issued */
     struct job *next;    /* in the jobs list */
     char state_dir[1024];
     int threads;
@@ -140,6 +150,9 @@ void jobs_counts(const struct jobs *js, unsigned *queued, unsigned *running);
  * Returns 0 or -ENOENT. */
 int jobs_latest_succeeded(struct jobs *js, const char *type, char *out, size_t size);
 
+/* Whether job id exists, is of type and succeeded (memory, then storage). */
+int jobs_is_succeeded(struct jobs *js, const char *id, const char *type);
+
 /* Begins shutdown: no new jobs start; running ones are asked to stop at a
  * checkpoint and are put back to queued. */
 void jobs_shutdown(struct jobs *js);
@@ -163,6 +176,7 @@ int job_cancelled(struct job *j);
 
 /* Job types (daemon/job_*.c). */
 extern const struct job_type job_type_pmi;
+extern const struct job_type job_type_train;
 
 /* Milliseconds since the Unix epoch. */
 int64_t jobs_now_ms(void);

@@ -25,6 +25,8 @@
 #include "daemon/app.h"
 #include "daemon/jobs.h"
 #include "daemon/log.h"
+#include "daemon/pmi_cache.h"
+#include "daemon/serving.h"
 #include "daemon/writer.h"
 #include "storage/store.h"
 #include "version.h"
@@ -269,6 +271,11 @@ int main(int argc, char **argv)
     g_app.jobs = jobs_create(&g_app);
     if (!g_app.jobs)
         return 1;
+    rc = serving_load_active_sync(&g_app);
+    if (rc != 0) /* serve without a model rather than not at all */
+        log_error("serving: cannot load the active model: %s; similar-items answers 409 until "
+                  "a model is activated",
+                  strerror(-rc));
     if (!api_server_start(&g_app))
         return 1;
     uv_timer_init(g_app.loop, &drain_timer);
@@ -290,6 +297,8 @@ int main(int argc, char **argv)
 
     uv_run(g_app.loop, UV_RUN_DEFAULT);
 
+    serving_clear(&g_app);
+    pmi_cache_clear();
     jobs_destroy(g_app.jobs);
     writer_destroy(g_app.writer);
     store_close(g_app.store);

@@ -189,12 +189,7 @@ void pmi_cache_get(struct app *app, const char *job, pmi_cache_cb cb, void *arg)
             return;
         }
     } else {
-        struct store_job r;
-        int ok = store_job_get(app->store, job, &r) == 0 && strcmp(r.type, "pmi") == 0 &&
-                 strcmp(r.state, "succeeded") == 0;
-        if (r.id)
-            store_job_clear(&r);
-        if (!ok) {
+        if (!jobs_is_succeeded(app->jobs, job, "pmi")) {
             cb(arg, NULL, -ENOENT);
             return;
         }

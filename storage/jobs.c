@@ -61,6 +61,19 @@ int store_job_update(struct store *s, const struct store_job *j)
     return sqlite3_changes(s->db) == 1 ? 0 : -ENOENT;
 }
 
+int store_job_update_with(struct store *s, const struct store_job *j,
+                          int (*extra)(struct store *s, void *arg), void *arg)
+{
+    int rc = store__begin_write(s);
+    if (rc != 0)
+        return rc;
+    if ((rc = extra(s, arg)) != 0 || (rc = store_job_update(s, j)) != 0) {
+        store__rollback(s);
+        return rc;
+    }
+    return store__commit(s);
+}
+
 static char *col_dup(sqlite3_stmt *st, int i)
 {
     const unsigned char *t = sqlite3_column_text(st, i);

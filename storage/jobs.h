@@ -32,6 +32,12 @@ int store_job_insert(struct store *s, const struct store_job *j);
  * attempts) of job j->id. -ENOENT if absent. */
 int store_job_update(struct store *s, const struct store_job *j);
 
+/* Like store_job_update, but in one transaction with extra(s, arg) run
+ * first (e.g. inserting the model a train job produced): both are stored
+ * or neither. extra returns 0 or a negative errno (then nothing is). */
+int store_job_update_with(struct store *s, const struct store_job *j,
+                          int (*extra)(struct store *s, void *arg), void *arg);
+
 /* Reads one job (caller frees with store_job_clear). -ENOENT if absent. */
 int store_job_get(struct store *s, const char *id, struct store_job *out);
 void store_job_clear(struct store_job *j);

@@ -85,6 +85,25 @@ static const struct store_migration store_migrations[] = {
      ");"
      "CREATE INDEX jobs_by_state ON jobs(state, seq);"
      "CREATE INDEX jobs_by_type ON jobs(type, state, seq);"},
+    {3, "models",
+     /* Trained models (storage/models.c); the embeddings live in a file
+      * (storage/model_file.c). The partial unique index allows at most
+      * one active model. */
+     "CREATE TABLE models ("
+     "  seq INTEGER PRIMARY KEY,"
+     "  id TEXT NOT NULL UNIQUE,"
+     "  job TEXT NOT NULL,"
+     "  pmi_job TEXT,"
+     "  created_ms INTEGER NOT NULL,"
+     "  dimensions INTEGER NOT NULL,"
+     "  items INTEGER NOT NULL,"
+     "  params TEXT NOT NULL,"
+     "  loss TEXT NOT NULL,"
+     "  file TEXT NOT NULL,"
+     "  crc INTEGER NOT NULL,"
+     "  active INTEGER NOT NULL DEFAULT 0 CHECK (active IN (0, 1))"
+     ");"
+     "CREATE UNIQUE INDEX models_one_active ON models(active) WHERE active = 1;"},
 };
 
 #define STORE_N_MIGRATIONS ((int)(sizeof store_migrations / sizeof store_migrations[0]))

@@ -1,0 +1,452 @@
+/*
+ * /v1/models (list), /v1/models/{id} (get, delete), activation, and the
+ * embeddings export in the seed's JSONL format:
+ *   {"id":"2114406","embedding":[...]}   one item a line
+ * streamed from the model held in memory (no body is built whole), with a
+ * strong ETag (model id + file checksum + encoding), If-None-Match → 304,
+ * Accept-Encoding: gzip, and HEAD.
+ */
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "api/api.h"
+#include "api/server_internal.h"
+#include "daemon/app.h"
+#include "daemon/jobs.h"
+#include "daemon/serving.h"
+#include "daemon/writer.h"
+#include "storage/models.h"
+
+static json_t *model_json(const struct store_model *m, int details)
+{
+    char t[40];
+    jobs_format_time(m->created_ms, t, sizeof t);
+    json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:I,s:b}", "id", m->id, "job", m->job, "created_at",
+                          t, "dimensions", (json_int_t)m->dimensions, "items",
+                          (json_int_t)m->items, "active", m->active);
+    if (details) {
+        json_object_set_new(o, "pmi_job", api_json_str(m->pmi_job));
+        json_t *p = m->params ? json_loads(m->params, 0, NULL) : NULL;
+        json_object_set_new(o, "params", p ? p : json_null());
+        json_t *l = m->loss ? json_loads(m->loss, 0, NULL) : NULL;
+        json_object_set_new(o, "loss", l ? l : json_array());
+    }
+    return o;
+}
+
+struct list_ctx {
+    json_t *arr;
+    int64_t last;
+    int n;
+};
+
+static int list_cb(void *ud, const struct store_model *m)
+{
+    struct list_ctx *c = ud;
+    json_array_append_new(c->arr, model_json(m, 0));
+    c->last = m->seq;
+    c->n++;
+    return 0;
+}
+
+void api_models_list(struct api_req *req)
+{
+    int64_t size;
+    if (api_query_int(req, "page_size", 100, 1, 1000, &size) != 0)
+        return;
+    int64_t before = 0;
+    const char *tok = api_query(req, "page_token");
+    if (tok && *tok) {
+        char *end;
+        before = tok[0] == 'm' ? strtoll(tok + 1, &end, 10) : -1;
+        if (tok[0] != 'm' || *end || before <= 0) {
+            api_reply_problem(req, 400, "bad-page-token", "Bad Request", NULL,
+                              "page_token is not valid");
+            return;
+        }
+    }
+    struct list_ctx c = {json_array(), 0, 0};
+    int rc = store_models_list(req->app->store, before, (int)size, list_cb, &c);
+    if (rc != 0) {
+        json_decref(c.arr);
+        api__reply_storage_error(req, rc);
+        return;
+    }
+    json_t *next = json_null();
+    if (c.n == size && c.last > 1) {
+        char t[32];
+        snprintf(t, sizeof t, "m%lld", (long long)c.last);
+        next = json_string(t);
+    }
+    api_reply_json(req, 200, json_pack("{s:o,s:o}", "models", c.arr, "next_page_token", next));
+}
+
+/* Reads the model named in the path; replies 404 when absent. */
+static int model_from_path(struct api_req *req, struct store_model *m)
+{
+    int rc = store_model_get(req->app->store, api_param(req, 0), m);
+    if (rc == -ENOENT)
+        api_reply_problem(req, 404, "not-found", "Not Found", NULL, "no model with this id");
+    else if (rc != 0)
+        api__reply_storage_error(req, rc);
+    return rc;
+}
+
+void api_model_get(struct api_req *req)
+{
+    struct store_model m;
+    if (model_from_path(req, &m) != 0)
+        return;
+    json_t *o = model_json(&m, 1);
+    struct served_model *sm = serving_active(req->app);
+    if (sm && strcmp(sm->id, m.id) == 0) {
+        json_object_set_new(o, "serving",
+                            json_pack("{s:b,s:f,s:f,s:I}", "precomputed", sm->precomputed,
+                                      "load_seconds", sm->load_seconds, "precompute_seconds",
+                                      sm->precompute_seconds, "memory_bytes",
+                                      (json_int_t)served_model_bytes(sm)));
+    }
+    store_model_clear(&m);
+    api_reply_json(req, 200, o);
+}
+
+/* ---- activate ---- */
+
+struct activate_state {
+    struct api_req *req;
+    struct writer_op op;
+    char id[40];
+};
+
+static int activate_fn(struct store *s, void *arg)
+{
+    struct activate_state *st = arg;
+    return store_model_activate(s, st->id);
+}
+
+static void activated(void *arg, struct served_model *m, int rc)
+{
+    struct activate_state *st = arg;
+    struct api_req *req = st->req;
+    if (!m) {
+        api_reply_problem(req, 500, "model-load", "Internal Server Error", NULL,
+                          "model %s is marked active but cannot be loaded: %s", st->id,
+                          strerror(-rc));
+    } else {
+        struct store_model rec;
+        if (store_model_get(req->app->store, st->id, &rec) == 0) {
+            api_reply_json(req, 200, model_json(&rec, 0));
+            store_model_clear(&rec);
+        } else {
+            api_reply_problem(req, 404, "not-found", "Not Found", NULL, "no model with this id");
+        }
+        served_model_unref(m);
+    }
+    api_req_resume(req);
+}
+
+static void activate_stored(void *arg, int rc)
+{
+    struct activate_state *st = arg;
+    if (rc != 0) {
+        api__reply_storage_error(st->req, rc);
+        api_req_resume(st->req);
+        return;
+    }
+    serving_activate(st->req->app, st->id, activated, st);
+}
+
+void api_model_activate(struct api_req *req)
+{
+    struct store_model m;
+    if (model_from_path(req, &m) != 0)
+        return;
+    store_model_clear(&m);
+    struct activate_state *st = calloc(1, sizeof *st);
+    if (!st) {
+        api_reply_problem(req, 503, "out-of-memory", "Service Unavailable", NULL, "out of memory");
+        return;
+    }
+    st->req = req;
+    snprintf(st->id, sizeof st->id, "%s", api_param(req, 0));
+    req->state = st;
+    req->state_free = free;
+    api_req_suspend(req);
+    writer_submit(req->app->writer, &st->op, activate_fn, activate_stored, st);
+}
+
+/* ---- delete ---- */
+
+struct delete_state {
+    struct api_req *req;
+    struct writer_op op;
+    char id[40];
+};
+
+static int delete_fn(struct store *s, void *arg)
+{
+    struct delete_state *st = arg;
+    return store_model_delete(s, st->id);
+}
+
+static void deleted(void *arg, int rc)
+{
+    struct delete_state *st = arg;
+    struct api_req *req = st->req;
+    if (rc == 0) {
+        char dir[1100], path[1200];
+        snprintf(dir, sizeof dir, "%s/models", req->app->cfg.state_dir);
+        snprintf(path, sizeof path, "%s/%s.emb", dir, st->id);
+        unlink(path);
+        api_reply_empty(req, 204);
+    } else if (rc == -EBUSY) {
+        api_reply_problem(req, 409, "model-active", "Conflict", NULL,
+                          "model %s is the active model; activate another one first", st->id);
+    } else if (rc == -ENOENT) {
+        api_reply_problem(req, 404, "not-found", "Not Found", NULL, "no model with this id");
+    } else {
+        api__reply_storage_error(req, rc);
+    }
+    api_req_resume(req);
+}
+
+void api_model_delete(struct api_req *req)
+{
+    struct delete_state *st = calloc(1, sizeof *st);
+    if (!st) {
+        api_reply_problem(req, 503, "out-of-memory", "Service Unavailable", NULL, "out of memory");
+        return;
+    }
+    st->req = req;
+    snprintf(st->id, sizeof st->id, "%s", api_param(req, 0));
+    req->state = st;
+    req->state_free = free;
+    api_req_suspend(req);
+    writer_submit(req->app->writer, &st->op, delete_fn, deleted, st);
+}
+
+/* ---- embeddings export ---- */
+
+struct export {
+    struct served_model *m;
+    uint32_t row;
+    int gzip;
+    int flushed;
+    z_stream zs;
+    char *plain; /* gzip: lines waiting to be deflated */
+    size_t plain_len, plain_off;
+    char line[16384];
+    size_t line_len, line_off;
+};
+
+static void export_free(void *p)
+{
+    struct export *x = p;
+    if (x->gzip)
+        deflateEnd(&x->zs);
+    served_model_unref(x->m);
+    free(x->plain);
+    free(x);
+}
+
+/* JSON-escapes s into out (bounded); ids are valid UTF-8 already. */
+static size_t json_escape(char *out, size_t cap, const char *s)
+{
+    size_t n = 0;
+    for (; *s && n + 7 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            out[n++] = '\\';
+            out[n++] = (char)c;
+        } else if (c < 0x20) {
+            n += (size_t)snprintf(out + n, cap - n, "\\u%04x", c);
+        } else {
+            out[n++] = (char)c;
+        }
+    }
+    return n;
+}
+
+/* Formats row x->row into x->line. */
+static void format_line(struct export *x)
+{
+    const struct model_data *d = &x->m->data;
+    char *p = x->line;
+    size_t cap = sizeof x->line, n = 0;
+    n += (size_t)snprintf(p, cap, "{\"id\":\"");
+    n += json_escape(p + n, 1024, x->m->ids[x->row]);
+    n += (size_t)snprintf(p + n, cap - n, "\",\"embedding\":[");
+    const float *e = d->embedding + (size_t)x->row * d->dimensions;
+    for (uint32_t k = 0; k < d->dimensions && n + 32 < cap; k++)
+        n += (size_t)snprintf(p + n, cap - n, k ? ",%.9g" : "%.9g", (double)e[k]);
+    n += (size_t)snprintf(p + n, cap - n, "]}\n");
+    x->line_len = n;
+    x->line_off = 0;
+    x->row++;
+}
+
+/* Copies plain NDJSON into buf; returns bytes (0 at the end). */
+static size_t fill_plain(struct export *x, char *buf, size_t max)
+{
+    size_t out = 0;
+    while (out < max) {
+        if (x->line_off == x->line_len) {
+            if (x->row >= x->m->data.n)
+                break;
+            format_line(x);
+        }
+        size_t take = x->line_len - x->line_off;
+        if (take > max - out)
+            take = max - out;
+        memcpy(buf + out, x->line + x->line_off, take);
+        x->line_off += take;
+        out += take;
+    }
+    return out;
+}
+
+static ssize_t export_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct export *x = cls;
+    if (!x->gzip) {
+        size_t n = fill_plain(x, buf, max);
+        return n ? (ssize_t)n : MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    if (x->flushed)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    x->zs.next_out = (Bytef *)buf;
+    x->zs.avail_out = (uInt)max;
+    while (x->zs.avail_out > 0) {
+        if (x->plain_off == x->plain_len) {
+            x->plain_len = fill_plain(x, x->plain, 65536);
+            x->plain_off = 0;
+        }
+        int finish = x->plain_len == 0;
+        x->zs.next_in = (Bytef *)x->plain + x->plain_off;
+        x->zs.avail_in = (uInt)(x->plain_len - x->plain_off);
+        int zrc = deflate(&x->zs, finish ? Z_FINISH : Z_NO_FLUSH);
+        x->plain_off = x->plain_len - x->zs.avail_in;
+        if (zrc == Z_STREAM_END) {
+            x->flushed = 1;
+            break;
+        }
+        if (zrc != Z_OK && zrc != Z_BUF_ERROR)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    size_t n = max - x->zs.avail_out;
+    return n ? (ssize_t)n : MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+static int accepts_gzip(struct api_req *req)
+{
+    const char *ae = api_header(req, "Accept-Encoding");
+    if (!ae)
+        return 0;
+    const char *g = strstr(ae, "gzip");
+    if (!g)
+        return 0;
+    const char *q = strstr(g, "q=0");
+    const char *comma = strchr(g, ',');
+    return !(q && (!comma || q < comma) && !strstr(g, "q=0."));
+}
+
+static int etag_matches(const char *inm, const char *etag)
+{
+    if (!inm)
+        return 0;
+    if (strcmp(inm, "*") == 0)
+        return 1;
+    return strstr(inm, etag) != NULL;
+}
+
+struct export_req {
+    struct api_req *req;
+    char model[40];
+};
+
+static void export_ready(void *arg, struct served_model *m, int rc)
+{
+    struct export_req *er = arg;
+    struct api_req *req = er->req;
+    if (!m) {
+        if (rc == -ENODATA)
+            api_reply_problem(req, 404, "no-active-model", "Not Found", NULL,
+                              "no model is active: train one or activate one");
+        else if (rc == -ENOENT)
+            api_reply_problem(req, 404, "not-found", "Not Found", NULL, "no model with this id");
+        else
+            api_reply_problem(req, 500, "model-load", "Internal Server Error", NULL,
+                              "cannot load the model: %s", strerror(-rc));
+        api_req_resume(req);
+        return;
+    }
+    int gz = accepts_gzip(req);
+    char etag[96];
+    snprintf(etag, sizeof etag, "\"%s-%08x%s\"", m->id, m->data.crc, gz ? "-gz" : "");
+    api_add_header(req, "ETag", etag);
+    api_add_header(req, "Vary", "Accept-Encoding");
+    api_add_header(req, "X-Model-Id", m->id);
+    if (etag_matches(api_header(req, "If-None-Match"), etag)) {
+        served_model_unref(m);
+        api_reply_empty(req, 304);
+        api_req_resume(req);
+        return;
+    }
+    struct export *x = calloc(1, sizeof *x);
+    if (!x || (gz && !(x->plain = malloc(65536)))) {
+        free(x);
+        served_model_unref(m);
+        api_reply_problem(req, 503, "out-of-memory", "Service Unavailable", NULL, "out of memory");
+        api_req_resume(req);
+        return;
+    }
+    x->m = m;
+    x->gzip = gz;
+    if (gz && deflateInit2(&x->zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+        x->gzip = 0;
+        export_free(x);
+        api_reply_problem(req, 500, "gzip", "Internal Server Error", NULL, "deflateInit failed");
+        api_req_resume(req);
+        return;
+    }
+    struct MHD_Response *resp = MHD_create_response_from_callback(
+        MHD_SIZE_UNKNOWN, 64 * 1024, export_reader, x, export_free);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/x-ndjson");
+    if (gz)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
+    api_reply_response(req, 200, resp);
+    api_req_resume(req);
+}
+
+static void export_start(struct api_req *req, const char *model)
+{
+    struct export_req *er = calloc(1, sizeof *er);
+    if (!er) {
+        api_reply_problem(req, 503, "out-of-memory", "Service Unavailable", NULL, "out of memory");
+        return;
+    }
+    er->req = req;
+    snprintf(er->model, sizeof er->model, "%s", model ? model : "");
+    req->state = er;
+    req->state_free = free;
+    api_req_suspend(req);
+    serving_get(req->app, er->model, export_ready, er);
+}
+
+void api_model_embeddings(struct api_req *req)
+{
+    struct store_model m;
+    if (model_from_path(req, &m) != 0)
+        return;
+    store_model_clear(&m);
+    export_start(req, api_param(req, 0));
+}
+
+void api_embeddings(struct api_req *req)
+{
+    export_start(req, NULL);
+}

@@ -1,0 +1,400 @@
+/*
+ * Serving: GET /v1/items/{id}/similar and POST /v1/recommend.
+ * source=embedding (default) answers from the active (or ?model=) model in
+ * memory: cosine similarity of its embeddings, i.e. dot products of the
+ * L2-normalised vectors, as the blueprint's ANN index ranks; ties by id.
+ * With k <= serving.topk it is a lookup in the precomputed lists.
+ * source=cooc|pmi answers from a PMI job's matrix instead: neighbours by
+ * co-occurrence count, or by the seed's score cooc·pmi.
+ * When the model (or matrix) is in memory the answer is computed in the
+ * handler; otherwise the request waits, suspended, for the load.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/server_internal.h"
+#include "daemon/app.h"
+#include "daemon/pmi_cache.h"
+#include "daemon/serving.h"
+#include "ml/knn.h"
+#include "storage/store.h"
+
+#define MAX_K 1000
+#define MAX_INPUT_ITEMS 1000
+
+enum source { SRC_EMBEDDING, SRC_COOC, SRC_PMI };
+
+struct sim_req {
+    struct api_req *req;
+    enum source source;
+    uint32_t k;
+    int in_handler; /* the callback ran before the handler returned */
+    int answered;
+    char *item;     /* similar: the item id */
+    int64_t item_key;
+    const char *model;
+    /* recommend */
+    json_t *items, *exclude;
+};
+
+static void sim_free(void *p)
+{
+    struct sim_req *s = p;
+    free(s->item);
+    json_decref(s->items);
+    json_decref(s->exclude);
+    free(s);
+}
+
+static void finish(struct sim_req *s)
+{
+    s->answered = 1;
+    if (!s->in_handler)
+        api_req_resume(s->req);
+}
+
+static json_t *neighbor_json(const char *id, double score, const char *title, const char *artist)
+{
+    return json_pack("{s:o,s:f,s:o,s:o}", "id", api_json_str(id), "score", score, "title",
+                     api_json_str(title), "artist", api_json_str(artist));
+}
+
+static int reply_no_model(struct api_req *req, const char *model, int rc)
+{
+    if (rc == -ENODATA)
+        api_reply_problem(req, 409, "no-active-model", "Conflict", NULL,
+                          "no model is active: run a train job, or POST "
+                          "/v1/models/{id}/activate");
+    else if (rc == -ENOENT)
+        api_reply_problem(req, 404, "not-found", "Not Found", NULL, "no model %s", model);
+    else
+        api_reply_problem(req, 500, "model-load", "Internal Server Error", NULL,
+                          "cannot load the model: %s", strerror(-rc));
+    return rc;
+}
+
+/* ---- similar from a model ---- */
+
+static void similar_model_ready(void *arg, struct served_model *m, int rc)
+{
+    struct sim_req *s = arg;
+    struct api_req *req = s->req;
+    if (!m) {
+        reply_no_model(req, s->model, rc);
+        finish(s);
+        return;
+    }
+    int64_t i = served_model_find(m, s->item);
+    if (i < 0) {
+        api_reply_problem(req, 404, "item-not-in-model", "Not Found", NULL,
+                          "item %s is not in model %s (unknown, or filtered out by the pmi "
+                          "job's min_item_frequency / max_group_size)",
+                          s->item, m->id);
+    } else {
+        uint32_t idx[MAX_K];
+        float score[MAX_K];
+        int n = knn_index_neighbors(m->index, (uint32_t)i, s->k, idx, score);
+        json_t *arr = json_array();
+        for (int t = 0; t < n; t++)
+            json_array_append_new(arr, neighbor_json(m->ids[idx[t]], score[t],
+                                                     m->titles[idx[t]], m->artists[idx[t]]));
+        api_reply_json(req, 200,
+                       json_pack("{s:s,s:s,s:s,s:o}", "item", s->item, "model", m->id, "source",
+                                 "embedding", "neighbors", arr));
+    }
+    served_model_unref(m);
+    finish(s);
+}
+
+/* ---- similar from the PMI matrix ---- */
+
+struct scored {
+    uint32_t col;
+    double score;
+    const char *id;
+};
+
+static int scored_cmp(const void *a, const void *b)
+{
+    const struct scored *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score < y->score ? 1 : -1;
+    return strcmp(x->id, y->id);
+}
+
+static void similar_pmi_ready(void *arg, struct pmi_matrix *m, int rc)
+{
+    struct sim_req *s = arg;
+    struct api_req *req = s->req;
+    if (!m) {
+        if (rc == -ENOENT)
+            api_reply_problem(req, 409, "no-pmi-job", "Conflict", NULL,
+                              "no succeeded pmi job (or not the one named by ?job=)");
+        else
+            api_reply_problem(req, 500, "pmi-load", "Internal Server Error", NULL,
+                              "cannot load the PMI result: %s", strerror(-rc));
+        finish(s);
+        return;
+    }
+    int64_t i = pmi_matrix_index(m, (uint32_t)s->item_key);
+    if (i < 0) {
+        api_reply_problem(req, 404, "item-not-in-matrix", "Not Found", NULL,
+                          "item %s is not in the co-occurrence matrix of pmi job %s", s->item,
+                          m->job);
+        pmi_matrix_unref(m);
+        finish(s);
+        return;
+    }
+    const struct cooc_result *r = &m->res;
+    uint64_t b = r->row_ptr[i], e = r->row_ptr[i + 1];
+    struct scored *sc = malloc(sizeof *sc * (e - b + 1));
+    size_t n = 0;
+    for (uint64_t x = b; sc && x < e; x++) {
+        uint32_t col = r->col[x];
+        if (col == (uint32_t)i)
+            continue;
+        double v = s->source == SRC_COOC ? (double)r->cooc[x] : cooc_score(r, (uint32_t)i, x);
+        sc[n++] = (struct scored){col, v, m->names.id[r->keys[col]]};
+    }
+    if (sc)
+        qsort(sc, n, sizeof *sc, scored_cmp);
+    json_t *arr = json_array();
+    for (size_t t = 0; sc && t < n && t < s->k; t++) {
+        uint32_t key = r->keys[sc[t].col];
+        json_array_append_new(arr, neighbor_json(sc[t].id, sc[t].score, m->names.title[key],
+                                                 m->names.artist[key]));
+    }
+    free(sc);
+    api_reply_json(req, 200,
+                   json_pack("{s:s,s:n,s:s,s:s,s:o}", "item", s->item, "model", "source",
+                             s->source == SRC_COOC ? "cooc" : "pmi", "job", m->job, "neighbors",
+                             arr));
+    pmi_matrix_unref(m);
+    finish(s);
+}
+
+static int parse_source(struct api_req *req, enum source *out)
+{
+    const char *src = api_query(req, "source");
+    if (!src || !*src || strcmp(src, "embedding") == 0)
+        *out = SRC_EMBEDDING;
+    else if (strcmp(src, "cooc") == 0)
+        *out = SRC_COOC;
+    else if (strcmp(src, "pmi") == 0)
+        *out = SRC_PMI;
+    else {
+        api_reply_problem(req, 400, "bad-parameter", "Bad Request",
+                          json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", "source", "detail",
+                                    "embedding, cooc or pmi"),
+                          "source must be embedding, cooc or pmi");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+void api_item_similar(struct api_req *req)
+{
+    const char *id = api__path_id(req);
+    if (!id)
+        return;
+    int64_t k;
+    enum source src;
+    if (api_query_int(req, "k", 10, 1, MAX_K, &k) != 0 || parse_source(req, &src) != 0)
+        return;
+    struct sim_req *s = calloc(1, sizeof *s);
+    if (!s || !(s->item = strdup(id))) {
+        free(s);
+        api_reply_problem(req, 503, "out-of-memory", "Service Unavailable", NULL, "out of memory");
+        return;
+    }
+    s->req = req;
+    s->k = (uint32_t)k;
+    s->source = src;
+    s->model = api_query(req, "model");
+    req->state = s;
+    req->state_free = sim_free;
+    s->in_handler = 1;
+    if (src == SRC_EMBEDDING) {
+        serving_get(req->app, s->model, similar_model_ready, s);
+    } else {
+        struct store_item it;
+        int rc = store_item_get(req->app->store, id, &it);
+        if (rc != 0) {
+            if (rc == -ENOENT)
+                api_reply_problem(req, 404, "not-found", "Not Found", NULL,
+                                  "no item with this id");
+            else
+                api__reply_storage_error(req, rc);
+            return;
+        }
+        s->item_key = it.key;
+        store_item_clear(&it);
+        pmi_cache_get(req->app, api_query(req, "job"), similar_pmi_ready, s);
+    }
+    s->in_handler = 0;
+    if (!s->answered)
+        api_req_suspend(req);
+}
+
+/* ---- recommend ---- */
+
+static const char *item_string(json_t *v, char *num, size_t size)
+{
+    if (json_is_string(v))
+        return json_string_value(v);
+    if (json_is_integer(v)) {
+        snprintf(num, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return num;
+    }
+    return NULL;
+}
+
+static void recommend_ready(void *arg, struct served_model *m, int rc)
+{
+    struct sim_req *s = arg;
+    struct api_req *req = s->req;
+    if (!m) {
+        reply_no_model(req, s->model, rc);
+        finish(s);
+        return;
+    }
+    size_t n_in = json_array_size(s->items), n_ex = json_array_size(s->exclude);
+    uint32_t *in = malloc(sizeof *in * (n_in + 1)), *ex = malloc(sizeof *ex * (n_ex + 1));
+    json_t *unknown = json_array();
+    size_t ni = 0, ne = 0;
+    char num[32];
+    for (size_t t = 0; in && t < n_in; t++) {
+        const char *id = item_string(json_array_get(s->items, t), num, sizeof num);
+        int64_t i = served_model_find(m, id);
+        if (i >= 0)
+            in[ni++] = (uint32_t)i;
+        else
+            json_array_append_new(unknown, api_json_str(id));
+    }
+    for (size_t t = 0; ex && t < n_ex; t++) {
+        int64_t i = served_model_find(m, item_string(json_array_get(s->exclude, t), num,
+                                                     sizeof num));
+        if (i >= 0)
+            ex[ne++] = (uint32_t)i;
+    }
+    if (!in || !ex) {
+        api_reply_problem(req, 503, "out-of-memory", "Service Unavailable", NULL, "out of memory");
+    } else if (ni == 0) {
+        api_reply_problem(req, 404, "items-not-in-model", "Not Found",
+                          json_pack("{s:O}", "unknown_items", unknown),
+                          "none of the items is in model %s", m->id);
+    } else {
+        uint32_t idx[MAX_K];
+        float score[MAX_K];
+        int n = knn_index_recommend(m->index, in, ni, ex, ne, s->k, idx, score);
+        json_t *arr = json_array();
+        for (int t = 0; t < n; t++)
+            json_array_append_new(arr, neighbor_json(m->ids[idx[t]], score[t],
+                                                     m->titles[idx[t]], m->artists[idx[t]]));
+        api_reply_json(req, 200,
+                       json_pack("{s:O,s:s,s:s,s:o,s:O}", "items", s->items, "model", m->id,
+                                 "source", "embedding", "neighbors", arr, "unknown_items",
+                                 unknown));
+    }
+    json_decref(unknown);
+    free(in);
+    free(ex);
+    served_model_unref(m);
+    finish(s);
+}
+
+/* Checks an array of ids; replies 422 naming the field when bad. */
+static int check_ids(struct api_req *req, json_t *arr, const char *field, int required)
+{
+    char pointer[64];
+    if (!arr && !required)
+        return 0;
+    if (!json_is_array(arr) || (required && json_array_size(arr) == 0) ||
+        json_array_size(arr) > MAX_INPUT_ITEMS) {
+        snprintf(pointer, sizeof pointer, "/%s", field);
+        api_reply_problem(req, 422, "invalid-body", "Unprocessable Content",
+                          json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", pointer, "detail",
+                                    "an array of 1..1000 item ids"),
+                          "%s must be an array of 1..%d item ids", field, MAX_INPUT_ITEMS);
+        return -EINVAL;
+    }
+    size_t i;
+    json_t *v;
+    char num[32];
+    json_array_foreach(arr, i, v)
+    {
+        const char *id = item_string(v, num, sizeof num);
+        if (!id || api_id_invalid(id, strlen(id))) {
+            snprintf(pointer, sizeof pointer, "/%s/%zu", field, i);
+            api_reply_problem(req, 422, "invalid-body", "Unprocessable Content",
+                              json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", pointer,
+                                        "detail", "an item id: a string of 1..256 bytes"),
+                              "%s is not a valid item id", pointer);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+void api_recommend(struct api_req *req)
+{
+    json_error_t jerr;
+    json_t *doc = json_loadb(req->body ? req->body : "", req->body_len, 0, &jerr);
+    if (!doc) {
+        api_reply_problem(req, 400, "parse-error", "Bad Request",
+                          json_pack("{s:i,s:i}", "line", jerr.line, "column", jerr.column),
+                          "invalid JSON at line %d, column %d: %s", jerr.line, jerr.column,
+                          jerr.text);
+        return;
+    }
+    struct sim_req *s = calloc(1, sizeof *s);
+    if (!s) {
+        json_decref(doc);
+        api_reply_problem(req, 503, "out-of-memory", "Service Unavailable", NULL, "out of memory");
+        return;
+    }
+    s->req = req;
+    req->state = s;
+    req->state_free = sim_free;
+    json_t *k = json_is_object(doc) ? json_object_get(doc, "k") : NULL;
+    json_t *model = json_is_object(doc) ? json_object_get(doc, "model") : NULL;
+    if (!json_is_object(doc) || check_ids(req, json_object_get(doc, "items"), "items", 1) != 0 ||
+        check_ids(req, json_object_get(doc, "exclude"), "exclude", 0) != 0) {
+        if (!req->response)
+            api_reply_problem(req, 422, "invalid-body", "Unprocessable Content", NULL,
+                              "the body must be an object {\"items\": [...], \"k\", \"exclude\"}");
+        json_decref(doc);
+        return;
+    }
+    if (k && (!json_is_integer(k) || json_integer_value(k) < 1 ||
+              json_integer_value(k) > MAX_K)) {
+        json_decref(doc);
+        api_reply_problem(req, 422, "invalid-body", "Unprocessable Content",
+                          json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", "/k", "detail",
+                                    "an integer in 1..1000"),
+                          "k must be an integer in 1..%d", MAX_K);
+        return;
+    }
+    if (model && !json_is_string(model) && !json_is_null(model)) {
+        json_decref(doc);
+        api_reply_problem(req, 422, "invalid-body", "Unprocessable Content",
+                          json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", "/model", "detail",
+                                    "a model id"),
+                          "model must be a string");
+        return;
+    }
+    s->k = k ? (uint32_t)json_integer_value(k) : 10;
+    s->items = json_incref(json_object_get(doc, "items"));
+    s->exclude = json_incref(json_object_get(doc, "exclude"));
+    s->item = json_is_string(model) ? strdup(json_string_value(model)) : NULL;
+    s->model = s->item;
+    json_decref(doc);
+    s->in_handler = 1;
+    serving_get(req->app, s->model, recommend_ready, s);
+    s->in_handler = 0;
+    if (!s->answered)
+        api_req_suspend(req);
+}

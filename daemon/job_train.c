@@ -1,0 +1,336 @@
+/*
+ * Job type "train": BigQuery ML's implicit matrix factorisation (WALS) on
+ * the seed's rating score = cooc·pmi of a PMI job's matrix
+ * (sp_TrainItemMatchingModel), then one embedding per item = x_i + y_i
+ * (sp_ExractEmbeddings). The worker loads the .cooc file, builds the score
+ * matrix, trains (ml/wals.c) reporting loss per iteration, and writes the
+ * embeddings file <state>/models/<model>.emb; the model row is inserted in
+ * the same transaction that marks the job succeeded, and the model is
+ * activated for serving afterwards unless "activate": false.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "daemon/app.h"
+#include "daemon/job_params.h"
+#include "daemon/jobs.h"
+#include "daemon/log.h"
+#include "daemon/serving.h"
+#include "ml/cooc.h"
+#include "ml/wals.h"
+#include "storage/cooc_file.h"
+#include "storage/jobs.h"
+#include "storage/model_file.h"
+#include "storage/models.h"
+
+static const char *const solvers[] = {"cg", "cholesky", NULL};
+
+static const struct job_param_def train_params[] = {
+    {"dimensions", JOB_PARAM_INT, 1, WALS_MAX_DIMENSIONS, "50", NULL},
+    {"alpha", JOB_PARAM_NUMBER, 0, 1e9, "1.0", NULL},
+    {"l2_reg", JOB_PARAM_NUMBER, 0, 1e9, "1.0", NULL},
+    {"max_iterations", JOB_PARAM_INT, 1, 1000, "20", NULL},
+    {"early_stop", JOB_PARAM_BOOL, 0, 0, "true", NULL},
+    {"min_rel_progress", JOB_PARAM_NUMBER, 0, 1, "0.01", NULL},
+    {"seed", JOB_PARAM_INT, 0, 9007199254740991.0, "0", NULL},
+    {"solver", JOB_PARAM_STRING, 0, 0, "\"cg\"", solvers},
+    {"cg_steps", JOB_PARAM_INT, 1, 100, "3", NULL},
+    {"pmi_job", JOB_PARAM_STRING, 0, 0, "null", NULL},
+    {"activate", JOB_PARAM_BOOL, 0, 0, "true", NULL},
+};
+
+struct train_ctx {
+    struct wals_params wp;
+    char pmi_job[32];
+    char model_id[40];
+    int activate;
+    /* filled by the worker */
+    double *loss; /* [max_iterations], guarded by the job's mutex */
+    int n_loss;
+    int early_stopped;
+    uint32_t n;
+    uint64_t nnz;
+    uint32_t crc;
+    double t_load, t_train, t_write;
+    double t_iter_start;
+    json_t *params_json; /* borrowed from the job */
+    int64_t seq;
+    char job_id[32];
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static json_t *train_validate(struct app *app, json_t *params, struct job_error *err)
+{
+    json_t *p = job_params_validate(params, train_params,
+                                    sizeof train_params / sizeof train_params[0], err);
+    if (!p)
+        return NULL;
+    const char *pmi = job_param_string(p, "pmi_job");
+    if (!pmi) {
+        char id[32];
+        if (jobs_latest_succeeded(app->jobs, "pmi", id, sizeof id) != 0) {
+            json_decref(p);
+            err->status = 409;
+            snprintf(err->pointer, sizeof err->pointer, "/params/pmi_job");
+            snprintf(err->message, sizeof err->message,
+                     "no succeeded pmi job to train on: run {\"type\":\"pmi\"} first");
+            return NULL;
+        }
+        json_object_set_new(p, "pmi_job", json_string(id));
+    } else {
+        int ok = jobs_is_succeeded(app->jobs, pmi, "pmi");
+        if (!ok) {
+            json_decref(p);
+            err->status = 422;
+            snprintf(err->pointer, sizeof err->pointer, "/params/pmi_job");
+            snprintf(err->message, sizeof err->message, "no succeeded pmi job \"%.40s\"", pmi);
+            return NULL;
+        }
+    }
+    return p;
+}
+
+static void ctx_free(void *p)
+{
+    struct train_ctx *c = p;
+    free(c->loss);
+    free(c);
+}
+
+static int train_start(struct job *j, struct job_error *err)
+{
+    struct train_ctx *c = calloc(1, sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    json_t *p = j->params;
+    wals_params_init(&c->wp);
+    c->wp.dimensions = (int)job_param_int(p, "dimensions");
+    c->wp.alpha = job_param_number(p, "alpha");
+    c->wp.l2_reg = job_param_number(p, "l2_reg");
+    c->wp.max_iterations = (int)job_param_int(p, "max_iterations");
+    c->wp.early_stop = job_param_bool(p, "early_stop");
+    c->wp.min_rel_progress = job_param_number(p, "min_rel_progress");
+    c->wp.seed = (uint64_t)job_param_int(p, "seed");
+    wals_solver_parse(job_param_string(p, "solver"), &c->wp.solver);
+    c->wp.cg_steps = (int)job_param_int(p, "cg_steps");
+    c->wp.threads = j->threads;
+    snprintf(c->pmi_job, sizeof c->pmi_job, "%s", job_param_string(p, "pmi_job"));
+    c->activate = job_param_bool(p, "activate");
+    snprintf(c->model_id, sizeof c->model_id, "m%lld", (long long)j->seq);
+    snprintf(c->job_id, sizeof c->job_id, "%s", j->id);
+    c->seq = j->seq;
+    c->params_json = p;
+    c->loss = calloc((size_t)c->wp.max_iterations, sizeof *c->loss);
+    if (!c->loss) {
+        free(c);
+        return -ENOMEM;
+    }
+    j->ctx = c;
+    return 0;
+}
+
+struct train_progress {
+    struct job *job;
+    struct train_ctx *c;
+};
+
+static int on_progress(void *ud, const struct wals_progress *p)
+{
+    struct train_progress *tp = ud;
+    struct train_ctx *c = tp->c;
+    if (p->event == WALS_EVENT_ITERATION && p->iteration < c->wp.max_iterations) {
+        uv_mutex_lock(&tp->job->mu);
+        c->loss[p->iteration] = p->loss;
+        c->n_loss = p->iteration + 1;
+        uv_mutex_unlock(&tp->job->mu);
+    }
+    double el = now_s() - c->t_iter_start;
+    double frac = p->fraction;
+    double eta = frac > 0.01 ? el * (1 - frac) / frac : -1;
+    static const char *const keys[] = {"iteration", "half_step", "loss", "items", "nnz"};
+    double vals[] = {p->iteration + 1, p->half_step, isnan(p->loss) ? -1 : p->loss, c->n,
+                     (double)c->nnz};
+    job_progress_set(tp->job, 0.05 + 0.9 * frac, "train", isnan(p->loss) ? 2 : 5, keys, vals,
+                     eta);
+    return job_cancelled(tp->job);
+}
+
+/* r = cooc·pmi for every stored entry: the seed's rating column. */
+static float *score_matrix(const struct cooc_result *r)
+{
+    float *val = malloc(sizeof *val * (r->nnz ? r->nnz : 1));
+    if (!val)
+        return NULL;
+    for (uint32_t i = 0; i < r->n; i++)
+        for (uint64_t e = r->row_ptr[i]; e < r->row_ptr[i + 1]; e++)
+            val[e] = (float)cooc_score(r, i, e);
+    return val;
+}
+
+static int train_run(struct job *j, struct job_error *err)
+{
+    struct train_ctx *c = j->ctx;
+    struct cooc_result res = {0};
+    struct wals_model model = {0};
+    float *val = NULL, *emb = NULL;
+    char dir[1100], name[64];
+    int rc;
+    double t0 = now_s();
+    job_progress_set(j, 0.0, "load", 0, NULL, NULL, -1);
+    snprintf(dir, sizeof dir, "%s/pmi", j->state_dir);
+    snprintf(name, sizeof name, "%s.cooc", c->pmi_job);
+    rc = cooc_file_read(dir, name, &res);
+    if (rc != 0) {
+        snprintf(err->message, sizeof err->message, "cannot read the result of pmi job %s: %s",
+                 c->pmi_job, strerror(-rc));
+        goto out;
+    }
+    val = score_matrix(&res);
+    if (!val) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    free(res.cooc); /* the scores replace the counts */
+    res.cooc = NULL;
+    c->n = res.n;
+    c->nnz = res.nnz;
+    double t1 = now_s();
+    c->t_load = t1 - t0;
+    if (job_cancelled(j)) {
+        rc = -ECANCELED;
+        goto out;
+    }
+    struct wals_csr csr = {res.n, res.n, res.row_ptr, res.col, val};
+    struct train_progress tp = {j, c};
+    c->t_iter_start = t1;
+    rc = wals_train(&csr, NULL, &c->wp, NULL, NULL, on_progress, &tp, &model);
+    if (rc != 0) {
+        if (rc != -ECANCELED)
+            snprintf(err->message, sizeof err->message, "training failed: %s", strerror(-rc));
+        goto out;
+    }
+    double t2 = now_s();
+    c->t_train = t2 - t1;
+    uv_mutex_lock(&j->mu);
+    for (int k = 0; k < model.iterations && k < c->wp.max_iterations; k++)
+        c->loss[k] = model.loss[k];
+    c->n_loss = model.iterations;
+    uv_mutex_unlock(&j->mu);
+    c->early_stopped = model.early_stopped;
+    job_progress_set(j, 0.95, "write", 0, NULL, NULL, -1);
+    emb = malloc(sizeof *emb * ((size_t)res.n * (size_t)c->wp.dimensions + 1));
+    if (!emb || (rc = wals_model_embeddings(&model, emb)) != 0) {
+        rc = rc ? rc : -ENOMEM;
+        goto out;
+    }
+    snprintf(dir, sizeof dir, "%s/models", j->state_dir);
+    mkdir(dir, 0750);
+    snprintf(name, sizeof name, "%s.emb", c->model_id);
+    struct model_data md = {res.n, (uint32_t)c->wp.dimensions, res.keys, emb, 0};
+    rc = model_file_write(dir, name, &md);
+    if (rc != 0) {
+        snprintf(err->message, sizeof err->message, "cannot write the model file: %s",
+                 strerror(-rc));
+        goto out;
+    }
+    c->crc = md.crc;
+    c->t_write = now_s() - t2;
+out:
+    free(emb);
+    free(val);
+    wals_model_deinit(&model);
+    cooc_result_free(&res);
+    return rc;
+}
+
+static json_t *loss_json(struct train_ctx *c)
+{
+    json_t *a = json_array();
+    for (int k = 0; k < c->n_loss; k++)
+        json_array_append_new(a, json_real(c->loss[k]));
+    return a;
+}
+
+static json_t *train_finish(struct job *j, struct job_error *err)
+{
+    struct train_ctx *c = j->ctx;
+    int it = c->n_loss;
+    double per_iter = it ? c->t_train / it : 0;
+    return json_pack("{s:s,s:s,s:I,s:i,s:i,s:o,s:f,s:b,s:I,s:f,s:{s:f,s:f,s:f,s:f}}", "model",
+                     c->model_id, "pmi_job", c->pmi_job, "items", (json_int_t)c->n,
+                     "dimensions", c->wp.dimensions, "iterations", it, "loss", loss_json(c),
+                     "final_loss", it ? c->loss[it - 1] : 0.0, "early_stopped",
+                     c->early_stopped, "nnz", (json_int_t)c->nnz, "us_per_nnz_iteration",
+                     c->nnz ? per_iter * 1e6 / (double)c->nnz : 0.0, "timings", "load_seconds",
+                     c->t_load, "train_seconds", c->t_train, "write_seconds", c->t_write,
+                     "seconds_per_iteration", per_iter);
+}
+
+/* Writer thread: the model row, in the job's success transaction. */
+static int train_commit(struct job *j, struct store *s)
+{
+    struct train_ctx *c = j->ctx;
+    char *params = json_dumps(j->params, JSON_COMPACT);
+    json_t *lj = loss_json(c);
+    char *loss = json_dumps(lj, JSON_COMPACT);
+    json_decref(lj);
+    char file[64];
+    snprintf(file, sizeof file, "%s.emb", c->model_id);
+    struct store_model m = {.seq = c->seq,
+                            .id = c->model_id,
+                            .job = c->job_id,
+                            .pmi_job = c->pmi_job,
+                            .created_ms = jobs_now_ms(),
+                            .dimensions = c->wp.dimensions,
+                            .items = c->n,
+                            .params = params,
+                            .loss = loss,
+                            .file = file,
+                            .crc = c->crc};
+    int rc = params && loss ? store_model_insert(s, &m, c->activate) : -ENOMEM;
+    free(params);
+    free(loss);
+    return rc;
+}
+
+static void train_committed(struct job *j)
+{
+    struct train_ctx *c = j->ctx;
+    log_info("job %s: model %s stored (%u items x %d dims)%s", j->id, c->model_id, c->n,
+             c->wp.dimensions, c->activate ? ", activating" : "");
+    if (c->activate)
+        serving_activate(j->app, c->model_id, NULL, NULL);
+}
+
+static void train_progress_json(struct job *j, json_t *progress)
+{
+    struct train_ctx *c = j->ctx;
+    if (!c)
+        return;
+    uv_mutex_lock(&j->mu);
+    json_object_set_new(progress, "loss_per_iteration", loss_json(c));
+    uv_mutex_unlock(&j->mu);
+}
+
+const struct job_type job_type_train = {
+    .name = "train",
+    .validate = train_validate,
+    .start = train_start,
+    .run = train_run,
+    .finish = train_finish,
+    .commit = train_commit,
+    .committed = train_committed,
+    .free_ctx = ctx_free,
+    .progress_json = train_progress_json,
+};

@@ -1,0 +1,66 @@
+/*
+ * Models in memory for serving: the active model (its embeddings, a
+ * normalised kNN index with precomputed top-K neighbour lists, and item
+ * ids/titles/artists) plus one other model on demand (for ?model= queries
+ * and exports). Loading runs on the worker pool; the swap to a new active
+ * model happens on the loop thread in one pointer assignment, so queries
+ * (which run on the loop thread) see the old model or the new one, never a
+ * half-loaded one. Models are reference-counted: a streaming export keeps
+ * its model alive after a swap; memory is freed when the last user goes.
+ */
+#ifndef ITEMVEC_DAEMON_SERVING_H
+#define ITEMVEC_DAEMON_SERVING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "storage/model_file.h"
+
+struct app;
+struct knn_index;
+
+struct served_model {
+    int refs;
+    char id[40];
+    char pmi_job[32];
+    struct model_data data;    /* keys (ascending) and raw embeddings */
+    struct knn_index *index;   /* normalised rows; lists when precomputed */
+    char **ids, **titles, **artists; /* [n], owned */
+    uint32_t *by_id;           /* [n] indices sorted by id (lookup, tie-break) */
+    int precomputed;
+    double load_seconds, precompute_seconds;
+};
+
+typedef void (*serving_cb)(void *arg, struct served_model *m, int rc);
+
+/* Loads model_id (a stored model) and makes it the active one; cb (may be
+ * NULL) gets the model (a reference) or an error: -ENOENT (no such model
+ * or file), -EBADMSG (corrupt file). Loop thread. */
+void serving_activate(struct app *app, const char *model_id, serving_cb cb, void *arg);
+
+/* At start-up: loads the stored active model synchronously (before the
+ * daemon reports ready). Returns 0 (also when there is none) or an error. */
+int serving_load_active_sync(struct app *app);
+
+/* The active model (borrowed; valid until control returns to the loop) or
+ * NULL. */
+struct served_model *serving_active(struct app *app);
+
+/* Gets model_id (NULL/"" = active): from memory, or loaded on the pool
+ * (without precomputed lists unless it is the active one). cb gets a
+ * reference or -ENOENT (no active model → -ENODATA). */
+void serving_get(struct app *app, const char *model_id, serving_cb cb, void *arg);
+
+void served_model_ref(struct served_model *m);
+void served_model_unref(struct served_model *m);
+
+/* Index of an item id in the model, or -1. */
+int64_t served_model_find(const struct served_model *m, const char *id);
+
+/* Bytes held by the model (embeddings, index, lists, names). */
+size_t served_model_bytes(const struct served_model *m);
+
+/* Drops the cached models (shutdown). */
+void serving_clear(struct app *app);
+
+#endif
