@@ -8,6 +8,7 @@
  * the database refers to the file by name.
  */
 #include "storage/cooc_file.h"
+#include "storage/file_util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,8 +43,6 @@ enum {
     H_HDR_CRC = 92,
 };
 
-static atomic_uint tmp_counter;
-
 static void put32(unsigned char *h, int off, uint32_t v)
 {
     memcpy(h + off, &v, sizeof(v));
@@ -68,18 +67,6 @@ static uint64_t get64(const unsigned char *h, int off)
     return v;
 }
 
-static bool name_ok(const char *name)
-{
-    return name && name[0] && !strchr(name, '/') && strcmp(name, ".") != 0 &&
-           strcmp(name, "..") != 0 && strlen(name) < 200;
-}
-
-/* zlib's crc32 over a buffer of any size (crc32_z takes a z_size_t). */
-static uint32_t crc_update(uint32_t crc, const void *buf, size_t len)
-{
-    return (uint32_t)crc32_z(crc, buf, len);
-}
-
 /* Payload size in bytes for n items and nnz entries; false on overflow. */
 static bool payload_size(uint64_t n, uint64_t nnz, uint64_t *out)
 {
@@ -89,92 +76,16 @@ static bool payload_size(uint64_t n, uint64_t nnz, uint64_t *out)
     return true;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len) {
-        size_t chunk = len > (1u << 30) ? (1u << 30) : len;
-        ssize_t w = write(fd, p, chunk);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Reads exactly len bytes; a premature end of file is -EBADMSG (the size
- * was checked, so the file is truncated or changing under us). */
-static int read_all(int fd, void *buf, size_t len)
-{
-    char *p = buf;
-    while (len) {
-        size_t chunk = len > (1u << 30) ? (1u << 30) : len;
-        ssize_t r = read(fd, p, chunk);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (r == 0)
-            return -EBADMSG;
-        p += r;
-        len -= (size_t)r;
-    }
-    return 0;
-}
-
-int cooc_file_write(const char *dir, const char *name, const struct cooc_result *r)
-{
-    unsigned char hdr[HDR_SIZE];
-    char tmp[256];
-    int dfd = -1, fd = -1, rc = 0;
-    bool created = false;
+struct header_ctx {
+    const struct cooc_result *r;
     uint64_t psize;
+};
 
-    if (!dir || !name_ok(name) || !r || !payload_size(r->n, r->nnz, &psize) || !r->row_ptr ||
-        r->row_ptr[r->n] != r->nnz || (r->n && (!r->keys || !r->freq)) ||
-        (r->nnz && (!r->col || !r->cooc)))
-        return -EINVAL;
-    snprintf(tmp, sizeof(tmp), ".%s.tmp.%ld.%u", name, (long)getpid(),
-             atomic_fetch_add(&tmp_counter, 1));
-
-    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) {
-        rc = -errno;
-        goto out;
-    }
-    fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        rc = -errno;
-        goto out;
-    }
-    created = true;
-
-    /* Placeholder header first; the real one (with the CRCs) at the end. */
-    memset(hdr, 0, sizeof(hdr));
-    if ((rc = write_all(fd, hdr, sizeof(hdr))) < 0)
-        goto out;
-    struct {
-        const void *p;
-        size_t len;
-    } parts[] = {
-        {r->keys, (size_t)r->n * 4},          {r->freq, (size_t)r->n * 4},
-        {r->row_ptr, ((size_t)r->n + 1) * 8}, {r->col, (size_t)r->nnz * 4},
-        {r->cooc, (size_t)r->nnz * 4},
-    };
-    uint32_t crc = crc_update(0, NULL, 0);
-    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
-        if (!parts[i].len)
-            continue;
-        crc = crc_update(crc, parts[i].p, parts[i].len);
-        if ((rc = write_all(fd, parts[i].p, parts[i].len)) < 0)
-            goto out;
-    }
-
+static void finish_header(void *header, uint32_t crc, uint64_t size, void *ud)
+{
+    struct header_ctx *c = ud;
+    const struct cooc_result *r = c->r;
+    unsigned char *hdr = header;
     memcpy(hdr + H_MAGIC, MAGIC, sizeof(MAGIC));
     put32(hdr, H_VERSION, COOC_FILE_VERSION);
     put32(hdr, H_HDR_SIZE, HDR_SIZE);
@@ -186,39 +97,30 @@ int cooc_file_write(const char *dir, const char *name, const struct cooc_result 
     put64(hdr, H_VALID_GROUPS, r->valid_groups);
     put64(hdr, H_MIN_FREQ, (uint64_t)r->min_item_frequency);
     put64(hdr, H_MAX_SIZE, (uint64_t)r->max_group_size);
-    put64(hdr, H_PAYLOAD_SIZE, psize);
+    put64(hdr, H_PAYLOAD_SIZE, c->psize);
     put32(hdr, H_PAYLOAD_CRC, crc);
-    put32(hdr, H_HDR_CRC, crc_update(crc_update(0, NULL, 0), hdr, HDR_SIZE));
-    if (pwrite(fd, hdr, HDR_SIZE, 0) != HDR_SIZE) {
-        rc = errno ? -errno : -EIO;
-        goto out;
-    }
-    /* Data durable before the name points at it; the name durable after. */
-    if (fsync(fd) < 0) {
-        rc = -errno;
-        goto out;
-    }
-    if (close(fd) < 0) {
-        fd = -1;
-        rc = -errno;
-        goto out;
-    }
-    fd = -1;
-    if (renameat(dfd, tmp, dfd, name) < 0) {
-        rc = -errno;
-        goto out;
-    }
-    created = false;
-    if (fsync(dfd) < 0)
-        rc = -errno;
-out:
-    if (fd >= 0)
-        close(fd);
-    if (created)
-        unlinkat(dfd, tmp, 0);
-    if (dfd >= 0)
-        close(dfd);
-    return rc;
+    put32(hdr, H_HDR_CRC, file_crc32(0, hdr, HDR_SIZE));
+}
+
+int cooc_file_write(const char *dir, const char *name, const struct cooc_result *r)
+{
+    unsigned char hdr[HDR_SIZE];
+    uint64_t psize;
+
+    if (!dir || !file_name_ok(name) || !r || !payload_size(r->n, r->nnz, &psize) ||
+        !r->row_ptr || r->row_ptr[r->n] != r->nnz || (r->n && (!r->keys || !r->freq)) ||
+        (r->nnz && (!r->col || !r->cooc)))
+        return -EINVAL;
+    const struct file_part parts[] = {
+        {r->keys, (size_t)r->n * 4},
+        {r->freq, (size_t)r->n * 4},
+        {r->row_ptr, ((size_t)r->n + 1) * 8},
+        {r->col, (size_t)r->nnz * 4},
+        {r->cooc, (size_t)r->nnz * 4},
+    };
+    struct header_ctx c = {r, psize};
+    return file_write_atomic(dir, name, hdr, HDR_SIZE, parts, sizeof(parts) / sizeof(parts[0]),
+                             finish_header, &c);
 }
 
 /* Structure checks that the CRC alone cannot give (a file written by a
@@ -260,7 +162,7 @@ int cooc_file_read(const char *dir, const char *name, struct cooc_result *out)
 
     if (out)
         memset(out, 0, sizeof(*out));
-    if (!dir || !name_ok(name) || !out)
+    if (!dir || !file_name_ok(name) || !out)
         return -EINVAL;
     dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0) {
@@ -281,7 +183,7 @@ int cooc_file_read(const char *dir, const char *name, struct cooc_result *out)
         goto out;
     }
     (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    if ((rc = read_all(fd, hdr, HDR_SIZE)) < 0)
+    if ((rc = file_read_all(fd, hdr, HDR_SIZE)) < 0)
         goto out;
     if (memcmp(hdr + H_MAGIC, MAGIC, sizeof(MAGIC)) != 0 || get32(hdr, H_BOM) != BOM ||
         get32(hdr, H_HDR_SIZE) != HDR_SIZE || get32(hdr, H_VERSION) == 0) {
@@ -291,7 +193,7 @@ int cooc_file_read(const char *dir, const char *name, struct cooc_result *out)
     {
         uint32_t want = get32(hdr, H_HDR_CRC);
         put32(hdr, H_HDR_CRC, 0);
-        if (crc_update(crc_update(0, NULL, 0), hdr, HDR_SIZE) != want) {
+        if (file_crc32(0, hdr, HDR_SIZE) != want) {
             rc = -EBADMSG;
             goto out;
         }
@@ -330,13 +232,13 @@ int cooc_file_read(const char *dir, const char *name, struct cooc_result *out)
         {r.keys, n * 4},  {r.freq, n * 4},   {r.row_ptr, (n + 1) * 8},
         {r.col, nnz * 4}, {r.cooc, nnz * 4},
     };
-    uint32_t crc = crc_update(0, NULL, 0);
+    uint32_t crc = file_crc32(0, NULL, 0);
     for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
         if (!parts[i].len)
             continue;
-        if ((rc = read_all(fd, parts[i].p, parts[i].len)) < 0)
+        if ((rc = file_read_all(fd, parts[i].p, parts[i].len)) < 0)
             goto out;
-        crc = crc_update(crc, parts[i].p, parts[i].len);
+        crc = file_crc32(crc, parts[i].p, parts[i].len);
     }
     if (crc != get32(hdr, H_PAYLOAD_CRC)) {
         rc = -EBADMSG;
@@ -358,7 +260,7 @@ out:
 int cooc_file_remove(const char *dir, const char *name)
 {
     int dfd, rc = 0;
-    if (!dir || !name_ok(name))
+    if (!dir || !file_name_ok(name))
         return -EINVAL;
     dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
