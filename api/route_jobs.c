@@ -197,21 +197,45 @@ void api_jobs_list(struct api_req *req)
     api_reply_json(req, 200, json_pack("{s:o,s:o}", "jobs", c.arr, "next_page_token", next));
 }
 
+struct cancel_state {
+    struct api_req *req;
+    char id[32];
+};
+
+static void cancel_durable(void *arg, int rc)
+{
+    struct cancel_state *st = arg;
+    if (rc != 0)
+        api__reply_storage_error(st->req, rc);
+    else
+        api_reply_json(st->req, 200, jobs_get_json(st->req->app->jobs, st->id));
+    api_req_resume(st->req);
+}
+
 void api_job_cancel(struct api_req *req)
 {
     const char *id = api_param(req, 0);
-    int rc = jobs_cancel(req->app->jobs, id);
-    if (rc == -ENOENT) {
-        api_reply_problem(req, 404, "not-found", "Not Found", NULL, "no job with this id");
+    struct cancel_state *st = calloc(1, sizeof *st);
+    if (!st) {
+        api_reply_problem(req, 503, "out-of-memory", "Service Unavailable", NULL, "out of memory");
         return;
     }
-    if (rc == -EALREADY) {
+    st->req = req;
+    snprintf(st->id, sizeof st->id, "%s", id);
+    req->state = st;
+    req->state_free = free;
+    int rc = jobs_cancel(req->app->jobs, id, cancel_durable, st);
+    if (rc == -ENOENT) {
+        api_reply_problem(req, 404, "not-found", "Not Found", NULL, "no job with this id");
+    } else if (rc == -EALREADY) {
         json_t *o = jobs_get_json(req->app->jobs, id);
         const char *state = o ? json_string_value(json_object_get(o, "state")) : "terminal";
         api_reply_problem(req, 409, "job-terminal", "Conflict", NULL,
                           "the job is already %s; terminal states never change", state);
         json_decref(o);
-        return;
+    } else if (rc == 1) {
+        api_req_suspend(req);
+    } else {
+        api_reply_json(req, 200, jobs_get_json(req->app->jobs, id));
     }
-    api_reply_json(req, 200, jobs_get_json(req->app->jobs, id));
 }

@@ -88,6 +88,11 @@ static int state_parse(const char *s)
 
 /* ---- JSON views ---- */
 
+static enum job_state job_visible_state(const struct job *j)
+{
+    return j->settling ? j->shown_state : j->state;
+}
+
 static json_t *progress_json(struct job *j)
 {
     struct job_progress p;
@@ -119,15 +124,16 @@ json_t *job_to_json(const struct job *cj)
     json_t *o = json_object();
     json_object_set_new(o, "id", json_string(j->id));
     json_object_set_new(o, "type", json_string(j->type->name));
-    json_object_set_new(o, "state", json_string(state_names[j->state]));
+    enum job_state shown = job_visible_state(j);
+    json_object_set_new(o, "state", json_string(state_names[shown]));
     json_object_set(o, "params", j->params);
     json_object_set_new(o, "created_at", time_json(j->created_ms));
     json_object_set_new(o, "started_at", time_json(j->started_ms));
-    json_object_set_new(o, "finished_at", time_json(j->finished_ms));
+    json_object_set_new(o, "finished_at", time_json(j->settling ? 0 : j->finished_ms));
     json_object_set_new(o, "attempts", json_integer(j->attempts));
     json_object_set_new(o, "progress", progress_json(j));
-    json_object_set(o, "result", j->result ? j->result : json_null());
-    json_object_set(o, "error", j->error ? j->error : json_null());
+    json_object_set(o, "result", j->result && !j->settling ? j->result : json_null());
+    json_object_set(o, "error", j->error && !j->settling ? j->error : json_null());
     return o;
 }
 
@@ -168,6 +174,7 @@ struct job_write {
     struct store_job rec;
     int insert;
     int with_commit; /* the terminal success write: run type->commit too */
+    int terminal;    /* writes a terminal state */
     struct job *job;
     void (*done)(void *arg, int rc);
     void *arg;
@@ -237,6 +244,8 @@ static void write_done(void *arg, int rc)
     } else if (w->with_commit && j->type->committed) {
         j->type->committed(j);
     }
+    if (w->terminal && !(w->with_commit && rc != 0))
+        j->settling = 0;
     if (w->done)
         w->done(w->arg, rc);
     free(w->rec.params);
@@ -277,6 +286,7 @@ static void jobs__persist(struct job *j, int insert, void (*done)(void *, int), 
     w->rec.attempts = j->attempts;
     json_decref(prog);
     w->insert = insert;
+    w->terminal = j->state >= JOB_SUCCEEDED;
     w->with_commit = !insert && j->state == JOB_SUCCEEDED && j->type->commit && !j->committing;
     if (w->with_commit)
         j->committing = 1;
@@ -326,8 +336,14 @@ static json_t *error_problem(int status, const char *title, const char *detail)
 
 /* Moves j to a terminal state and persists it; the job leaves memory once
  * the write is durable. */
-static void job_terminate(struct job *j, enum job_state st)
+static void job_terminate_then(struct job *j, enum job_state st, void (*done)(void *, int),
+                               void *arg)
 {
+    /* Until the terminal state is durable, views keep showing the old one
+     * (a client that sees "succeeded" can rely on the model/result being
+     * stored, and on it surviving a crash). */
+    j->shown_state = j->state;
+    j->settling = 1;
     j->state = st;
     j->finished_ms = jobs_now_ms();
     if (st == JOB_SUCCEEDED) {
@@ -339,8 +355,13 @@ static void job_terminate(struct job *j, enum job_state st)
     }
     /* ctx lives until the job is freed: type->commit may still need it */
     j->gone = 1;
-    jobs__persist(j, 0, NULL, NULL);
+    jobs__persist(j, 0, done, arg);
     log_info("job %s (%s) %s", j->id, j->type->name, state_names[st]);
+}
+
+static void job_terminate(struct job *j, enum job_state st)
+{
+    job_terminate_then(j, st, NULL, NULL);
 }
 
 static void work_cb(uv_work_t *w)
@@ -579,22 +600,21 @@ json_t *jobs_get_json(struct jobs *js, const char *id)
     return o;
 }
 
-int jobs_cancel(struct jobs *js, const char *id)
+int jobs_cancel(struct jobs *js, const char *id, void (*done)(void *arg, int rc), void *arg)
 {
     struct job *j = jobs_find(js, id);
-    if (!j || j->gone) {
-        if (j)
-            return -EALREADY;
+    if (!j) {
         struct store_job r;
-        int rc = store_job_get(js->app->store, id, &r);
-        if (rc != 0)
+        if (store_job_get(js->app->store, id, &r) != 0)
             return -ENOENT;
         store_job_clear(&r);
         return -EALREADY; /* only terminal jobs live in storage alone */
     }
+    if (j->gone)
+        return -EALREADY;
     if (j->state == JOB_QUEUED) {
-        job_terminate(j, JOB_CANCELLED);
-        return 0;
+        job_terminate_then(j, JOB_CANCELLED, done, arg);
+        return 1; /* done runs once the cancellation is durable */
     }
     if (j->state == JOB_RUNNING) {
         atomic_store(&j->cancel, 1);
@@ -617,7 +637,7 @@ int jobs_latest_succeeded(struct jobs *js, const char *type, char *out, size_t s
     /* a job that just succeeded may still be on its way to storage */
     const struct job *best = NULL;
     for (const struct job *j = js->head; j; j = j->next)
-        if (j->state == JOB_SUCCEEDED && strcmp(j->type->name, type) == 0)
+        if (job_visible_state(j) == JOB_SUCCEEDED && strcmp(j->type->name, type) == 0)
             best = j; /* the list is in seq order */
     if (best) {
         snprintf(out, size, "%s", best->id);
@@ -630,7 +650,7 @@ int jobs_is_succeeded(struct jobs *js, const char *id, const char *type)
 {
     const struct job *j = jobs_find(js, id);
     if (j)
-        return j->state == JOB_SUCCEEDED && strcmp(j->type->name, type) == 0;
+        return job_visible_state(j) == JOB_SUCCEEDED && strcmp(j->type->name, type) == 0;
     struct store_job r;
     if (store_job_get(js->app->store, id, &r) != 0)
         return 0;

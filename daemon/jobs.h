@@ -106,6 +106,8 @@ struct job {
     int writes_pending;  /* persistence ops in flight */
     int gone;            /* terminal and persisted: free when writes done */
     int committing;      /* the success write (with type->commit) was issued */
+    int settling;        /* terminal state set, not yet durable */
+    enum job_state shown_state; /* what views show while settling */
     struct job *next;    /* in the jobs list */
     char state_dir[1024];
     int threads;
@@ -139,9 +141,11 @@ json_t *jobs_get_json(struct jobs *js, const char *id);
 struct store_job;
 json_t *jobs_record_to_json(const struct store_job *r);
 
-/* Requests cancellation. Returns 0 (queued → cancelled now, or running →
- * cancel requested), -ENOENT, or -EALREADY (already terminal). */
-int jobs_cancel(struct jobs *js, const char *id);
+/* Requests cancellation. Returns 1 when a queued job is being cancelled
+ * (done(arg, rc) runs once that is durable), 0 when a running job was asked
+ * to stop at its next checkpoint (done is not called), -ENOENT, or
+ * -EALREADY (already terminal). */
+int jobs_cancel(struct jobs *js, const char *id, void (*done)(void *arg, int rc), void *arg);
 
 /* Counts for status lines and metrics. */
 void jobs_counts(const struct jobs *js, unsigned *queued, unsigned *running);
