@@ -133,6 +133,7 @@ extern const size_t api_routes_count;
 void api_health_get(struct api_req *req);
 void api_ready_get(struct api_req *req);
 void api_info_get(struct api_req *req);
+void api_metrics_get(struct api_req *req);
 void api_playlists_list(struct api_req *req);
 void api_playlist_get(struct api_req *req);
 void api_playlist_put(struct api_req *req);

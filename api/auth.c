@@ -55,7 +55,8 @@ int api__auth_check(struct api_req *req)
     const char *path = req->route->pattern;
     if (strncmp(path, "/v1/", 4) != 0 && !(strcmp(path, "/metrics") == 0 && !c->auth_metrics_open))
         return 0;
-    if (!c->auth_tokens[0] && !c->auth_read_tokens[0])
+    const struct tokens *ft = &req->app->file_tokens;
+    if (!c->auth_tokens[0] && !c->auth_read_tokens[0] && !ft->rw && !ft->ro)
         return 0; /* no tokens configured: open (loopback-only, see config_validate) */
     const char *h = api_header(req, "Authorization");
     int rw = 0, ro = 0;
@@ -64,8 +65,8 @@ int api__auth_check(struct api_req *req)
         while (*tok == ' ')
             tok++;
         size_t len = strlen(tok);
-        rw = list_has(c->auth_tokens, tok, len);
-        ro = list_has(c->auth_read_tokens, tok, len);
+        rw = list_has(c->auth_tokens, tok, len) | list_has(ft->rw ? ft->rw : "", tok, len);
+        ro = list_has(c->auth_read_tokens, tok, len) | list_has(ft->ro ? ft->ro : "", tok, len);
     }
     if (!rw && !ro) {
         api_add_header(req, "WWW-Authenticate", "Bearer realm=\"itemvec\"");

@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "conf/config.h"
+#include "conf/tokens.h"
 
 struct store;
 struct writer;
@@ -20,6 +21,7 @@ struct jobs;
 struct app {
     uv_loop_t *loop;
     struct config cfg;
+    struct tokens file_tokens; /* from auth.token_file */
     struct store *store;   /* loop-thread reads */
     struct writer *writer; /* all writes */
     struct api_server *server;

@@ -29,7 +29,62 @@ struct jobs {
     unsigned writes;
     int shutting_down;
     uv_timer_t timer;
+    struct jobs_duration durations[8];
+    size_t n_durations;
 };
+
+static const double duration_bounds[JOBS_DURATION_BUCKETS] = {0.1, 0.25, 0.5, 1,   2.5, 5,
+                                                              10,  30,   60,  300, 900, 3600};
+
+const double *jobs_duration_bounds(void)
+{
+    return duration_bounds;
+}
+
+size_t jobs_durations(const struct jobs *js, const struct jobs_duration **out)
+{
+    *out = js->durations;
+    return js->n_durations;
+}
+
+static void observe_duration(struct jobs *js, const char *type, double seconds)
+{
+    size_t i;
+    for (i = 0; i < js->n_durations; i++)
+        if (strcmp(js->durations[i].type, type) == 0)
+            break;
+    if (i == js->n_durations) {
+        if (i == sizeof js->durations / sizeof js->durations[0])
+            return;
+        js->durations[i].type = type;
+        js->n_durations++;
+    }
+    struct jobs_duration *d = &js->durations[i];
+    for (int b = 0; b < JOBS_DURATION_BUCKETS; b++)
+        if (seconds <= duration_bounds[b])
+            d->buckets[b]++;
+    d->count++;
+    d->sum += seconds;
+}
+
+int jobs_running_value(struct jobs *js, const char *type, const char *key, double *out)
+{
+    for (struct job *j = js->head; j; j = j->next) {
+        if (j->state != JOB_RUNNING || strcmp(j->type->name, type) != 0)
+            continue;
+        int found = 0;
+        uv_mutex_lock(&j->mu);
+        for (int i = 0; i < j->progress.n; i++)
+            if (strcmp(j->progress.key[i], key) == 0) {
+                *out = j->progress.value[i];
+                found = 1;
+            }
+        uv_mutex_unlock(&j->mu);
+        if (found)
+            return 0;
+    }
+    return -ENOENT;
+}
 
 static const char *const state_names[] = {"queued", "running", "succeeded", "failed",
                                           "cancelled"};
@@ -345,6 +400,9 @@ static void job_terminate_then(struct job *j, enum job_state st, void (*done)(vo
     j->shown_state = j->state;
     j->settling = 1;
     j->state = st;
+    if (j->started_ms > 0)
+        observe_duration(j->jobs, j->type->name,
+                         (double)(jobs_now_ms() - j->started_ms) / 1000.0);
     j->finished_ms = jobs_now_ms();
     if (st == JOB_SUCCEEDED) {
         uv_mutex_lock(&j->mu);

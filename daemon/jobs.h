@@ -154,6 +154,22 @@ void jobs_counts(const struct jobs *js, unsigned *queued, unsigned *running);
  * Returns 0 or -ENOENT. */
 int jobs_latest_succeeded(struct jobs *js, const char *type, char *out, size_t size);
 
+/* Durations of finished jobs since start, by type (a Prometheus histogram
+ * with jobs_duration_bounds() upper bounds, cumulative buckets). */
+#define JOBS_DURATION_BUCKETS 12
+struct jobs_duration {
+    const char *type;
+    uint64_t buckets[JOBS_DURATION_BUCKETS];
+    uint64_t count;
+    double sum;
+};
+const double *jobs_duration_bounds(void);
+size_t jobs_durations(const struct jobs *js, const struct jobs_duration **out);
+
+/* The latest value of progress counter key of a running job of type, if
+ * any (e.g. the loss of a running train job). Returns 0 or -ENOENT. */
+int jobs_running_value(struct jobs *js, const char *type, const char *key, double *out);
+
 /* Whether job id exists, is of type and succeeded (memory, then storage). */
 int jobs_is_succeeded(struct jobs *js, const char *id, const char *type);
 

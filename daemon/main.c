@@ -43,6 +43,7 @@ static struct app g_app;
 static struct flags g_flags;
 static uv_signal_t sig_term, sig_int, sig_hup;
 static uv_timer_t drain_timer;
+static uv_timer_t status_timer;
 static uint64_t drain_deadline;
 
 static void usage(FILE *f)
@@ -128,6 +129,15 @@ static int load_config(const struct flags *f, struct config *c, struct config_er
     return config_validate(c, err);
 }
 
+/* Loads auth.token_file (if set) into t. Returns 0 or -EINVAL. */
+static int load_tokens(const struct config *c, struct tokens *t, struct config_error *err)
+{
+    memset(t, 0, sizeof *t);
+    if (!c->auth_token_file[0])
+        return 0;
+    return tokens_load_file(c->auth_token_file, t, err);
+}
+
 static int mkdir_p(const char *dir)
 {
     char tmp[1024];
@@ -200,9 +210,12 @@ static void reload_config(void)
     struct config c;
     struct config_error err;
     sd_notify(0, "RELOADING=1");
-    if (load_config(&g_flags, &c, &err) != 0) {
+    struct tokens tk;
+    if (load_config(&g_flags, &c, &err) != 0 || load_tokens(&c, &tk, &err) != 0) {
         log_error("reload: keeping the old configuration: %s", err.message);
     } else {
+        tokens_clear(&g_app.file_tokens);
+        g_app.file_tokens = tk;
         /* listen and state_dir need a restart; everything else applies now */
         if (strcmp(c.listen, g_app.cfg.listen) != 0 || strcmp(c.state_dir, g_app.cfg.state_dir))
             log_warn("reload: server.listen and server.state_dir change only on restart");
@@ -215,6 +228,19 @@ static void reload_config(void)
         log_info("reload: configuration reloaded (log level %s)", c.log_level);
     }
     sd_notify(0, "READY=1");
+}
+
+/* STATUS= for systemctl status, and WATCHDOG=1 when WatchdogSec is set:
+ * the loop timer only fires if the loop is alive, which is the point. */
+static void on_status(uv_timer_t *t)
+{
+    unsigned queued = 0, running = 0;
+    if (g_app.jobs)
+        jobs_counts(g_app.jobs, &queued, &running);
+    struct served_model *m = serving_active(&g_app);
+    sd_notifyf(0, "WATCHDOG=1\nSTATUS=%s: %u job(s) running, %u queued; model %s%s",
+               g_app.draining ? "draining" : "serving", running, queued, m ? m->id : "none",
+               m ? "" : " (train one)");
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -240,6 +266,8 @@ int main(int argc, char **argv)
     struct config_error err;
     parse_flags(argc, argv, &g_flags);
     if (load_config(&g_flags, &g_app.cfg, &err) != 0)
+        die_config(err.message);
+    if (load_tokens(&g_app.cfg, &g_app.file_tokens, &err) != 0)
         die_config(err.message);
     if (g_flags.check_config) {
         config_dump(&g_app.cfg, stdout);
@@ -286,18 +314,27 @@ int main(int argc, char **argv)
     uv_signal_start(&sig_int, on_signal, SIGINT);
     uv_signal_start(&sig_hup, on_signal, SIGHUP);
 
+    uint64_t wd_usec = 0;
+    uint64_t status_ms = 2000;
+    if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec / 2000 < status_ms)
+        status_ms = wd_usec / 2000 ? wd_usec / 2000 : 1;
+    uv_timer_init(g_app.loop, &status_timer);
+    uv_timer_start(&status_timer, on_status, status_ms, status_ms);
+    uv_unref((uv_handle_t *)&status_timer);
     g_app.ready = 1;
     struct store_counts counts = {0};
     store_counts_get(g_app.store, &counts);
     log_info("itemvecd %s listening on %s (port %d), state %s, %lld playlists, %lld items",
              ITEMVEC_VERSION, g_app.cfg.listen, api_server_port(g_app.server),
              g_app.cfg.state_dir, (long long)counts.playlists, (long long)counts.items);
-    sd_notifyf(0, "READY=1\nSTATUS=serving %lld playlists, %lld items",
-               (long long)counts.playlists, (long long)counts.items);
+    sd_notifyf(0, "READY=1\nSTATUS=serving %lld playlists, %lld items; model %s",
+               (long long)counts.playlists, (long long)counts.items,
+               serving_active(&g_app) ? serving_active(&g_app)->id : "none");
 
     uv_run(g_app.loop, UV_RUN_DEFAULT);
 
     serving_clear(&g_app);
+    tokens_clear(&g_app.file_tokens);
     pmi_cache_clear();
     jobs_destroy(g_app.jobs);
     writer_destroy(g_app.writer);

@@ -201,3 +201,18 @@ int store_job_delete(struct store *s, const char *id)
         return store__error(s, rc);
     return sqlite3_changes(s->db) == 1 ? 0 : -ENOENT;
 }
+
+int store_jobs_count(struct store *s, store_job_count_cb cb, void *userdata)
+{
+    /* rare (metrics scrapes): prepared per call rather than cached */
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(
+        s->db, "SELECT type, state, count(*) FROM jobs GROUP BY type, state", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return store__error(s, rc);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        cb(userdata, (const char *)sqlite3_column_text(st, 0),
+           (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2));
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : store__error(s, rc);
+}

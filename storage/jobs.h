@@ -57,6 +57,11 @@ int store_jobs_max_seq(struct store *s, int64_t *out);
 int store_job_latest(struct store *s, const char *type, const char *state, char *id,
                      size_t size);
 
+/* Calls cb(type, state, count) for each (type, state) with jobs. */
+typedef void (*store_job_count_cb)(void *userdata, const char *type, const char *state,
+                                   int64_t count);
+int store_jobs_count(struct store *s, store_job_count_cb cb, void *userdata);
+
 /* Deletes a job record (for cleanup of old jobs). -ENOENT if absent. */
 int store_job_delete(struct store *s, const char *id);
 
