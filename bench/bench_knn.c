@@ -223,7 +223,7 @@ int main(int argc, char **argv)
     long dims = 50, K = 100, block = 0, repeat = 0;
     long queries = 10000, scan_queries = 2000;
 
-    for (int a = 1; a < argc; a++) {
+    for (int a = 1; a < argc; a += 2) {
         const char *v = a + 1 < argc ? argv[a + 1] : NULL;
         if (!v) {
             fprintf(stderr, "bench_knn: %s needs a value\n", argv[a]);
@@ -249,7 +249,6 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench_knn: unknown option %s\n", argv[a]);
             return 2;
         }
-        a++;
     }
     if (dims < 1 || K < 1 || block < 0 || queries < 1 || scan_queries < 1) {
         fprintf(stderr, "bench_knn: bad arguments\n");
