@@ -315,9 +315,8 @@ int main(int argc, char **argv)
     }
     struct wals_csr csr = {m.n, m.n, m.row_ptr, m.col, m.val};
 
-    printf("%-9s %5s %7s %5s %10s %10s %12s %12s %12s  %s\n", "solver", "dims", "threads",
-           "iters", "best_s", "median_s", "best_us_nnz", "med_us_nnz", "cpu_us_nnz",
-           "loss per iteration");
+    printf("%-9s %5s %7s %5s %10s %10s %12s %12s %12s  %s\n", "solver", "dims", "threads", "iters",
+           "best_s", "median_s", "best_us_nnz", "med_us_nnz", "cpu_us_nnz", "loss per iteration");
     for (int s = 0; s < 2; s++) {
         enum wals_solver sv = s == 0 ? WALS_SOLVER_CG : WALS_SOLVER_CHOLESKY;
         if (strcmp(solvers, "both") != 0 && strcmp(solvers, wals_solver_name(sv)) != 0)
@@ -350,10 +349,9 @@ int main(int argc, char **argv)
                 memcpy(sorted, t.cpus, (size_t)t.n * sizeof(double));
                 qsort(sorted, (size_t)t.n, sizeof(double), cmp_d);
                 double cpu_best = sorted[0];
-                printf("%-9s %5d %7d %5d %10.3f %10.3f %12.4f %12.4f %12.4f ",
-                       wals_solver_name(sv), dims[di], thr[ti], t.n, best, med,
-                       best * 1e6 / (double)m.nnz, med * 1e6 / (double)m.nnz,
-                       cpu_best * 1e6 / (double)m.nnz);
+                printf("%-9s %5d %7d %5d %10.3f %10.3f %12.4f %12.4f %12.4f ", wals_solver_name(sv),
+                       dims[di], thr[ti], t.n, best, med, best * 1e6 / (double)m.nnz,
+                       med * 1e6 / (double)m.nnz, cpu_best * 1e6 / (double)m.nnz);
                 for (int k = 0; k < t.n; k++)
                     printf(" %.6g", t.loss[k]);
                 printf("\n");

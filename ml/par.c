@@ -26,7 +26,7 @@ struct par {
     pthread_cond_t wake; /* workers wait here for a new generation */
     pthread_cond_t done; /* the caller waits here for busy == 0 */
     uint64_t generation;
-    int busy;            /* workers still inside the current batch */
+    int busy; /* workers still inside the current batch */
     bool shutdown;
 
     /* current batch */
@@ -149,8 +149,8 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-int par_for(struct par *p, size_t n, par_task_fn fn, void *ctx, par_tick_fn tick,
-            void *tick_ctx, unsigned tick_ms)
+int par_for(struct par *p, size_t n, par_task_fn fn, void *ctx, par_tick_fn tick, void *tick_ctx,
+            unsigned tick_ms)
 {
     int cancelled = 0;
 

@@ -39,7 +39,7 @@ int par_threads(const struct par *p);
  * tasks finished: 0, or -ECANCELED when tick returned non-zero (tasks not
  * yet started are skipped). tick may be NULL. One par_for at a time per
  * pool (not reentrant); the pool may be used from any one thread. */
-int par_for(struct par *p, size_t n, par_task_fn fn, void *ctx, par_tick_fn tick,
-            void *tick_ctx, unsigned tick_ms);
+int par_for(struct par *p, size_t n, par_task_fn fn, void *ctx, par_tick_fn tick, void *tick_ctx,
+            unsigned tick_ms);
 
 #endif

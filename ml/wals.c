@@ -92,8 +92,7 @@ static int check_params(const struct wals_params *p)
 {
     if (p->dimensions < 1 || p->dimensions > WALS_MAX_DIMENSIONS)
         return -EINVAL;
-    if (!(p->alpha >= 0.0) || !isfinite(p->alpha) || !(p->l2_reg >= 0.0) ||
-        !isfinite(p->l2_reg))
+    if (!(p->alpha >= 0.0) || !isfinite(p->alpha) || !(p->l2_reg >= 0.0) || !isfinite(p->l2_reg))
         return -EINVAL;
     if (p->max_iterations < 1 || !(p->min_rel_progress >= 0.0))
         return -EINVAL;
@@ -186,8 +185,7 @@ static void init_factors(float *fac, uint32_t n, size_t stride, int f, uint64_t 
 }
 
 /* Row boundaries of chunks of ~CHUNK_COST (nonzeros + per-row overhead). */
-static int build_chunks(const uint64_t *row_ptr, uint32_t n, int f, uint32_t **out,
-                        size_t *n_out)
+static int build_chunks(const uint64_t *row_ptr, uint32_t n, int f, uint32_t **out, size_t *n_out)
 {
     size_t cap = 16, cnt = 0;
     uint32_t *c = malloc(cap * sizeof(*c));
@@ -218,8 +216,7 @@ static int build_chunks(const uint64_t *row_ptr, uint32_t n, int f, uint32_t **o
 }
 
 /* G + λI as the float padded matrix (CG) and the double f × f (Cholesky). */
-static void set_gram(const double *g, int f, size_t stride, double l2_reg, float *gf,
-                     double *gd)
+static void set_gram(const double *g, int f, size_t stride, double l2_reg, float *gf, double *gd)
 {
     memset(gf, 0, stride * stride * sizeof(float));
     for (int a = 0; a < f; a++) {
@@ -247,9 +244,8 @@ static int tick(void *ctx)
     if (t->half && t->n_chunks)
         part = (double)atomic_load(&t->half->done) / (double)t->n_chunks;
     t->prog.event = WALS_EVENT_TICK;
-    t->prog.fraction =
-        ((double)t->prog.iteration + 0.5 * ((double)t->prog.half_step + part)) /
-        (double)t->max_iterations;
+    t->prog.fraction = ((double)t->prog.iteration + 0.5 * ((double)t->prog.half_step + part)) /
+                       (double)t->max_iterations;
     if (t->prog.fraction > 1.0)
         t->prog.fraction = 1.0;
     return t->cb(t->userdata, &t->prog);
@@ -359,7 +355,8 @@ int wals_train(const struct wals_csr *r, const struct wals_csr *rt,
             s->cgz = alloc_big((s->cgz_rows ? s->cgz_rows : 1) * st * sizeof(float));
             s->dots = alloc_aligned((s->cgz_rows ? s->cgz_rows : 1) * sizeof(float));
         }
-        if (!s->r || !s->p || !s->ap || (params->solver == WALS_SOLVER_CG && (!s->cgz || !s->dots))) {
+        if (!s->r || !s->p || !s->ap ||
+            (params->solver == WALS_SOLVER_CG && (!s->cgz || !s->dots))) {
             rc = -ENOMEM;
             goto fail;
         }

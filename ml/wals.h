@@ -94,10 +94,10 @@ enum wals_event {
 
 struct wals_progress {
     enum wals_event event;
-    int iteration;    /* 0-based iteration in progress / just finished */
-    int half_step;    /* 0: solving X (rows), 1: solving Y (columns) */
-    double fraction;  /* 0..1 of max_iterations */
-    double loss;      /* loss of the last finished iteration, NAN before the first */
+    int iteration;   /* 0-based iteration in progress / just finished */
+    int half_step;   /* 0: solving X (rows), 1: solving Y (columns) */
+    double fraction; /* 0..1 of max_iterations */
+    double loss;     /* loss of the last finished iteration, NAN before the first */
     /* Factors, borrowed for the duration of the callback: row i of X at
      * x + i·stride, first `dimensions` floats meaningful. Only consistent
      * for WALS_EVENT_HALF_STEP and WALS_EVENT_ITERATION. */
@@ -117,8 +117,8 @@ struct wals_model {
     int dimensions;
     float *x;
     float *y;
-    double *loss;     /* [iterations] */
-    int iterations;   /* iterations run */
+    double *loss;   /* [iterations] */
+    int iterations; /* iterations run */
     bool early_stopped;
 };
 

@@ -25,15 +25,15 @@
 
 /* Per-thread scratch, allocated once per wals_train. */
 struct wals__scratch {
-    float *r, *p, *ap;   /* CG vectors [stride] */
-    float *cgz;          /* CG: a row's gathered sqrt(c−1)·y_j, [cgz_rows × stride] */
+    float *r, *p, *ap; /* CG vectors [stride] */
+    float *cgz;        /* CG: a row's gathered sqrt(c−1)·y_j, [cgz_rows × stride] */
     size_t cgz_rows;
-    float *dots;         /* CG: z_k·x for the loss, [cgz_rows] */
-    float *z;            /* Cholesky: gathered sqrt(c−1)·y_j, [BATCH × stride] */
-    float *af;           /* Cholesky: Σ (c−1) y yᵀ, [stride × stride] */
-    float *bf;           /* Cholesky: Σ c·p·y, [stride] */
-    double *ad;          /* Cholesky: full matrix, [f × f] */
-    double *bd;          /* [f] */
+    float *dots; /* CG: z_k·x for the loss, [cgz_rows] */
+    float *z;    /* Cholesky: gathered sqrt(c−1)·y_j, [BATCH × stride] */
+    float *af;   /* Cholesky: Σ (c−1) y yᵀ, [stride × stride] */
+    float *bf;   /* Cholesky: Σ c·p·y, [stride] */
+    double *ad;  /* Cholesky: full matrix, [f × f] */
+    double *bd;  /* [f] */
 };
 
 /* One half-step: solve every row of a sparse matrix against fixed factors. */
@@ -41,21 +41,21 @@ struct wals__half {
     const uint64_t *row_ptr;
     const uint32_t *col;
     const float *val;
-    const float *fixed;      /* the other side's factors, [n_fixed × stride] */
-    float *out;              /* this side's factors (warm start for CG) */
-    const float *gram;       /* FᵀF + λI as float, [stride × stride], zero padding */
-    const double *gram_d;    /* FᵀF + λI as double, [f × f] */
-    const uint32_t *chunks;  /* row boundaries of task t: chunks[t]..chunks[t+1] */
+    const float *fixed;     /* the other side's factors, [n_fixed × stride] */
+    float *out;             /* this side's factors (warm start for CG) */
+    const float *gram;      /* FᵀF + λI as float, [stride × stride], zero padding */
+    const double *gram_d;   /* FᵀF + λI as double, [f × f] */
+    const uint32_t *chunks; /* row boundaries of task t: chunks[t]..chunks[t+1] */
     size_t stride;
     int f;
     float alpha;
     int cg_steps;
     enum wals_solver solver;
     struct wals__scratch *scratch; /* [threads] */
-    double *loss_partial;     /* non-NULL: task t stores its rows' observed-cell
-                                 loss correction (after solving) in [t] */
-    atomic_int failed;        /* set to a negative errno by a failing row */
-    atomic_size_t done;       /* chunks finished, for progress */
+    double *loss_partial;          /* non-NULL: task t stores its rows' observed-cell
+                                      loss correction (after solving) in [t] */
+    atomic_int failed;             /* set to a negative errno by a failing row */
+    atomic_size_t done;            /* chunks finished, for progress */
 };
 
 /* par_task_fn: solves rows chunks[task]..chunks[task+1]-1 of h. */

@@ -60,24 +60,24 @@ static inline float hsum8(__m256 v)
 #define REP8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 #define DECL_V(b) __m256 v##b = _mm256_setzero_ps();
 #define DECL_A(b) __m256 a##b = _mm256_setzero_ps();
-#define LOAD_V(b)                                                                          \
-    if (b < nb)                                                                            \
+#define LOAD_V(b)                                                                                  \
+    if (b < nb)                                                                                    \
         v##b = _mm256_loadu_ps(v + 8 * b);
-#define LOAD_A(b)                                                                          \
-    if (b < nb)                                                                            \
+#define LOAD_A(b)                                                                                  \
+    if (b < nb)                                                                                    \
         a##b = _mm256_loadu_ps(acc_out + 8 * b);
-#define STORE_A(b)                                                                         \
-    if (b < nb)                                                                            \
+#define STORE_A(b)                                                                                 \
+    if (b < nb)                                                                                    \
         _mm256_storeu_ps(acc_out + 8 * b, a##b);
-#define DOT(b)                                                                             \
-    if (b < nb) {                                                                          \
-        if (b & 1)                                                                         \
-            s1 = _mm256_fmadd_ps(_mm256_loadu_ps(y + 8 * b), v##b, s1);                    \
-        else                                                                               \
-            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(y + 8 * b), v##b, s0);                    \
+#define DOT(b)                                                                                     \
+    if (b < nb) {                                                                                  \
+        if (b & 1)                                                                                 \
+            s1 = _mm256_fmadd_ps(_mm256_loadu_ps(y + 8 * b), v##b, s1);                            \
+        else                                                                                       \
+            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(y + 8 * b), v##b, s0);                            \
     }
-#define AXPY(b)                                                                            \
-    if (b < nb)                                                                            \
+#define AXPY(b)                                                                                    \
+    if (b < nb)                                                                                    \
         a##b = _mm256_fmadd_ps(cb, _mm256_loadu_ps(y + 8 * b), a##b);
 
 #endif
@@ -130,8 +130,7 @@ static double dot_d(const double *a, const double *b, int n)
 #ifdef WALS_AVX2
 static inline __attribute__((always_inline)) void
 pass_avx(const int nb, const int resid, const uint32_t *col, const float *val, size_t m,
-         const float *fac, size_t stride, float alpha, const float *v, float *acc_out,
-         float *zout)
+         const float *fac, size_t stride, float alpha, const float *v, float *acc_out, float *zout)
 {
     REP8(DECL_V)
     REP8(DECL_A)
@@ -156,8 +155,8 @@ pass_avx(const int nb, const int resid, const uint32_t *col, const float *val, s
         if (resid && zout) {
             const __m256 sq = _mm256_set1_ps(sqrtf(w));
             float *zk = zout + k * (size_t)(8 * nb);
-#define ZST(b)                                                                             \
-    if (b < nb)                                                                            \
+#define ZST(b)                                                                                     \
+    if (b < nb)                                                                                    \
         _mm256_storeu_ps(zk + 8 * b, _mm256_mul_ps(sq, _mm256_loadu_ps(y + 8 * b)));
             REP8(ZST)
 #undef ZST
@@ -168,8 +167,8 @@ pass_avx(const int nb, const int resid, const uint32_t *col, const float *val, s
 #endif
 
 static void pass_generic(int resid, const uint32_t *col, const float *val, size_t m,
-                         const float *fac, size_t stride, float alpha, const float *v,
-                         float *acc, float *zout)
+                         const float *fac, size_t stride, float alpha, const float *v, float *acc,
+                         float *zout)
 {
     for (size_t k = 0; k < m; k++) {
         const float *y = fac + (size_t)col[k] * stride;
@@ -189,16 +188,16 @@ static void pass_generic(int resid, const uint32_t *col, const float *val, size_
 }
 
 static void sparse_pass(int resid, const uint32_t *col, const float *val, size_t m,
-                        const float *fac, size_t stride, float alpha, const float *v,
-                        float *acc, float *zout)
+                        const float *fac, size_t stride, float alpha, const float *v, float *acc,
+                        float *zout)
 {
 #ifdef WALS_AVX2
-#define WALS_CASE(NB)                                                                      \
-    case NB:                                                                               \
-        if (resid)                                                                         \
-            pass_avx(NB, 1, col, val, m, fac, stride, alpha, v, acc, zout);                \
-        else                                                                               \
-            pass_avx(NB, 0, col, val, m, fac, stride, alpha, v, acc, NULL);                \
+#define WALS_CASE(NB)                                                                              \
+    case NB:                                                                                       \
+        if (resid)                                                                                 \
+            pass_avx(NB, 1, col, val, m, fac, stride, alpha, v, acc, zout);                        \
+        else                                                                                       \
+            pass_avx(NB, 0, col, val, m, fac, stride, alpha, v, acc, NULL);                        \
         return;
     switch (stride / 8) {
         WALS_CASE(1)
@@ -219,8 +218,8 @@ static void sparse_pass(int resid, const uint32_t *col, const float *val, size_t
 
 /* dots[k] = z_k·v over the contiguous gathered rows. */
 #ifdef WALS_AVX2
-static inline __attribute__((always_inline)) void
-zdots_avx(const int nb, const float *z, size_t m, const float *v, float *dots)
+static inline __attribute__((always_inline)) void zdots_avx(const int nb, const float *z, size_t m,
+                                                            const float *v, float *dots)
 {
     REP8(DECL_V)
     REP8(LOAD_V)
@@ -236,9 +235,9 @@ zdots_avx(const int nb, const float *z, size_t m, const float *v, float *dots)
 static void zdots(const float *z, size_t m, size_t stride, const float *v, float *dots)
 {
 #ifdef WALS_AVX2
-#define WALS_CASE(NB)                                                                      \
-    case NB:                                                                               \
-        zdots_avx(NB, z, m, v, dots);                                                      \
+#define WALS_CASE(NB)                                                                              \
+    case NB:                                                                                       \
+        zdots_avx(NB, z, m, v, dots);                                                              \
         return;
     switch (stride / 8) {
         WALS_CASE(1)
@@ -265,9 +264,10 @@ static void zdots(const float *z, size_t m, size_t stride, const float *v, float
  * y_k are independent of each other and overlap freely.
  */
 #ifdef WALS_AVX2
-static inline __attribute__((always_inline)) void
-gather_avx(const int nb, const uint32_t *col, const float *val, size_t m, const float *fac,
-           size_t stride, float alpha, float *z, float *acc_out)
+static inline __attribute__((always_inline)) void gather_avx(const int nb, const uint32_t *col,
+                                                             const float *val, size_t m,
+                                                             const float *fac, size_t stride,
+                                                             float alpha, float *z, float *acc_out)
 {
     REP8(DECL_A)
     REP8(LOAD_A)
@@ -282,11 +282,11 @@ gather_avx(const int nb, const uint32_t *col, const float *val, size_t m, const 
         const float w = alpha * fabsf(r);
         const __m256 cb = _mm256_set1_ps(r > 0.0f ? 1.0f + w : 0.0f);
         const __m256 sq = _mm256_set1_ps(sqrtf(w));
-#define GST(b)                                                                             \
-    if (b < nb) {                                                                          \
-        const __m256 yb = _mm256_loadu_ps(y + 8 * b);                                      \
-        a##b = _mm256_fmadd_ps(cb, yb, a##b);                                              \
-        _mm256_storeu_ps(z + 8 * b, _mm256_mul_ps(sq, yb));                                \
+#define GST(b)                                                                                     \
+    if (b < nb) {                                                                                  \
+        const __m256 yb = _mm256_loadu_ps(y + 8 * b);                                              \
+        a##b = _mm256_fmadd_ps(cb, yb, a##b);                                                      \
+        _mm256_storeu_ps(z + 8 * b, _mm256_mul_ps(sq, yb));                                        \
     }
         REP8(GST)
 #undef GST
@@ -295,13 +295,13 @@ gather_avx(const int nb, const uint32_t *col, const float *val, size_t m, const 
 }
 #endif
 
-static void gather(const uint32_t *col, const float *val, size_t m, const float *fac,
-                   size_t stride, float alpha, float *z, float *b)
+static void gather(const uint32_t *col, const float *val, size_t m, const float *fac, size_t stride,
+                   float alpha, float *z, float *b)
 {
 #ifdef WALS_AVX2
-#define WALS_CASE(NB)                                                                      \
-    case NB:                                                                               \
-        gather_avx(NB, col, val, m, fac, stride, alpha, z, b);                             \
+#define WALS_CASE(NB)                                                                              \
+    case NB:                                                                                       \
+        gather_avx(NB, col, val, m, fac, stride, alpha, z, b);                                     \
         return;
     switch (stride / 8) {
         WALS_CASE(1)
@@ -337,8 +337,8 @@ static void gather(const uint32_t *col, const float *val, size_t m, const float 
  * the CG steps after the first pass stream from cache.
  */
 #ifdef WALS_AVX2
-static inline __attribute__((always_inline)) void
-zpass_avx(const int nb, const float *z, size_t m, const float *v, float *acc_out)
+static inline __attribute__((always_inline)) void zpass_avx(const int nb, const float *z, size_t m,
+                                                            const float *v, float *acc_out)
 {
     REP8(DECL_V)
     REP8(DECL_A)
@@ -358,9 +358,9 @@ zpass_avx(const int nb, const float *z, size_t m, const float *v, float *acc_out
 static void zpass(const float *z, size_t m, size_t stride, const float *v, float *acc)
 {
 #ifdef WALS_AVX2
-#define WALS_CASE(NB)                                                                      \
-    case NB:                                                                               \
-        zpass_avx(NB, z, m, v, acc);                                                       \
+#define WALS_CASE(NB)                                                                              \
+    case NB:                                                                                       \
+        zpass_avx(NB, z, m, v, acc);                                                               \
         return;
     switch (stride / 8) {
         WALS_CASE(1)
@@ -404,9 +404,9 @@ static void gemv_sym(const float *restrict g, const float *restrict v, float *re
                      size_t stride, int f)
 {
 #ifdef WALS_AVX2
-#define WALS_CASE(NB)                                                                      \
-    case NB:                                                                               \
-        gemv_avx(NB, g, v, out, stride, f);                                                \
+#define WALS_CASE(NB)                                                                              \
+    case NB:                                                                                       \
+        gemv_avx(NB, g, v, out, stride, f);                                                        \
         return;
     switch (stride / 8) {
         WALS_CASE(1)

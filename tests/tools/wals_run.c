@@ -150,8 +150,8 @@ int main(int argc, char **argv)
         }
         fclose(fp);
     }
-    rc = wals_train(&m, NULL, &p, init, init ? init + (size_t)m.n_rows * p.dimensions : NULL,
-                    NULL, NULL, &model);
+    rc = wals_train(&m, NULL, &p, init, init ? init + (size_t)m.n_rows * p.dimensions : NULL, NULL,
+                    NULL, &model);
     if (rc < 0) {
         fprintf(stderr, "wals_run: wals_train: %s\n", strerror(-rc));
         status = 1;

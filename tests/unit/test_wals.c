@@ -85,8 +85,8 @@ static void prob_free(struct prob *p)
 }
 
 /* L over all n² cells, in double, straight from the definition. */
-static double brute_loss(const struct prob *p, const float *x, const float *y, size_t stride,
-                         int f, double alpha, double lambda)
+static double brute_loss(const struct prob *p, const float *x, const float *y, size_t stride, int f,
+                         double alpha, double lambda)
 {
     double l = 0.0;
     for (uint32_t i = 0; i < p->n; i++) {
@@ -173,18 +173,17 @@ static int watch_cb(void *ud, const struct wals_progress *pr)
         return 0;
     }
     if (pr->event == WALS_EVENT_HALF_STEP) {
-        double l = brute_loss(w->p, pr->x, pr->y, pr->stride, f, w->params->alpha,
-                              w->params->l2_reg);
+        double l =
+            brute_loss(w->p, pr->x, pr->y, pr->stride, f, w->params->alpha, w->params->l2_reg);
         if (w->half_steps > 0 && l > w->last_half_loss * (1.0 + 1e-6))
             w->increases++;
         w->last_half_loss = l;
         if (w->params->solver == WALS_SOLVER_CHOLESKY) {
             /* Side 0 solved X against Y; side 1 solved Y against X (R symmetric). */
-            double res = pr->half_step == 0
-                             ? max_residual(w->p, pr->x, pr->y, pr->stride, f, w->params->alpha,
-                                            w->params->l2_reg)
-                             : max_residual(w->p, pr->y, pr->x, pr->stride, f, w->params->alpha,
-                                            w->params->l2_reg);
+            double res = pr->half_step == 0 ? max_residual(w->p, pr->x, pr->y, pr->stride, f,
+                                                           w->params->alpha, w->params->l2_reg)
+                                            : max_residual(w->p, pr->y, pr->x, pr->stride, f,
+                                                           w->params->alpha, w->params->l2_reg);
             if (res > w->max_res)
                 w->max_res = res;
         }
@@ -192,8 +191,8 @@ static int watch_cb(void *ud, const struct wals_progress *pr)
         return w->cancel_at >= 0 && w->half_steps > w->cancel_at;
     }
     if (pr->event == WALS_EVENT_ITERATION) {
-        double l = brute_loss(w->p, pr->x, pr->y, pr->stride, f, w->params->alpha,
-                              w->params->l2_reg);
+        double l =
+            brute_loss(w->p, pr->x, pr->y, pr->stride, f, w->params->alpha, w->params->l2_reg);
         double e = fabs(pr->loss - l) / l;
         if (e > w->max_loss_err)
             w->max_loss_err = e;
