@@ -6,7 +6,8 @@
  * (default ~23.4 k items, ~18.8 M nonzeros: the PMI matrix of the seed's
  * 3 M-row playlist table), or a matrix file in the wals_run binary format
  * (tests/tools/wals_run.c: "WALSCSR1", u32 n_rows, u32 n_cols, u64 nnz,
- * u64 row_ptr[n_rows+1], u32 col[nnz], f32 val[nnz], little-endian).
+ * u64 row_ptr[n_rows+1], u32 col[nnz], f32 val[nnz], little-endian), or a
+ * pmi job's result file (--cooc, storage/cooc_file.h) turned into scores.
  *
  * Synthetic shape: Zipf-like item popularity w_i = (i + 30)^-0.85 and
  * P(i,j co-occur) = min(1, K·w_i·w_j) with K chosen for the target nnz, so
@@ -17,7 +18,7 @@
  * (the seed-shaped table), and the diagonal cooc = frequency, pmi =
  * log2(total/freq).
  *
- *   bench_wals [--items N] [--nnz M] [--matrix FILE] [--save FILE] [--iters K]
+ *   bench_wals [--items N] [--nnz M] [--matrix FILE | --cooc FILE] [--save FILE] [--iters K]
  *              [--solver cg|cholesky|both] [--dims 50,64] [--threads 1,2]
  *              [--cg-steps S]
  *
@@ -34,7 +35,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "ml/cooc.h"
 #include "ml/wals.h"
+#include "storage/cooc_file.h"
 
 struct mat {
     uint32_t n;
@@ -161,6 +164,51 @@ out:
     return rc;
 }
 
+/* A pmi job's result file (storage/cooc_file.h): r = cooc·pmi, the seed's
+ * score, exactly as the train job will see it. */
+static int load_cooc(const char *path, struct mat *m)
+{
+    struct cooc_result r;
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    const char *name = slash ? slash + 1 : path;
+    int rc;
+
+    if (!slash) {
+        strcpy(dir, ".");
+    } else {
+        size_t len = (size_t)(slash - path);
+        if (len >= sizeof(dir))
+            return -ENAMETOOLONG;
+        memcpy(dir, path, len);
+        dir[len ? len : 1] = '\0';
+        if (!len)
+            dir[0] = '/';
+    }
+    rc = cooc_file_read(dir, name, &r);
+    if (rc < 0)
+        return rc;
+    m->n = r.n;
+    m->nnz = r.nnz;
+    m->row_ptr = r.row_ptr;
+    r.row_ptr = NULL;
+    m->col = r.col;
+    r.col = NULL;
+    m->val = malloc((r.nnz + 1) * sizeof(float));
+    if (!m->val) {
+        cooc_result_free(&r);
+        return -ENOMEM;
+    }
+    for (uint32_t i = 0; i < r.n; i++)
+        for (uint64_t k = m->row_ptr[i]; k < m->row_ptr[i + 1]; k++) {
+            const double pmi = log2((double)r.cooc[k]) - log2((double)r.freq[i]) -
+                               log2((double)r.freq[m->col[k]]) + log2((double)r.total);
+            m->val[k] = (float)((double)r.cooc[k] * pmi);
+        }
+    cooc_result_free(&r);
+    return 0;
+}
+
 static int load(const char *path, struct mat *m)
 {
     FILE *fp = fopen(path, "rb");
@@ -237,7 +285,7 @@ int main(int argc, char **argv)
 {
     uint32_t items = 23400;
     uint64_t target = 18800000;
-    const char *path = NULL, *save = NULL, *solvers = "both";
+    const char *path = NULL, *cooc = NULL, *save = NULL, *solvers = "both";
     int iters = 3, cg_steps = WALS_DEFAULT_CG_STEPS;
     int dims[8] = {50, 64}, nd = 2, thr[8] = {1, 2}, nt = 2;
     struct mat m = {0};
@@ -249,6 +297,8 @@ int main(int argc, char **argv)
             target = strtoull(argv[++a], NULL, 10);
         else if (!strcmp(argv[a], "--matrix") && a + 1 < argc)
             path = argv[++a];
+        else if (!strcmp(argv[a], "--cooc") && a + 1 < argc)
+            cooc = argv[++a];
         else if (!strcmp(argv[a], "--save") && a + 1 < argc)
             save = argv[++a];
         else if (!strcmp(argv[a], "--iters") && a + 1 < argc)
@@ -263,7 +313,8 @@ int main(int argc, char **argv)
             cg_steps = atoi(argv[++a]);
         else {
             fprintf(stderr,
-                    "usage: %s [--items N] [--nnz M] [--matrix FILE] [--save FILE] [--iters K] "
+                    "usage: %s [--items N] [--nnz M] [--matrix FILE | --cooc FILE] [--save FILE] "
+                    "[--iters K] "
                     "[--solver cg|cholesky|both] [--dims 50,64] [--threads 1,2] "
                     "[--cg-steps S]\n",
                     argv[0]);
@@ -272,7 +323,9 @@ int main(int argc, char **argv)
     }
 
     double t0 = now_s();
-    int rc = path ? load(path, &m) : synth(items, target, &m);
+    int rc = cooc ? load_cooc(cooc, &m) : path ? load(path, &m) : synth(items, target, &m);
+    if (cooc)
+        path = cooc;
     if (rc < 0) {
         fprintf(stderr, "bench_wals: cannot %s matrix: %s\n", path ? "load" : "build",
                 strerror(-rc));
