@@ -13,7 +13,14 @@
 
 struct job_error;
 
-enum job_param_kind { JOB_PARAM_INT, JOB_PARAM_NUMBER, JOB_PARAM_BOOL, JOB_PARAM_STRING };
+enum job_param_kind {
+    JOB_PARAM_INT,
+    JOB_PARAM_NUMBER,
+    JOB_PARAM_BOOL,
+    JOB_PARAM_STRING,
+    JOB_PARAM_INT_LIST,    /* an integer or an array of 1..8 integers → array */
+    JOB_PARAM_STRING_LIST, /* an array of distinct strings from choices → array */
+};
 
 struct job_param_def {
     const char *name;
@@ -27,6 +34,26 @@ struct job_param_def {
  * defined parameter, or NULL with err filled (status 422). */
 json_t *job_params_validate(json_t *params, const struct job_param_def *defs, size_t n,
                             struct job_error *err);
+
+/* The same over several tables (e.g. a job's own parameters plus the
+ * shared PMI and training ones). */
+struct job_param_table {
+    const struct job_param_def *defs;
+    size_t n;
+};
+json_t *job_params_validate_tables(json_t *params, const struct job_param_table *tables,
+                                   size_t n_tables, struct job_error *err);
+
+/* Parameter tables shared between job types: the PMI parameters (pmi,
+ * evaluate) and the model-training parameters (train, evaluate). */
+extern const struct job_param_table job_pmi_param_table;
+extern const struct job_param_table job_model_param_table;
+
+struct wals_params;
+struct rating_params;
+/* Fills wp and rp from validated parameters holding the model table. */
+void job_model_params_apply(json_t *params, int threads, struct wals_params *wp,
+                            struct rating_params *rp);
 
 /* Typed getters on a validated object. */
 long long job_param_int(json_t *params, const char *name);

@@ -42,9 +42,12 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+const struct job_param_table job_pmi_param_table = {pmi_params,
+                                                    sizeof pmi_params / sizeof pmi_params[0]};
+
 static json_t *pmi_validate(struct app *app, json_t *params, struct job_error *err)
 {
-    return job_params_validate(params, pmi_params, sizeof pmi_params / sizeof pmi_params[0], err);
+    return job_params_validate_tables(params, &job_pmi_param_table, 1, err);
 }
 
 static int pmi_start(struct job *j, struct job_error *err)

@@ -22,6 +22,7 @@
 #include "daemon/log.h"
 #include "daemon/serving.h"
 #include "ml/cooc.h"
+#include "ml/rating.h"
 #include "ml/wals.h"
 #include "storage/cooc_file.h"
 #include "storage/jobs.h"
@@ -30,7 +31,12 @@
 
 static const char *const solvers[] = {"cg", "cholesky", NULL};
 
-static const struct job_param_def train_params[] = {
+static const char *const targets[] = {"score", "pmi", "cooc", NULL};
+
+/* BigQuery ML's defaults for matrix_factorization (implicit), with the
+ * seed's NUM_FACTORS = 50 and WALS_ALPHA = 1; the last two are itemvec's
+ * extensions for the quality study (docs/quality.md). */
+static const struct job_param_def model_params[] = {
     {"dimensions", JOB_PARAM_INT, 1, WALS_MAX_DIMENSIONS, "50", NULL},
     {"alpha", JOB_PARAM_NUMBER, 0, 1e9, "1.0", NULL},
     {"l2_reg", JOB_PARAM_NUMBER, 0, 1e9, "1.0", NULL},
@@ -40,12 +46,40 @@ static const struct job_param_def train_params[] = {
     {"seed", JOB_PARAM_INT, 0, 9007199254740991.0, "0", NULL},
     {"solver", JOB_PARAM_STRING, 0, 0, "\"cg\"", solvers},
     {"cg_steps", JOB_PARAM_INT, 1, 100, "3", NULL},
+    {"target", JOB_PARAM_STRING, 0, 0, "\"score\"", targets},
+    {"diagonal", JOB_PARAM_BOOL, 0, 0, "true", NULL},
+};
+
+const struct job_param_table job_model_param_table = {
+    model_params, sizeof model_params / sizeof model_params[0]};
+
+static const struct job_param_def train_own_params[] = {
     {"pmi_job", JOB_PARAM_STRING, 0, 0, "null", NULL},
     {"activate", JOB_PARAM_BOOL, 0, 0, "true", NULL},
 };
 
+void job_model_params_apply(json_t *p, int threads, struct wals_params *wp,
+                            struct rating_params *rp)
+{
+    wals_params_init(wp);
+    rating_params_init(rp);
+    wp->dimensions = (int)job_param_int(p, "dimensions");
+    wp->alpha = job_param_number(p, "alpha");
+    wp->l2_reg = job_param_number(p, "l2_reg");
+    wp->max_iterations = (int)job_param_int(p, "max_iterations");
+    wp->early_stop = job_param_bool(p, "early_stop");
+    wp->min_rel_progress = job_param_number(p, "min_rel_progress");
+    wp->seed = (uint64_t)job_param_int(p, "seed");
+    wals_solver_parse(job_param_string(p, "solver"), &wp->solver);
+    wp->cg_steps = (int)job_param_int(p, "cg_steps");
+    wp->threads = threads;
+    rating_target_parse(job_param_string(p, "target"), &rp->target);
+    rp->include_diagonal = job_param_bool(p, "diagonal");
+}
+
 struct train_ctx {
     struct wals_params wp;
+    struct rating_params rp;
     char pmi_job[32];
     char model_id[40];
     int activate;
@@ -72,8 +106,9 @@ static double now_s(void)
 
 static json_t *train_validate(struct app *app, json_t *params, struct job_error *err)
 {
-    json_t *p = job_params_validate(params, train_params,
-                                    sizeof train_params / sizeof train_params[0], err);
+    const struct job_param_table tables[] = {
+        job_model_param_table, {train_own_params, sizeof train_own_params / sizeof train_own_params[0]}};
+    json_t *p = job_params_validate_tables(params, tables, 2, err);
     if (!p)
         return NULL;
     const char *pmi = job_param_string(p, "pmi_job");
@@ -114,17 +149,7 @@ static int train_start(struct job *j, struct job_error *err)
     if (!c)
         return -ENOMEM;
     json_t *p = j->params;
-    wals_params_init(&c->wp);
-    c->wp.dimensions = (int)job_param_int(p, "dimensions");
-    c->wp.alpha = job_param_number(p, "alpha");
-    c->wp.l2_reg = job_param_number(p, "l2_reg");
-    c->wp.max_iterations = (int)job_param_int(p, "max_iterations");
-    c->wp.early_stop = job_param_bool(p, "early_stop");
-    c->wp.min_rel_progress = job_param_number(p, "min_rel_progress");
-    c->wp.seed = (uint64_t)job_param_int(p, "seed");
-    wals_solver_parse(job_param_string(p, "solver"), &c->wp.solver);
-    c->wp.cg_steps = (int)job_param_int(p, "cg_steps");
-    c->wp.threads = j->threads;
+    job_model_params_apply(p, j->threads, &c->wp, &c->rp);
     snprintf(c->pmi_job, sizeof c->pmi_job, "%s", job_param_string(p, "pmi_job"));
     c->activate = job_param_bool(p, "activate");
     snprintf(c->model_id, sizeof c->model_id, "m%lld", (long long)j->seq);
@@ -166,18 +191,6 @@ static int on_progress(void *ud, const struct wals_progress *p)
     return job_cancelled(tp->job);
 }
 
-/* r = cooc·pmi for every stored entry: the seed's rating column. */
-static float *score_matrix(const struct cooc_result *r)
-{
-    float *val = malloc(sizeof *val * (r->nnz ? r->nnz : 1));
-    if (!val)
-        return NULL;
-    for (uint32_t i = 0; i < r->n; i++)
-        for (uint64_t e = r->row_ptr[i]; e < r->row_ptr[i + 1]; e++)
-            val[e] = (float)cooc_score(r, i, e);
-    return val;
-}
-
 static int train_run(struct job *j, struct job_error *err)
 {
     struct train_ctx *c = j->ctx;
@@ -196,11 +209,12 @@ static int train_run(struct job *j, struct job_error *err)
                  c->pmi_job, strerror(-rc));
         goto out;
     }
-    val = score_matrix(&res);
+    val = malloc(sizeof *val * (res.nnz ? res.nnz : 1));
     if (!val) {
         rc = -ENOMEM;
         goto out;
     }
+    rating_values(&res, &c->rp, val);
     free(res.cooc); /* the scores replace the counts */
     res.cooc = NULL;
     c->n = res.n;

@@ -19,7 +19,8 @@
 #include "storage/jobs.h"
 #include "storage/store.h"
 
-static const struct job_type *const job_types[] = {&job_type_pmi, &job_type_train};
+static const struct job_type *const job_types[] = {&job_type_pmi, &job_type_train,
+                                                   &job_type_evaluate};
 
 struct jobs {
     struct app *app;

@@ -197,6 +197,7 @@ int job_cancelled(struct job *j);
 /* Job types (daemon/job_*.c). */
 extern const struct job_type job_type_pmi;
 extern const struct job_type job_type_train;
+extern const struct job_type job_type_evaluate;
 
 /* Milliseconds since the Unix epoch. */
 int64_t jobs_now_ms(void);

@@ -82,12 +82,11 @@ void served_model_unref(struct served_model *m)
     free(m);
 }
 
-static const struct served_model *sort_model;
-
-static int by_id_cmp(const void *a, const void *b)
+static int by_id_cmp(const void *a, const void *b, void *arg)
 {
+    const struct served_model *m = arg;
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return strcmp(sort_model->ids[x], sort_model->ids[y]);
+    return strcmp(m->ids[x], m->ids[y]);
 }
 
 int64_t served_model_find(const struct served_model *m, const char *id)
@@ -176,8 +175,7 @@ static int model_build(struct load *l)
         m->by_id[i] = i;
     }
     /* ties in similarity are broken by id: rank = position in id order */
-    sort_model = m;
-    qsort(m->by_id, n, sizeof *m->by_id, by_id_cmp);
+    qsort_r(m->by_id, n, sizeof *m->by_id, by_id_cmp, m);
     for (uint32_t r = 0; r < n; r++)
         rank[m->by_id[r]] = r;
     m->load_seconds = now_s() - t0;

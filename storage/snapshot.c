@@ -11,8 +11,36 @@
 
 #include "storage/store_internal.h"
 
+/* A seeded 64-bit hash of a playlist id: FNV-1a, then splitmix64's
+ * finaliser so nearby ids and seeds spread over the whole range. */
+static uint64_t id_hash(const unsigned char *id, int len, uint64_t seed)
+{
+    uint64_t h = 0xcbf29ce484222325ULL ^ seed;
+    for (int i = 0; i < len; i++) {
+        h ^= id[i];
+        h *= 0x100000001b3ULL;
+    }
+    h += 0x9e3779b97f4a7c15ULL;
+    h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
+    return h ^ (h >> 31);
+}
+
+static int groups_load(struct store *s, struct store_groups *out, int hashed, uint64_t seed);
+
 int store_groups_load(struct store *s, struct store_groups *out)
 {
+    return groups_load(s, out, 0, 0);
+}
+
+int store_groups_load_hashed(struct store *s, uint64_t seed, struct store_groups *out)
+{
+    return groups_load(s, out, 1, seed);
+}
+
+static int groups_load(struct store *s, struct store_groups *out, int hashed, uint64_t seed)
+{
+    sqlite3_stmt *own = NULL;
     sqlite3_stmt *st;
     struct store_counts c;
     size_t cap_groups, cap_items, g = 0, used = 0;
@@ -51,12 +79,28 @@ int store_groups_load(struct store *s, struct store_groups *out)
     cap_items = (size_t)c.memberships;
     out->offsets = malloc((cap_groups + 1) * sizeof *out->offsets);
     out->items = malloc((cap_items ? cap_items : 1) * sizeof *out->items);
-    if (!out->offsets || !out->items) {
+    if (hashed)
+        out->id_hash = malloc((cap_groups + 1) * sizeof *out->id_hash);
+    if (!out->offsets || !out->items || (hashed && !out->id_hash)) {
         ret = -ENOMEM;
         goto fail;
     }
     out->offsets[0] = 0;
-    st = store__stmt(s, STORE__PL_ALL_ITEMS);
+    if (hashed) {
+        /* rare (evaluation jobs): prepared per call; same rows and order as
+         * STORE__PL_ALL_ITEMS, plus the id */
+        rc = sqlite3_prepare_v2(s->db,
+                                "SELECT n_items, items, id FROM playlists WHERE n_items > 0 "
+                                "ORDER BY key",
+                                -1, &own, NULL);
+        if (rc != SQLITE_OK) {
+            ret = store__error(s, rc);
+            goto fail;
+        }
+        st = own;
+    } else {
+        st = store__stmt(s, STORE__PL_ALL_ITEMS);
+    }
     if (!st) {
         ret = -EIO;
         goto fail;
@@ -75,10 +119,16 @@ int store_groups_load(struct store *s, struct store_groups *out)
             break;
         }
         store__keys_decode(out->items + used, blob, (size_t)n);
+        if (hashed)
+            out->id_hash[g] = id_hash(sqlite3_column_text(st, 2), sqlite3_column_bytes(st, 2), seed);
         used += (size_t)n;
         out->offsets[++g] = used;
     }
-    sqlite3_reset(st);
+    if (own)
+        sqlite3_finalize(own);
+    else
+        sqlite3_reset(st);
+    own = NULL;
     if (ret == 0 && rc != SQLITE_DONE)
         ret = store__error(s, rc);
     if (ret < 0)
@@ -90,6 +140,8 @@ int store_groups_load(struct store *s, struct store_groups *out)
     return 0;
 
 fail:
+    if (own)
+        sqlite3_finalize(own);
     store__rollback(s);
     store_groups_free(out);
     return ret;
@@ -101,5 +153,6 @@ void store_groups_free(struct store_groups *g)
         return;
     free(g->offsets);
     free(g->items);
+    free(g->id_hash);
     memset(g, 0, sizeof *g);
 }

@@ -149,8 +149,14 @@ struct store_groups {
     uint64_t *offsets; /* n_groups + 1 */
     uint32_t *items;
     uint32_t max_item_key;
+    uint64_t *id_hash; /* store_groups_load_hashed only: [n_groups], else NULL */
 };
 int store_groups_load(struct store *s, struct store_groups *out);
+
+/* Like store_groups_load, and also a seeded 64-bit hash of each group's
+ * playlist id (for deterministic hold-out splits that do not depend on
+ * storage order or keys). */
+int store_groups_load_hashed(struct store *s, uint64_t seed, struct store_groups *out);
 void store_groups_free(struct store_groups *g);
 
 /* Item ids (and titles/artists) for keys 1..max_key, indexed by key

@@ -1,0 +1,181 @@
+/*
+ * Hold-out metrics and rankers (see eval.h). The metric loop ranks each
+ * query once at the largest k and scores every requested k on prefixes of
+ * that list; set membership of R is a per-call stamp array, so a query
+ * costs O(|R| + k) beyond the ranking.
+ */
+#include "ml/eval.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+int eval_is_heldout(uint64_t id_hash, double fraction)
+{
+    /* top 53 bits as a uniform double in [0, 1) */
+    return (double)(id_hash >> 11) * (1.0 / 9007199254740992.0) < fraction;
+}
+
+int eval_score(const struct eval_lists *test, uint32_t n_items, const uint32_t *ks, int n_ks,
+               eval_rank_fn rank, void *rank_ud, eval_progress_fn progress, void *progress_ud,
+               struct eval_metrics *out)
+{
+    if (!test || !ks || n_ks < 1 || n_ks > EVAL_MAX_KS || !rank || !out)
+        return -EINVAL;
+    uint32_t kmax = 0;
+    for (int i = 0; i < n_ks; i++) {
+        if (ks[i] < 1 || ks[i] > EVAL_MAX_K)
+            return -EINVAL;
+        if (ks[i] > kmax)
+            kmax = ks[i];
+    }
+    int rc = 0;
+    uint32_t *stamp = calloc((size_t)n_items + 1, sizeof *stamp);     /* R membership */
+    uint32_t *covered = calloc((size_t)n_items + 1, sizeof *covered); /* min k reaching item */
+    uint32_t *top = malloc(sizeof *top * kmax);
+    double hits[EVAL_MAX_KS] = {0}, recall[EVAL_MAX_KS] = {0};
+    uint64_t queries = 0;
+    uint32_t epoch = 0;
+    if (!stamp || !covered || !top) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    for (uint32_t i = 0; i < n_items; i++)
+        covered[i] = UINT32_MAX;
+    for (size_t l = 0; l < test->n; l++) {
+        uint64_t b = test->offsets[l], e = test->offsets[l + 1];
+        if (e - b < 2)
+            continue;
+        for (uint64_t x = b; x < e; x++) {
+            uint32_t q = test->items[x];
+            if (q >= n_items) {
+                rc = -EINVAL;
+                goto out;
+            }
+            /* R = the playlist without q */
+            if (++epoch == 0) {
+                memset(stamp, 0, sizeof *stamp * n_items);
+                epoch = 1;
+            }
+            for (uint64_t y = b; y < e; y++)
+                if (y != x)
+                    stamp[test->items[y]] = epoch;
+            uint32_t r_size = (uint32_t)(e - b - 1);
+            int got = rank(rank_ud, q, kmax, top);
+            if (got < 0) {
+                rc = got;
+                goto out;
+            }
+            for (int t = 0; t < got; t++)
+                if ((uint32_t)t < covered[top[t]])
+                    covered[top[t]] = (uint32_t)t;
+            for (int i = 0; i < n_ks; i++) {
+                uint32_t found = 0, lim = ks[i] < (uint32_t)got ? ks[i] : (uint32_t)got;
+                for (uint32_t t = 0; t < lim; t++)
+                    found += stamp[top[t]] == epoch && top[t] != q;
+                hits[i] += found > 0;
+                recall[i] += (double)found / (double)(ks[i] < r_size ? ks[i] : r_size);
+            }
+            queries++;
+        }
+        if (progress && (l & 255) == 0 && progress(progress_ud, (double)l / (double)test->n)) {
+            rc = -ECANCELED;
+            goto out;
+        }
+    }
+    for (int i = 0; i < n_ks; i++) {
+        uint32_t cov = 0;
+        for (uint32_t j = 0; j < n_items; j++)
+            cov += covered[j] < ks[i];
+        out[i].k = ks[i];
+        out[i].queries = queries;
+        out[i].hit = queries ? hits[i] / (double)queries : 0;
+        out[i].recall = queries ? recall[i] / (double)queries : 0;
+        out[i].coverage = n_items ? (double)cov / n_items : 0;
+    }
+out:
+    free(stamp);
+    free(covered);
+    free(top);
+    return rc;
+}
+
+/* ---- matrix ranker: partial selection of the best k entries of a row ---- */
+
+struct cand {
+    double v;
+    uint32_t rank;
+    uint32_t j;
+};
+
+static int cand_better(const struct cand *a, const struct cand *b)
+{
+    if (a->v != b->v)
+        return a->v > b->v;
+    if (a->rank != b->rank)
+        return a->rank < b->rank;
+    return a->j < b->j;
+}
+
+static int cand_cmp(const void *a, const void *b)
+{
+    return cand_better(a, b) ? -1 : cand_better(b, a) ? 1 : 0;
+}
+
+int eval_rank_matrix(void *ranker, uint32_t q, uint32_t k, uint32_t *out)
+{
+    const struct eval_matrix_ranker *m = ranker;
+    uint64_t b = m->row_ptr[q], e = m->row_ptr[q + 1];
+    struct cand *c = malloc(sizeof *c * (e - b + 1));
+    if (!c)
+        return -ENOMEM;
+    uint32_t n = 0;
+    for (uint64_t x = b; x < e; x++) {
+        uint32_t j = m->col[x];
+        if (j == q)
+            continue;
+        c[n++] = (struct cand){m->value[x], m->tie_rank ? m->tie_rank[j] : j, j};
+    }
+    qsort(c, n, sizeof *c, cand_cmp);
+    uint32_t got = n < k ? n : k;
+    for (uint32_t t = 0; t < got; t++)
+        out[t] = c[t].j;
+    free(c);
+    return (int)got;
+}
+
+int eval_rank_order(void *ranker, uint32_t q, uint32_t k, uint32_t *out)
+{
+    const struct eval_order_ranker *o = ranker;
+    uint32_t got = 0;
+    for (uint32_t t = 0; t < o->n && got < k; t++)
+        if (o->order[t] != q)
+            out[got++] = o->order[t];
+    return (int)got;
+}
+
+struct count_order {
+    const uint32_t *count, *rank;
+};
+
+static int by_count(const void *a, const void *b, void *arg)
+{
+    const struct count_order *o = arg;
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    if (o->count[x] != o->count[y])
+        return o->count[x] > o->count[y] ? -1 : 1;
+    uint32_t rx = o->rank ? o->rank[x] : x, ry = o->rank ? o->rank[y] : y;
+    return rx < ry ? -1 : rx > ry;
+}
+
+int eval_order_by_count(const uint32_t *count, const uint32_t *tie_rank, uint32_t n,
+                        uint32_t *order)
+{
+    if (!count || !order)
+        return -EINVAL;
+    for (uint32_t i = 0; i < n; i++)
+        order[i] = i;
+    struct count_order o = {count, tie_rank};
+    qsort_r(order, n, sizeof *order, by_count, &o);
+    return 0;
+}

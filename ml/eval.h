@@ -1,0 +1,84 @@
+/*
+ * Hold-out evaluation of item-to-item neighbours (the evaluate job,
+ * docs/quality.md). For each held-out playlist with at least two items
+ * known to the model, and each such item q, the method's top-k
+ * neighbours of q (q excluded) are compared with R = the rest of that
+ * playlist's known items:
+ *   hit@k    = share of queries with |top-k ∩ R| > 0
+ *   recall@k = mean over queries of |top-k ∩ R| / min(k, |R|)
+ *   coverage@k = share of the n items that appear in some query's top-k
+ * Methods plug in as ranking callbacks; rankers for a sparse matrix row
+ * (co-occurrence count, cooc·pmi score), for popularity and for a kNN
+ * index are provided. No I/O.
+ */
+#ifndef ITEMVEC_ML_EVAL_H
+#define ITEMVEC_ML_EVAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define EVAL_MAX_KS 8
+#define EVAL_MAX_K 1000
+
+/* Held-out playlists over dense item indices 0..n-1: list l holds
+ * items[offsets[l] .. offsets[l+1]-1], unique (order free). Items unknown
+ * to the model must already be left out. Borrowed. */
+struct eval_lists {
+    size_t n;
+    const uint64_t *offsets;
+    const uint32_t *items;
+};
+
+/* Writes q's best k items (q excluded), best first, to out; returns how
+ * many (<= k) or a negative errno. Called from one thread. */
+typedef int (*eval_rank_fn)(void *userdata, uint32_t q, uint32_t k, uint32_t *out);
+
+/* Return non-zero to cancel (eval_score then returns -ECANCELED). */
+typedef int (*eval_progress_fn)(void *userdata, double fraction);
+
+struct eval_metrics {
+    uint32_t k;
+    uint64_t queries;
+    double hit;      /* hit@k */
+    double recall;   /* recall@k */
+    double coverage; /* coverage@k */
+};
+
+/* Scores one method for each k in ks[0..n_ks) (each 1..EVAL_MAX_K) with
+ * one ranking per query (at the largest k). out has n_ks entries. Returns
+ * 0, -EINVAL, -ENOMEM, -ECANCELED or the ranker's error. */
+int eval_score(const struct eval_lists *test, uint32_t n_items, const uint32_t *ks, int n_ks,
+               eval_rank_fn rank, void *rank_ud, eval_progress_fn progress, void *progress_ud,
+               struct eval_metrics *out);
+
+/* --- rankers --- */
+
+/* By the values of q's row of a sparse matrix (CSR over dense indices,
+ * borrowed): value[e] for entry e, higher first; ties by tie_rank[j]
+ * ascending (NULL: by index). The diagonal is skipped. */
+struct eval_matrix_ranker {
+    const uint64_t *row_ptr;
+    const uint32_t *col;
+    const double *value;
+    const uint32_t *tie_rank;
+};
+int eval_rank_matrix(void *ranker, uint32_t q, uint32_t k, uint32_t *out);
+
+/* By a global order (e.g. items by frequency, most frequent first),
+ * skipping q. */
+struct eval_order_ranker {
+    const uint32_t *order; /* all n items, best first */
+    uint32_t n;
+};
+int eval_rank_order(void *ranker, uint32_t q, uint32_t k, uint32_t *out);
+
+/* Orders items by a count (higher first), ties by tie_rank: the
+ * popularity baseline's order. order is caller-owned, n entries. */
+int eval_order_by_count(const uint32_t *count, const uint32_t *tie_rank, uint32_t n,
+                        uint32_t *order);
+
+/* Deterministic split: a playlist with id hash h is held out when
+ * h / 2^64 < fraction. */
+int eval_is_heldout(uint64_t id_hash, double fraction);
+
+#endif
