@@ -134,6 +134,7 @@ void api_health_get(struct api_req *req);
 void api_ready_get(struct api_req *req);
 void api_info_get(struct api_req *req);
 void api_metrics_get(struct api_req *req);
+void api_admin_backup(struct api_req *req);
 void api_playlists_list(struct api_req *req);
 void api_playlist_get(struct api_req *req);
 void api_playlist_put(struct api_req *req);

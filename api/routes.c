@@ -10,6 +10,7 @@ const struct api_route api_routes[] = {
     {"GET", "/readyz", API_BODY_NONE, api_ready_get, NULL, NULL},
     {"GET", "/metrics", API_BODY_NONE, api_metrics_get, NULL, NULL},
     {"GET", "/v1/info", API_BODY_NONE, api_info_get, NULL, NULL},
+    {"POST", "/v1/admin/backup", API_BODY_NONE, api_admin_backup, NULL, NULL},
     {"POST", "/v1/playlists", API_BODY_STREAM, NULL, api_upload_begin, api_upload_chunk},
     {"GET", "/v1/playlists", API_BODY_NONE, api_playlists_list, NULL, NULL},
     {"GET", "/v1/playlists/{id}", API_BODY_NONE, api_playlist_get, NULL, NULL},

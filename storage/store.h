@@ -135,6 +135,14 @@ int store_playlists_list(struct store *s, int64_t after_key, int limit,
  * an operator's check, never a request path. */
 int store_integrity_check(struct store *s, struct store_counts *out);
 
+/* --- backup --- */
+
+/* Writes a consistent, compact copy of the database to dest_path (which
+ * must not exist) while other connections keep reading and writing.
+ * Use a handle of its own (it runs a long read transaction). Returns 0 or
+ * a negative errno (-EIO with the message in store_errmsg). */
+int store_backup(struct store *s, const char *dest_path);
+
 /* --- snapshot for jobs --- */
 
 /* All memberships as groups in CSR form, read in one read transaction (a

@@ -138,5 +138,26 @@ class Metrics(unittest.TestCase):
             self.assertNotIn("nope", text)  # raw ids never become labels
 
 
+class Backup(unittest.TestCase):
+    def test_online_backup_restores(self):
+        import shutil
+        with Daemon() as d:
+            rows = b"playlist_id\titem_id\ttitle\tartist\n" + b"".join(
+                b"b%d\t%d\tt\ta\n" % (i % 40, 1 + i % 97) for i in range(3000))
+            self.assertEqual(d.upload(rows).status, 200)
+            r = d.request("POST", "/v1/admin/backup")
+            self.assertEqual(r.status, 200, r)
+            path = r.json()["path"]
+            self.assertTrue(path.startswith(os.path.join(d.state_dir, "backups")))
+            counts = d.json("GET", "/v1/info")["counts"]
+            self.assertEqual(d.request("GET", "/v1/admin/backup").status, 405)
+            restored = tempfile.mkdtemp(prefix="itemvec-restore-")
+            shutil.copytree(path, restored, dirs_exist_ok=True)
+        with Daemon(state_dir=restored) as r2:
+            self.assertEqual(r2.json("GET", "/v1/info")["counts"], counts)
+            self.assertEqual(len(r2.json("GET", "/v1/playlists/b1")["items"]), 75)
+        shutil.rmtree(restored, ignore_errors=True)
+
+
 if __name__ == "__main__":
     run(globals())
