@@ -26,7 +26,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from daemon import Daemon, run  # noqa: E402
+from daemon import Daemon  # noqa: E402
 
 SRC = os.environ.get("ITEMVEC_SRC") or os.path.join(os.path.dirname(__file__), "..", "..")
 UNITS = os.path.join(SRC, "systemd")
@@ -206,18 +206,33 @@ class Notify(unittest.TestCase):
             self.collect(lambda m: self.index(m, "STOPPING=1") >= 0, 5)
             self.assertGreater(self.index(self.msgs, "STOPPING=1"), reload_at, self.msgs)
 
-    # Bug: itemvecd never sends WATCHDOG=1 (no sd_watchdog_enabled() /
-    # watchdog timer in daemon/main.c), while issue 7 asks for keep-alives
-    # from a loop timer and the unit sets WatchdogSec=30: under systemd the
-    # service is killed with SIGABRT and restarted every 30 s. Remove the
-    # marker when fixed.
-    @unittest.expectedFailure
     def test_watchdog_keepalives(self):
+        """WatchdogSec=30 in the units: without keep-alives systemd would
+        abort a healthy daemon every 30 s."""
         with Daemon(env={"NOTIFY_SOCKET": self.path, "WATCHDOG_USEC": "1000000"}):
             self.collect(lambda m: sum("WATCHDOG=1" in x.split("\n") for x in m) >= 2, 4)
         beats = sum("WATCHDOG=1" in x.split("\n") for x in self.msgs)
         self.assertGreaterEqual(beats, 2, self.msgs)
 
 
+def run_strict(module_globals):
+    """daemon.run(), except that an unexpected success (a known bug marked
+    @expectedFailure that got fixed) fails the run, so the marker is dropped."""
+    loader = unittest.TestLoader()
+    suite = unittest.TestSuite()
+    for obj in list(module_globals.values()):
+        if isinstance(obj, type) and issubclass(obj, unittest.TestCase):
+            suite.addTests(loader.loadTestsFromTestCase(obj))
+    result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
+    fixed = len(result.unexpectedSuccesses)
+    failed = len(result.failures) + len(result.errors) + fixed
+    skipped = len(result.skipped)
+    passed = max(0, result.testsRun - failed - skipped)
+    if fixed:
+        print("%d known bug(s) now fixed: remove @unittest.expectedFailure" % fixed)
+    print("%d passed, %d failed, %d skipped" % (passed, failed, skipped))
+    sys.exit(0 if failed == 0 else 1)
+
+
 if __name__ == "__main__":
-    run(globals())
+    run_strict(globals())
