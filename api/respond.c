@@ -72,8 +72,10 @@ int api_query_int(struct api_req *req, const char *key, int64_t def, int64_t min
     }
     char *end;
     errno = 0;
-    long long x = strtoll(v, &end, 10);
-    if (end == v || *end || errno == ERANGE || x < min || x > max) {
+    /* digits with an optional '-': no '+', no spaces, nothing after */
+    long long x = (v[0] == '-' || (v[0] >= '0' && v[0] <= '9')) ? strtoll(v, &end, 10) : 0;
+    if (!(v[0] == '-' || (v[0] >= '0' && v[0] <= '9')) || end == v || *end || errno == ERANGE ||
+        x < min || x > max) {
         json_t *extra = json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", key, "detail",
                                   "must be an integer in range");
         api_reply_problem(req, 400, "bad-parameter", "Bad Request", extra,

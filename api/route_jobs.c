@@ -156,6 +156,14 @@ void api_jobs_list(struct api_req *req)
         state = NULL;
     if (type && !*type)
         type = NULL;
+    if (type && strcmp(type, "pmi") != 0 && strcmp(type, "train") != 0 &&
+        strcmp(type, "evaluate") != 0) {
+        api_reply_problem(req, 400, "bad-parameter", "Bad Request",
+                          json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", "type", "detail",
+                                    "pmi, train or evaluate"),
+                          "type must be one of pmi, train, evaluate");
+        return;
+    }
     if (state) {
         int ok = 0;
         for (int i = 0; states[i]; i++)

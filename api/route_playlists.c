@@ -237,6 +237,21 @@ void api_playlist_put(struct api_req *req)
                           jerr.text);
         return;
     }
+    const char *key;
+    json_t *v;
+    json_object_foreach(json_is_object(doc) ? doc : NULL, key, v)
+    {
+        if (strcmp(key, "items") != 0 && strcmp(key, "id") != 0) {
+            char pointer[80];
+            snprintf(pointer, sizeof pointer, "/%.60s", key);
+            json_decref(doc);
+            api_reply_problem(req, 422, "invalid-body", "Unprocessable Content",
+                              json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", pointer,
+                                        "detail", "unknown field (expected items)"),
+                              "%s: unknown field; the body is {\"items\": [...]}", pointer);
+            return;
+        }
+    }
     json_t *items = json_is_object(doc) ? json_object_get(doc, "items") : NULL;
     if (!json_is_array(items)) {
         json_decref(doc);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
@@ -296,6 +297,56 @@ static int body_append(struct api_req *req, const char *data, size_t len)
     return 0;
 }
 
+/* Query values are decoded lazily by api_query; refuse the request up
+ * front when one cannot be decoded (bad escape, NUL, invalid UTF-8), so no
+ * handler mistakes it for an absent parameter. */
+static enum MHD_Result query_value_ok(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    struct api_req *req = cls;
+    const char *bad = NULL;
+    char *dec = value ? api__percent_decode(value, strlen(value), 1) : NULL;
+    if (value && !dec)
+        bad = "is not valid percent-encoding";
+    else if (dec && !api_utf8_valid(dec, strlen(dec)))
+        bad = "is not valid UTF-8";
+    free(dec);
+    if (!bad)
+        return MHD_YES;
+    char name[64];
+    snprintf(name, sizeof name, "%s", key ? key : "");
+    api_reply_problem(req, 400, "bad-parameter", "Bad Request",
+                      json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", name, "detail", bad),
+                      "query parameter %s %s", name, bad);
+    return MHD_NO; /* stop iterating */
+}
+
+static void check_query(struct api_req *req)
+{
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, query_value_ok, req);
+}
+
+/* JSON bodies must say so: application/json or any +json type (parameters
+ * such as charset are fine). Anything else, or none, is 415. */
+static void check_json_type(struct api_req *req)
+{
+    const char *ct = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (ct) {
+        size_t n = strcspn(ct, ";");
+        while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+            n--;
+        if ((n == 16 && strncasecmp(ct, "application/json", 16) == 0) ||
+            (n > 5 && strncasecmp(ct + n - 5, "+json", 5) == 0))
+            return;
+    }
+    api_add_header(req, "Accept", "application/json");
+    api_reply_problem(req, 415, "unsupported-media-type", "Unsupported Media Type", NULL,
+                      "this route takes a JSON body: send Content-Type: application/json "
+                      "(got %s%.60s%s)",
+                      ct ? "\"" : "", ct ? ct : "none", ct ? "\"" : "");
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version,
                                  const char *upload_data, size_t *upload_data_size, void **con_cls)
@@ -310,6 +361,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         route_request(req);
         if (!req->response && api__auth_check(req) != 0)
             return queue(req);
+        if (!req->response)
+            check_query(req);
+        if (!req->response && req->route->body == API_BODY_JSON)
+            check_json_type(req);
         if (!req->response && req->route->body == API_BODY_JSON) {
             const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                          MHD_HTTP_HEADER_CONTENT_LENGTH);

@@ -35,7 +35,7 @@ print(d if not isinstance(d,(dict,list)) else json.dumps(d))' "$1"; }
 
 run_job() { # run_job JSON → prints the finished job document; fails unless succeeded
   local id doc state
-  id=$(curl -fsS -X POST -d "$1" "$URL/v1/jobs" | json id)
+  id=$(curl -fsS -H 'Content-Type: application/json' -d "$1" "$URL/v1/jobs" | json id)
   while :; do
     doc=$(curl -fsS "$URL/v1/jobs/$id")
     state=$(echo "$doc" | json state)

@@ -47,7 +47,7 @@ curl -fsS -H 'Content-Type: text/tab-separated-values' -H 'Content-Encoding: gzi
 curl -fsS "$URL/v1/info"; echo
 
 echo "== 3. PMI job (the seed's sp_ComputePMI, min_item_frequency 15, max_group_size 100)"
-PMI=$(curl -fsS -X POST -d '{"type":"pmi"}' "$URL/v1/jobs" | json id)
+PMI=$(curl -fsS -H 'Content-Type: application/json' -d '{"type":"pmi"}' "$URL/v1/jobs" | json id)
 wait_job "$PMI"
 curl -fsS "$URL/v1/jobs/$PMI" | json result; 
 echo "  top pairs by cooc·pmi:"
@@ -55,7 +55,7 @@ curl -fsS "$URL/v1/pmi/pairs?limit=4" | python3 -c 'import json,sys
 for p in json.load(sys.stdin)["pairs"]: print("   ", p["item1"], p["item2"], "cooc", p["cooc"], "pmi %.3f" % p["pmi"], "score %.1f" % p["score"])'
 
 echo "== 4. train job (implicit WALS, 50 dimensions, alpha 1, as BigQuery ML)"
-TRAIN=$(curl -fsS -X POST -d '{"type":"train"}' "$URL/v1/jobs" | json id)
+TRAIN=$(curl -fsS -H 'Content-Type: application/json' -d '{"type":"train"}' "$URL/v1/jobs" | json id)
 wait_job "$TRAIN"
 MODEL=$(curl -fsS "$URL/v1/jobs/$TRAIN" | json result.model)
 echo "  model $MODEL, loss per iteration: $(curl -fsS "$URL/v1/jobs/$TRAIN" | json result.loss)"
@@ -78,9 +78,9 @@ The daemon keeps running. Try next:
   curl $URL/v1/info
   curl "$URL/v1/items/$ITEM/similar?k=10"
   curl "$URL/v1/items/$ITEM/similar?k=10&source=cooc"
-  curl -X POST -d '{"items":["$ITEM"],"k":10}' $URL/v1/recommend
+  curl -H 'Content-Type: application/json' -d '{"items":["$ITEM"],"k":10}' $URL/v1/recommend
   curl "$URL/v1/pmi/pairs?limit=10"
-  curl -X POST -d '{"type":"evaluate"}' $URL/v1/jobs      # hold-out quality, see docs/quality.md
+  curl -H 'Content-Type: application/json' -d '{"type":"evaluate"}' $URL/v1/jobs      # hold-out quality, see docs/quality.md
   curl --compressed $URL/v1/embeddings > embeddings.json
   curl $URL/metrics
 Stop it with: ./run.sh --stop

@@ -550,11 +550,8 @@ class BadInput(unittest.TestCase):
         self.problem(self.d.request("POST", "/v1/playlists", rows), "upload without type", (415,))
         self.problem(self.d.upload(rows, headers={"Content-Encoding": "deflate"}), "deflate", (415,))
 
-    # Bug: PUT /v1/playlists/{id}, POST /v1/jobs and POST /v1/recommend do
-    # not look at Content-Type: a text/plain (or absent) type is parsed as
-    # JSON and answered 200/202/422 instead of 415 (API.md Conventions:
-    # "415 (unknown content type)"). Remove the marker when fixed.
-    @unittest.expectedFailure
+    # JSON routes answer 415 unless the body is declared application/json
+    # (API.md Conventions: "415 (unknown content type)").
     def test_json_routes_refuse_other_content_types(self):
         # bodies that are 422 if (wrongly) parsed as JSON, so nothing is stored
         bodies = {"/v1/playlists/pl1": b'{"items":"x"}', "/v1/jobs": b'{"type":"nope"}',
@@ -715,13 +712,8 @@ class BadInput(unittest.TestCase):
                      ("l2_reg", -1e308), ("alpha", "1"), ("seed", 1.5)):
             self.problem(d.request("POST", "/v1/jobs", {"type": "train", "params": {p: v}}), p, (400, 409, 422))
 
-    # Bug: a query value that does not percent-decode (%00, a bad escape like
-    # %zz or a trailing %) is treated as if the parameter were absent
-    # (api_query() in api/respond.c returns NULL, callers take the default):
-    # ?model=%zz answers from the active model, ?job=%00 from the newest PMI
-    # job, ?k=%00 gives 10 neighbours, ?state=%zz lists every job. Expected
-    # a 400 problem naming the parameter. Remove the marker when fixed.
-    @unittest.expectedFailure
+    # A query value that does not percent-decode (%00, %zz, a trailing %)
+    # is a 400 naming the parameter, never taken as absent.
     def test_undecodable_query_values_rejected(self):
         d = self.d
         for v in ("%00", "%zz", "%", "1%00", "%4"):
@@ -920,13 +912,13 @@ class Signals(unittest.TestCase):
             d.proc.send_signal(signal.SIGHUP)
             wait_until(lambda: "keeping the old configuration" in d.log_text(), 5, "bad reload logged")
             self.assertIsNone(d.proc.poll())
-            self.assertEqual(d.request("PUT", "/v1/playlists/hup2", body).status, 413)
+            self.assertEqual(d.request("PUT", "/v1/playlists/hup2", body, {"Content-Type": "application/json"}).status, 413)
 
             # and back up again
             with open(conf, "w") as f:
                 f.write("[limits]\nmax_json_body = 16M\n")
             d.proc.send_signal(signal.SIGHUP)
-            wait_until(lambda: d.request("PUT", "/v1/playlists/hup2", body).status == 200, 5,
+            wait_until(lambda: d.request("PUT", "/v1/playlists/hup2", body, {"Content-Type": "application/json"}).status == 200, 5,
                        "limit raised again")
             conn.close()
             self.assertEqual(d.json("GET", "/v1/playlists/hup")["id"], "hup")
