@@ -28,10 +28,13 @@
 #include "storage/jobs.h"
 #include "storage/model_file.h"
 #include "storage/models.h"
+#include "storage/store.h"
 
 static const char *const solvers[] = {"cg", "cholesky", NULL};
 
-static const char *const targets[] = {"score", "pmi", "cooc", NULL};
+static const char *const targets[] = {"score", "pmi", "cooc", "sppmi", NULL};
+static const char *const scales[] = {"linear", "log", NULL};
+static const char *const negatives[] = {"keep", "drop", NULL};
 
 /* BigQuery ML's defaults for matrix_factorization (implicit), with the
  * seed's NUM_FACTORS = 50 and WALS_ALPHA = 1; the last two are itemvec's
@@ -48,6 +51,11 @@ static const struct job_param_def model_params[] = {
     {"cg_steps", JOB_PARAM_INT, 1, 100, "3", NULL},
     {"target", JOB_PARAM_STRING, 0, 0, "\"score\"", targets},
     {"diagonal", JOB_PARAM_BOOL, 0, 0, "true", NULL},
+    {"shift", JOB_PARAM_NUMBER, 0, 64, "0", NULL},
+    {"min_cooc", JOB_PARAM_INT, 0, 4294967295.0, "0", NULL},
+    {"negative", JOB_PARAM_STRING, 0, 0, "\"keep\"", negatives},
+    {"scale", JOB_PARAM_STRING, 0, 0, "\"linear\"", scales},
+    {"epsilon", JOB_PARAM_NUMBER, 1e-9, 1e9, "1.0", NULL},
 };
 
 const struct job_param_table job_model_param_table = {
@@ -75,6 +83,11 @@ void job_model_params_apply(json_t *p, int threads, struct wals_params *wp,
     wp->threads = threads;
     rating_target_parse(job_param_string(p, "target"), &rp->target);
     rp->include_diagonal = job_param_bool(p, "diagonal");
+    rp->shift = job_param_number(p, "shift");
+    rp->min_cooc = (uint32_t)job_param_int(p, "min_cooc");
+    rp->drop_negative = strcmp(job_param_string(p, "negative"), "drop") == 0;
+    rating_scale_parse(job_param_string(p, "scale"), &rp->scale);
+    rp->epsilon = job_param_number(p, "epsilon");
 }
 
 struct train_ctx {
@@ -93,6 +106,10 @@ struct train_ctx {
     double t_load, t_train, t_write;
     double t_iter_start;
     json_t *params_json; /* borrowed from the job */
+    uint32_t topk;           /* serving settings copied at start (config may reload) */
+    int64_t precompute_max;
+    struct served_model *built; /* activation: built by the worker, installed on commit */
+    double t_activate;
     int64_t seq;
     char job_id[32];
 };
@@ -139,6 +156,7 @@ static json_t *train_validate(struct app *app, json_t *params, struct job_error 
 static void ctx_free(void *p)
 {
     struct train_ctx *c = p;
+    served_model_unref(c->built);
     free(c->loss);
     free(c);
 }
@@ -156,6 +174,8 @@ static int train_start(struct job *j, struct job_error *err)
     snprintf(c->job_id, sizeof c->job_id, "%s", j->id);
     c->seq = j->seq;
     c->params_json = p;
+    c->topk = (uint32_t)j->app->cfg.serving_topk;
+    c->precompute_max = j->app->cfg.serving_precompute_max_items;
     c->loss = calloc((size_t)c->wp.max_iterations, sizeof *c->loss);
     if (!c->loss) {
         free(c);
@@ -260,6 +280,32 @@ static int train_run(struct job *j, struct job_error *err)
     }
     c->crc = md.crc;
     c->t_write = now_s() - t2;
+    if (c->activate) {
+        /* build what serving needs (names, normalised index, top-K lists)
+         * here, off the loop; the swap happens once the model is stored */
+        double t3 = now_s();
+        job_progress_set(j, 0.97, "activate", 0, NULL, NULL, -1);
+        struct store_error serr;
+        struct store *s = store_open(j->state_dir, &serr);
+        if (!s) {
+            rc = -EIO;
+            snprintf(err->message, sizeof err->message, "cannot open storage: %.200s",
+                     serr.message);
+            goto out;
+        }
+        struct model_data owned = {md.n, md.dimensions, res.keys, emb, md.crc};
+        res.keys = NULL; /* now owned by the served model */
+        emb = NULL;
+        rc = serving_model_build(s, c->model_id, c->pmi_job, &owned, c->topk, c->wp.threads,
+                                 (int64_t)owned.n <= c->precompute_max, &c->built);
+        store_close(s);
+        if (rc != 0) {
+            snprintf(err->message, sizeof err->message, "cannot prepare the model for serving: %s",
+                     strerror(-rc));
+            goto out;
+        }
+        c->t_activate = now_s() - t3;
+    }
 out:
     free(emb);
     free(val);
@@ -281,14 +327,14 @@ static json_t *train_finish(struct job *j, struct job_error *err)
     struct train_ctx *c = j->ctx;
     int it = c->n_loss;
     double per_iter = it ? c->t_train / it : 0;
-    return json_pack("{s:s,s:s,s:I,s:i,s:i,s:o,s:f,s:b,s:I,s:f,s:{s:f,s:f,s:f,s:f}}", "model",
+    return json_pack("{s:s,s:s,s:I,s:i,s:i,s:o,s:f,s:b,s:I,s:f,s:{s:f,s:f,s:f,s:f,s:f}}", "model",
                      c->model_id, "pmi_job", c->pmi_job, "items", (json_int_t)c->n,
                      "dimensions", c->wp.dimensions, "iterations", it, "loss", loss_json(c),
                      "final_loss", it ? c->loss[it - 1] : 0.0, "early_stopped",
                      c->early_stopped, "nnz", (json_int_t)c->nnz, "us_per_nnz_iteration",
                      c->nnz ? per_iter * 1e6 / (double)c->nnz : 0.0, "timings", "load_seconds",
                      c->t_load, "train_seconds", c->t_train, "write_seconds", c->t_write,
-                     "seconds_per_iteration", per_iter);
+                     "seconds_per_iteration", per_iter, "activate_seconds", c->t_activate);
 }
 
 /* Writer thread: the model row, in the job's success transaction. */
@@ -323,8 +369,10 @@ static void train_committed(struct job *j)
     struct train_ctx *c = j->ctx;
     log_info("job %s: model %s stored (%u items x %d dims)%s", j->id, c->model_id, c->n,
              c->wp.dimensions, c->activate ? ", activating" : "");
-    if (c->activate)
-        serving_activate(j->app, c->model_id, NULL, NULL);
+    if (c->built) {
+        serving_install_active(j->app, c->built);
+        c->built = NULL;
+    }
 }
 
 static void train_progress_json(struct job *j, json_t *progress)

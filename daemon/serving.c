@@ -122,54 +122,44 @@ static char *dup_or_null(const char *s)
     return s ? strdup(s) : NULL;
 }
 
-/* Pool thread (or start-up): everything a served model needs. */
-static int model_build(struct load *l)
+int serving_model_build(struct store *s, const char *id, const char *pmi_job,
+                        struct model_data *data, uint32_t topk, int threads, int precompute,
+                        struct served_model **out)
 {
-    struct store_error serr;
-    struct store_model rec = {0};
     struct store_item_names names = {0};
-    struct served_model *m = NULL;
+    uint32_t *rank = NULL;
     int rc;
     double t0 = now_s();
-    struct store *s = store_open(l->state_dir, &serr);
-    if (!s)
-        return -EIO;
-    if ((rc = store_model_get(s, l->id, &rec)) != 0)
-        goto out;
-    if ((rc = store_item_names_load(s, &names)) != 0)
-        goto out;
-    m = calloc(1, sizeof *m);
+    *out = NULL;
+    struct served_model *m = calloc(1, sizeof *m);
     if (!m) {
-        rc = -ENOMEM;
-        goto out;
+        model_data_free(data);
+        return -ENOMEM;
     }
     m->refs = 1;
-    snprintf(m->id, sizeof m->id, "%s", l->id);
-    snprintf(m->pmi_job, sizeof m->pmi_job, "%s", rec.pmi_job ? rec.pmi_job : "");
-    char dir[1100];
-    snprintf(dir, sizeof dir, "%s/models", l->state_dir);
-    if ((rc = model_file_read(dir, rec.file, &m->data)) != 0)
+    m->data = *data; /* taken */
+    memset(data, 0, sizeof *data);
+    snprintf(m->id, sizeof m->id, "%s", id);
+    snprintf(m->pmi_job, sizeof m->pmi_job, "%s", pmi_job ? pmi_job : "");
+    if ((rc = store_item_names_load(s, &names)) != 0)
         goto out;
     uint32_t n = m->data.n;
     m->ids = calloc(n + 1, sizeof(char *));
     m->titles = calloc(n + 1, sizeof(char *));
     m->artists = calloc(n + 1, sizeof(char *));
     m->by_id = malloc(sizeof(uint32_t) * (n + 1));
-    uint32_t *rank = malloc(sizeof(uint32_t) * (n + 1));
+    rank = malloc(sizeof(uint32_t) * (n + 1));
     rc = -ENOMEM;
-    if (!m->ids || !m->titles || !m->artists || !m->by_id || !rank) {
-        free(rank);
+    if (!m->ids || !m->titles || !m->artists || !m->by_id || !rank)
         goto out;
-    }
     for (uint32_t i = 0; i < n; i++) {
         uint32_t k = m->data.keys[i];
-        const char *id = k <= names.max_key ? names.id[k] : NULL;
-        if (!id) { /* an item vanished from storage: cannot happen, items are never deleted */
+        const char *iid = k <= names.max_key ? names.id[k] : NULL;
+        if (!iid) { /* an item vanished from storage: cannot happen, items are never deleted */
             rc = -EBADMSG;
-            free(rank);
             goto out;
         }
-        m->ids[i] = strdup(id);
+        m->ids[i] = strdup(iid);
         m->titles[i] = dup_or_null(names.title[k]);
         m->artists[i] = dup_or_null(names.artist[k]);
         m->by_id[i] = i;
@@ -179,42 +169,65 @@ static int model_build(struct load *l)
     for (uint32_t r = 0; r < n; r++)
         rank[m->by_id[r]] = r;
     m->load_seconds = now_s() - t0;
+    rc = 0;
     if (n > 0) {
         int err = 0;
         m->index = knn_index_create(m->data.embedding, n, m->data.dimensions,
                                     m->data.dimensions, rank, &err);
         if (!m->index) {
-            free(rank);
             rc = err ? err : -ENOMEM;
             goto out;
         }
-        if (l->activate && (int64_t)n <= l->precompute_max) {
+        if (precompute) {
             double t1 = now_s();
             struct knn_params kp;
             knn_params_init(&kp);
-            kp.k = l->topk;
-            kp.threads = l->threads;
-            rc = knn_index_precompute(m->index, &kp, NULL, NULL);
-            if (rc != 0) {
-                free(rank);
+            kp.k = topk;
+            kp.threads = threads;
+            if ((rc = knn_index_precompute(m->index, &kp, NULL, NULL)) != 0)
                 goto out;
-            }
             m->precomputed = 1;
             m->precompute_seconds = now_s() - t1;
         }
     }
-    free(rank);
-    rc = 0;
 out:
+    free(rank);
     store_item_names_free(&names);
-    store_model_clear(&rec);
-    store_close(s);
     if (rc != 0) {
         served_model_unref(m);
         return rc;
     }
-    l->m = m;
+    *out = m;
     return 0;
+}
+
+/* Pool thread (or start-up): reads the model's record and file, then
+ * builds it. */
+static int model_build(struct load *l)
+{
+    struct store_error serr;
+    struct store_model rec = {0};
+    struct model_data data = {0};
+    int rc;
+    struct store *s = store_open(l->state_dir, &serr);
+    if (!s)
+        return -EIO;
+    if ((rc = store_model_get(s, l->id, &rec)) != 0)
+        goto out;
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s/models", l->state_dir);
+    double t0 = now_s();
+    if ((rc = model_file_read(dir, rec.file, &data)) != 0)
+        goto out;
+    double file_seconds = now_s() - t0;
+    int precompute = l->activate && (int64_t)data.n <= l->precompute_max;
+    rc = serving_model_build(s, l->id, rec.pmi_job, &data, l->topk, l->threads, precompute, &l->m);
+    if (rc == 0)
+        l->m->load_seconds += file_seconds;
+out:
+    store_model_clear(&rec);
+    store_close(s);
+    return rc;
 }
 
 static void load_work(uv_work_t *w)
@@ -308,6 +321,15 @@ static void start_load(struct app *app, const char *id, int activate, serving_cb
         if (cb)
             cb(arg, NULL, -EIO);
     }
+}
+
+void serving_install_active(struct app *app, struct served_model *m)
+{
+    struct load l = {0};
+    l.activate = 1;
+    l.m = m;
+    l.topk = (uint32_t)app->cfg.serving_topk;
+    install(serving_of(app), &l);
 }
 
 void serving_activate(struct app *app, const char *model_id, serving_cb cb, void *arg)

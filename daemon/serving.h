@@ -38,6 +38,19 @@ typedef void (*serving_cb)(void *arg, struct served_model *m, int rc);
  * or file), -EBADMSG (corrupt file). Loop thread. */
 void serving_activate(struct app *app, const char *model_id, serving_cb cb, void *arg);
 
+/* Any thread (a job's worker): builds a served model from data (taken,
+ * zeroed) with item names read through s (the caller's own handle), and,
+ * when precompute, the top-topk neighbour lists with threads threads.
+ * *out is a new reference. Returns 0 or a negative errno. */
+struct store;
+int serving_model_build(struct store *s, const char *id, const char *pmi_job,
+                        struct model_data *data, uint32_t topk, int threads, int precompute,
+                        struct served_model **out);
+
+/* Loop thread: makes m (reference taken) the active model, swapping it in
+ * atomically for queries. */
+void serving_install_active(struct app *app, struct served_model *m);
+
 /* At start-up: loads the stored active model synchronously (before the
  * daemon reports ready). Returns 0 (also when there is none) or an error. */
 int serving_load_active_sync(struct app *app);
