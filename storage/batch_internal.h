@@ -6,8 +6,9 @@
  * titles and artists share one table because the same artist name repeats
  * across many items) whose strings live in a chunked arena so they never
  * move. Each interned string has a dense index in its table (first-seen
- * order; commit.c assigns new items their keys in id order). Per playlist a growing array of item indices; per item the index
- * of the latest title/artist given (+1, 0 = not given).
+ * order; commit.c assigns new items their keys in id order). Per playlist a
+ * growing array of item indices; per item the index of the latest
+ * title/artist given (+1, 0 = not given).
  */
 #ifndef ITEMVEC_STORAGE_BATCH_INTERNAL_H
 #define ITEMVEC_STORAGE_BATCH_INTERNAL_H
@@ -23,10 +24,15 @@ struct batch__chunk {
     char data[];
 };
 
-/* Open addressing slot: the hash is kept next to the index so that a probe
- * touches one cache line until the hashes match. */
+/* Open addressing slot, 16 bytes, so that a probe touches one cache line
+ * and, for the common short ids, never the string: tag holds the bytes
+ * themselves (zero-padded) when len <= 8, which makes the comparison exact
+ * from the slot alone; for longer strings it holds their 64-bit hash and a
+ * match is confirmed with memcmp. Ids carry no NUL bytes, but texts may be
+ * anything, so the length takes part in every comparison. */
 struct batch__slot {
-    uint32_t hash;
+    uint64_t tag;
+    uint32_t len;
     uint32_t idx1; /* index + 1, 0 = empty */
 };
 
@@ -43,15 +49,28 @@ struct batch__list {
     uint32_t n, cap;
 };
 
+/* Per batch item: its latest title/artist (texts index + 1, 0 = none), and
+ * the 64-bit hashes of those texts, so that a row repeating the item's
+ * current title costs a hash of the row's text and no lookup (see
+ * batch_text_set). One struct, not parallel arrays: one cache line per
+ * row. */
+struct batch__item {
+    uint64_t title_hash, artist_hash;
+    uint32_t title, artist;
+};
+
 struct batch {
     struct batch__chunk *chunks;
     struct batch__strtab playlists, items, texts;
-    struct batch__list *lists; /* [playlists.cap] */
-    uint32_t *title;           /* [items.cap]: texts index + 1, 0 = none */
-    uint32_t *artist;          /* [items.cap] */
-    uint32_t last_playlist; /* index + 1 of the previous row's playlist */
+    struct batch__list *lists;  /* [playlists.cap] */
+    struct batch__item *item;   /* [items.cap] */
+    uint32_t last_playlist;     /* index + 1 of the previous row's playlist */
     size_t rows;
     size_t memory; /* bytes allocated, kept up to date by batch.c */
 };
+
+/* Index of the string s (len bytes) in t, or UINT32_MAX when t does not
+ * hold it. For commit.c, which joins stored rows against the batch. */
+uint32_t batch__find(const struct batch__strtab *t, const char *s, size_t len);
 
 #endif
