@@ -358,7 +358,8 @@ static int csv_record_end(struct upload_parser *p, uint64_t eol, struct upload_e
     /* Empty (or blank) lines are not records. */
     if (p->nfields == 1 && !p->cur_quoted) {
         size_t n = p->flen[0];
-        trim(p->buf + p->fofs[0], &n);
+        if (n) /* an empty line may have no buffer at all: no NULL + 0 */
+            trim(p->buf + p->fofs[0], &n);
         if (n == 0)
             return 0;
     }

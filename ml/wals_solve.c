@@ -438,9 +438,10 @@ static double cg_row(struct wals__half *h, struct wals__scratch *s, uint32_t i)
 {
     const size_t st = h->stride;
     const uint64_t lo = h->row_ptr[i], hi = h->row_ptr[i + 1];
-    const uint32_t *col = h->col + lo;
-    const float *val = h->val + lo;
     const size_t m = (size_t)(hi - lo);
+    /* no pointer arithmetic on the NULL arrays of an empty matrix (UB) */
+    const uint32_t *col = m ? h->col + lo : h->col;
+    const float *val = m ? h->val + lo : h->val;
     float *restrict x = h->out + (size_t)i * st;
     float *restrict r = s->r, *restrict p = s->p, *restrict ap = s->ap;
 
