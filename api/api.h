@@ -114,6 +114,17 @@ void api_reply_response(struct api_req *req, int status, struct MHD_Response *re
 void api_req_suspend(struct api_req *req);
 void api_req_resume(struct api_req *req);
 
+/* Parses the buffered JSON body. On a syntax error replies 400 with line
+ * and column and returns NULL. The caller owns the result. */
+json_t *api_body_json(struct api_req *req);
+
+/* Allocates zeroed handler state of size bytes, freed with the request by
+ * free_fn (NULL: free). On ENOMEM replies 503 and returns NULL. */
+void *api_state_new(struct api_req *req, size_t size, void (*free_fn)(void *));
+
+/* Replies 503 "out of memory". */
+void api_reply_oom(struct api_req *req);
+
 /* JSON helpers. A UTF-8-checked string (jansson refuses invalid UTF-8);
  * NULL → JSON null. */
 json_t *api_json_str(const char *s);

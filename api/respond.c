@@ -252,3 +252,32 @@ const char *api_id_invalid(const char *s, size_t len)
         return "is not valid UTF-8";
     return NULL;
 }
+
+void api_reply_oom(struct api_req *req)
+{
+    api_reply_problem(req, 503, "out-of-memory", "Service Unavailable", NULL, "out of memory");
+}
+
+json_t *api_body_json(struct api_req *req)
+{
+    json_error_t jerr;
+    json_t *doc = json_loadb(req->body ? req->body : "", req->body_len, 0, &jerr);
+    if (!doc)
+        api_reply_problem(req, 400, "parse-error", "Bad Request",
+                          json_pack("{s:i,s:i}", "line", jerr.line, "column", jerr.column),
+                          "invalid JSON at line %d, column %d: %s", jerr.line, jerr.column,
+                          jerr.text);
+    return doc;
+}
+
+void *api_state_new(struct api_req *req, size_t size, void (*free_fn)(void *))
+{
+    void *st = calloc(1, size);
+    if (!st) {
+        api_reply_oom(req);
+        return NULL;
+    }
+    req->state = st;
+    req->state_free = free_fn ? free_fn : free;
+    return st;
+}

@@ -115,7 +115,7 @@ void api_admin_backup(struct api_req *req)
 {
     struct backup *b = calloc(1, sizeof *b);
     if (!b) {
-        api_reply_problem(req, 503, "out-of-memory", "Service Unavailable", NULL, "out of memory");
+        api_reply_oom(req);
         return;
     }
     b->req = req;

@@ -46,15 +46,9 @@ static void submit_done(void *arg, int rc)
 
 void api_jobs_post(struct api_req *req)
 {
-    json_error_t jerr;
-    json_t *doc = json_loadb(req->body ? req->body : "", req->body_len, 0, &jerr);
-    if (!doc) {
-        api_reply_problem(req, 400, "parse-error", "Bad Request",
-                          json_pack("{s:i,s:i}", "line", jerr.line, "column", jerr.column),
-                          "invalid JSON at line %d, column %d: %s", jerr.line, jerr.column,
-                          jerr.text);
+    json_t *doc = api_body_json(req);
+    if (!doc)
         return;
-    }
     struct job_error err = {0};
     if (!json_is_object(doc)) {
         json_decref(doc);
@@ -88,7 +82,7 @@ void api_jobs_post(struct api_req *req)
     struct submit_state *st = calloc(1, sizeof *st);
     if (!st) {
         json_decref(doc);
-        api_reply_problem(req, 503, "out-of-memory", "Service Unavailable", NULL, "out of memory");
+        api_reply_oom(req);
         return;
     }
     st->req = req;
@@ -225,7 +219,7 @@ void api_job_cancel(struct api_req *req)
     const char *id = api_param(req, 0);
     struct cancel_state *st = calloc(1, sizeof *st);
     if (!st) {
-        api_reply_problem(req, 503, "out-of-memory", "Service Unavailable", NULL, "out of memory");
+        api_reply_oom(req);
         return;
     }
     st->req = req;

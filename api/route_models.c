@@ -168,7 +168,7 @@ void api_model_activate(struct api_req *req)
     store_model_clear(&m);
     struct activate_state *st = calloc(1, sizeof *st);
     if (!st) {
-        api_reply_problem(req, 503, "out-of-memory", "Service Unavailable", NULL, "out of memory");
+        api_reply_oom(req);
         return;
     }
     st->req = req;
@@ -218,7 +218,7 @@ void api_model_delete(struct api_req *req)
 {
     struct delete_state *st = calloc(1, sizeof *st);
     if (!st) {
-        api_reply_problem(req, 503, "out-of-memory", "Service Unavailable", NULL, "out of memory");
+        api_reply_oom(req);
         return;
     }
     st->req = req;
@@ -400,7 +400,7 @@ static void export_ready(void *arg, struct served_model *m, int rc)
     if (!x || (gz && !(x->plain = malloc(65536)))) {
         free(x);
         served_model_unref(m);
-        api_reply_problem(req, 503, "out-of-memory", "Service Unavailable", NULL, "out of memory");
+        api_reply_oom(req);
         api_req_resume(req);
         return;
     }
@@ -426,7 +426,7 @@ static void export_start(struct api_req *req, const char *model)
 {
     struct export_req *er = calloc(1, sizeof *er);
     if (!er) {
-        api_reply_problem(req, 503, "out-of-memory", "Service Unavailable", NULL, "out of memory");
+        api_reply_oom(req);
         return;
     }
     er->req = req;

@@ -228,15 +228,9 @@ void api_playlist_put(struct api_req *req)
     const char *id = api__path_id(req);
     if (!id)
         return;
-    json_error_t jerr;
-    json_t *doc = json_loadb(req->body ? req->body : "", req->body_len, 0, &jerr);
-    if (!doc) {
-        api_reply_problem(req, 400, "parse-error", "Bad Request",
-                          json_pack("{s:i,s:i}", "line", jerr.line, "column", jerr.column),
-                          "invalid JSON at line %d, column %d: %s", jerr.line, jerr.column,
-                          jerr.text);
+    json_t *doc = api_body_json(req);
+    if (!doc)
         return;
-    }
     const char *key;
     json_t *v;
     json_object_foreach(json_is_object(doc) ? doc : NULL, key, v)
@@ -266,7 +260,7 @@ void api_playlist_put(struct api_req *req)
         if (st)
             put_free(st);
         json_decref(doc);
-        api_reply_problem(req, 503, "out-of-memory", "Service Unavailable", NULL, "out of memory");
+        api_reply_oom(req);
         return;
     }
     req->state = st;
@@ -347,7 +341,7 @@ void api_playlist_delete(struct api_req *req)
     struct delete_state *st = calloc(1, sizeof *st);
     if (!st || !(st->id = strdup(id))) {
         free(st);
-        api_reply_problem(req, 503, "out-of-memory", "Service Unavailable", NULL, "out of memory");
+        api_reply_oom(req);
         return;
     }
     st->req = req;

@@ -81,7 +81,7 @@ static struct pmi_req *pmi_req_new(struct api_req *req, int64_t limit)
 {
     struct pmi_req *pr = calloc(1, sizeof *pr);
     if (!pr) {
-        api_reply_problem(req, 503, "out-of-memory", "Service Unavailable", NULL, "out of memory");
+        api_reply_oom(req);
         return NULL;
     }
     pr->req = req;

@@ -207,7 +207,7 @@ void api_item_similar(struct api_req *req)
     struct sim_req *s = calloc(1, sizeof *s);
     if (!s || !(s->item = strdup(id))) {
         free(s);
-        api_reply_problem(req, 503, "out-of-memory", "Service Unavailable", NULL, "out of memory");
+        api_reply_oom(req);
         return;
     }
     s->req = req;
@@ -281,7 +281,7 @@ static void recommend_ready(void *arg, struct served_model *m, int rc)
             ex[ne++] = (uint32_t)i;
     }
     if (!in || !ex) {
-        api_reply_problem(req, 503, "out-of-memory", "Service Unavailable", NULL, "out of memory");
+        api_reply_oom(req);
     } else if (ni == 0) {
         api_reply_problem(req, 404, "items-not-in-model", "Not Found",
                           json_pack("{s:O}", "unknown_items", unknown),
@@ -341,19 +341,13 @@ static int check_ids(struct api_req *req, json_t *arr, const char *field, int re
 
 void api_recommend(struct api_req *req)
 {
-    json_error_t jerr;
-    json_t *doc = json_loadb(req->body ? req->body : "", req->body_len, 0, &jerr);
-    if (!doc) {
-        api_reply_problem(req, 400, "parse-error", "Bad Request",
-                          json_pack("{s:i,s:i}", "line", jerr.line, "column", jerr.column),
-                          "invalid JSON at line %d, column %d: %s", jerr.line, jerr.column,
-                          jerr.text);
+    json_t *doc = api_body_json(req);
+    if (!doc)
         return;
-    }
     struct sim_req *s = calloc(1, sizeof *s);
     if (!s) {
         json_decref(doc);
-        api_reply_problem(req, 503, "out-of-memory", "Service Unavailable", NULL, "out of memory");
+        api_reply_oom(req);
         return;
     }
     s->req = req;
