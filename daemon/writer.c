@@ -6,6 +6,7 @@
 #include "daemon/writer.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "daemon/log.h"
 #include "storage/store.h"
@@ -16,7 +17,25 @@ struct writer {
     struct writer_op *head, *tail;
     int running;
     unsigned pending;
+    unsigned since_checkpoint; /* writes since the last checkpoint */
+    struct writer_op checkpoint;
+    int checkpoint_queued;
 };
+
+#define WRITER_CHECKPOINT_EVERY 16
+
+static int checkpoint_fn(struct store *s, void *arg)
+{
+    return store_checkpoint(s);
+}
+
+static void checkpoint_done(void *arg, int rc)
+{
+    struct writer *w = arg;
+    w->checkpoint_queued = 0;
+    if (rc != 0)
+        log_warn("writer: WAL checkpoint failed: %s", strerror(-rc));
+}
 
 static void writer__start(struct writer *w);
 
@@ -32,7 +51,17 @@ static void on_after_work(uv_work_t *req, int status)
     struct writer *w = op->w;
     w->running = 0;
     w->pending--;
+    if (op != &w->checkpoint)
+        w->since_checkpoint++;
     op->done(op->arg, status < 0 ? status : op->rc);
+    /* Checkpoint the WAL when idle (or every few writes under steady
+     * load) rather than inside a commit, so replies don't wait for it. */
+    if (w->since_checkpoint > 0 && !w->checkpoint_queued &&
+        (!w->head || w->since_checkpoint >= WRITER_CHECKPOINT_EVERY)) {
+        w->since_checkpoint = 0;
+        w->checkpoint_queued = 1;
+        writer_submit(w, &w->checkpoint, checkpoint_fn, checkpoint_done, w);
+    }
     writer__start(w);
 }
 
@@ -67,6 +96,7 @@ struct writer *writer_create(uv_loop_t *loop, const char *state_dir)
         free(w);
         return NULL;
     }
+    store_autocheckpoint(w->store, 0);
     return w;
 }
 

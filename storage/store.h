@@ -135,6 +135,18 @@ int store_playlists_list(struct store *s, int64_t after_key, int limit,
  * an operator's check, never a request path. */
 int store_integrity_check(struct store *s, struct store_counts *out);
 
+/* --- WAL checkpoints --- */
+
+/* Turns SQLite's automatic checkpoint (at commit, by the committing
+ * connection) on (pages > 0) or off (0) for this handle. The writer turns
+ * it off and checkpoints when idle instead, so a big commit's reply does
+ * not wait for copying the WAL into the database. */
+int store_autocheckpoint(struct store *s, int pages);
+
+/* Copies what it can from the WAL into the database without blocking
+ * readers or writers (PRAGMA wal_checkpoint(PASSIVE)). */
+int store_checkpoint(struct store *s);
+
 /* --- backup --- */
 
 /* Writes a consistent, compact copy of the database to dest_path (which
