@@ -96,6 +96,11 @@ void api_add_header(struct api_req *req, const char *name, const char *value);
 /* Replies with JSON (takes the reference to body). */
 void api_reply_json(struct api_req *req, int status, json_t *body);
 
+/* The same with extra json_dumps flags, e.g. JSON_REAL_PRECISION(9) for
+ * float32 scores (9 significant digits round-trip a float and print
+ * faster and shorter than jansson's default 17). */
+void api_reply_json_flags(struct api_req *req, int status, json_t *body, size_t flags);
+
 /* Replies with an RFC 9457 problem: type "urn:itemvec:problem:<slug>",
  * the given title and formatted detail. extra (taken, may be NULL) is
  * merged into the object (e.g. "errors", "line", "column"). */

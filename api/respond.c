@@ -130,7 +130,12 @@ static void reply_text(struct api_req *req, int status, const char *ctype, char 
 
 void api_reply_json(struct api_req *req, int status, json_t *body)
 {
-    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII * 0) : NULL;
+    api_reply_json_flags(req, status, body, 0);
+}
+
+void api_reply_json_flags(struct api_req *req, int status, json_t *body, size_t flags)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT | flags) : NULL;
     json_decref(body);
     if (!text) {
         text = strdup("{\"type\":\"urn:itemvec:problem:internal\",\"title\":\"Internal Server "

@@ -14,6 +14,7 @@
 #include <zlib.h>
 
 #include "api/api.h"
+#include "api/jbuf.h"
 #include "api/server_internal.h"
 #include "daemon/app.h"
 #include "daemon/jobs.h"
@@ -253,24 +254,6 @@ static void export_free(void *p)
     free(x);
 }
 
-/* JSON-escapes s into out (bounded); ids are valid UTF-8 already. */
-static size_t json_escape(char *out, size_t cap, const char *s)
-{
-    size_t n = 0;
-    for (; *s && n + 7 < cap; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            out[n++] = '\\';
-            out[n++] = (char)c;
-        } else if (c < 0x20) {
-            n += (size_t)snprintf(out + n, cap - n, "\\u%04x", c);
-        } else {
-            out[n++] = (char)c;
-        }
-    }
-    return n;
-}
-
 /* Formats row x->row into x->line. */
 static void format_line(struct export *x)
 {
@@ -278,7 +261,7 @@ static void format_line(struct export *x)
     char *p = x->line;
     size_t cap = sizeof x->line, n = 0;
     n += (size_t)snprintf(p, cap, "{\"id\":\"");
-    n += json_escape(p + n, 1024, x->m->ids[x->row]);
+    n += jbuf_escape(p + n, 1600, x->m->ids[x->row]);
     n += (size_t)snprintf(p + n, cap - n, "\",\"embedding\":[");
     const float *e = d->embedding + (size_t)x->row * d->dimensions;
     for (uint32_t k = 0; k < d->dimensions && n + 32 < cap; k++)

@@ -10,11 +10,13 @@
  * handler; otherwise the request waits, suspended, for the load.
  */
 #include <errno.h>
+#include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/api.h"
+#include "api/jbuf.h"
 #include "api/server_internal.h"
 #include "daemon/app.h"
 #include "daemon/pmi_cache.h"
@@ -78,6 +80,49 @@ static int reply_no_model(struct api_req *req, const char *model, int rc)
 
 /* ---- similar from a model ---- */
 
+/* The hot path's answer, written directly (no jansson tree):
+ * {<lead><value>,"model":..,"source":"embedding","neighbors":[...](,<tail>)}
+ * lead is "\"item\":" with a string value; tail (may be NULL) is raw JSON
+ * text to add, e.g. the unknown items of recommend. */
+static void reply_neighbors(struct api_req *req, const char *lead, const char *value,
+                            const struct served_model *m, const uint32_t *idx,
+                            const float *score, int n, const char *tail)
+{
+    struct jbuf b = {0};
+    jbuf_lit(&b, "{");
+    jbuf_lit(&b, lead);
+    if (value)
+        jbuf_str(&b, value);
+    jbuf_lit(&b, ",\"model\":");
+    jbuf_str(&b, m->id);
+    jbuf_lit(&b, ",\"source\":\"embedding\",\"neighbors\":[");
+    for (int t = 0; t < n; t++) {
+        jbuf_lit(&b, t ? ",{\"id\":" : "{\"id\":");
+        jbuf_str(&b, m->ids[idx[t]]);
+        jbuf_lit(&b, ",\"score\":");
+        jbuf_float(&b, score[t]);
+        jbuf_lit(&b, ",\"title\":");
+        jbuf_str(&b, m->titles[idx[t]]);
+        jbuf_lit(&b, ",\"artist\":");
+        jbuf_str(&b, m->artists[idx[t]]);
+        jbuf_lit(&b, "}");
+    }
+    jbuf_lit(&b, "]");
+    if (tail) {
+        jbuf_lit(&b, ",");
+        jbuf_lit(&b, tail);
+    }
+    jbuf_lit(&b, "}\n");
+    if (b.failed) {
+        free(b.p);
+        api_reply_oom(req);
+        return;
+    }
+    struct MHD_Response *resp = MHD_create_response_from_buffer(b.len, b.p, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    api_reply_response(req, 200, resp);
+}
+
 static void similar_model_ready(void *arg, struct served_model *m, int rc)
 {
     struct sim_req *s = arg;
@@ -97,13 +142,7 @@ static void similar_model_ready(void *arg, struct served_model *m, int rc)
         uint32_t idx[MAX_K];
         float score[MAX_K];
         int n = knn_index_neighbors(m->index, (uint32_t)i, s->k, idx, score);
-        json_t *arr = json_array();
-        for (int t = 0; t < n; t++)
-            json_array_append_new(arr, neighbor_json(m->ids[idx[t]], score[t],
-                                                     m->titles[idx[t]], m->artists[idx[t]]));
-        api_reply_json(req, 200,
-                       json_pack("{s:s,s:s,s:s,s:o}", "item", s->item, "model", m->id, "source",
-                                 "embedding", "neighbors", arr));
+        reply_neighbors(req, "\"item\":", s->item, m, idx, score, n < 0 ? 0 : n, NULL);
     }
     served_model_unref(m);
     finish(s);
@@ -290,14 +329,23 @@ static void recommend_ready(void *arg, struct served_model *m, int rc)
         uint32_t idx[MAX_K];
         float score[MAX_K];
         int n = knn_index_recommend(m->index, in, ni, ex, ne, s->k, idx, score);
-        json_t *arr = json_array();
-        for (int t = 0; t < n; t++)
-            json_array_append_new(arr, neighbor_json(m->ids[idx[t]], score[t],
-                                                     m->titles[idx[t]], m->artists[idx[t]]));
-        api_reply_json(req, 200,
-                       json_pack("{s:O,s:s,s:s,s:o,s:O}", "items", s->items, "model", m->id,
-                                 "source", "embedding", "neighbors", arr, "unknown_items",
-                                 unknown));
+        char *items = json_dumps(s->items, JSON_COMPACT);
+        json_t *tail_obj = json_pack("{s:O}", "unknown_items", unknown);
+        char *tail = json_dumps(tail_obj, JSON_COMPACT);
+        json_decref(tail_obj);
+        if (!items || !tail) {
+            api_reply_oom(req);
+        } else {
+            tail[strlen(tail) - 1] = '\0'; /* drop the closing brace: spliced in */
+            struct jbuf lb = {0}; /* "items": the request's list, as sent */
+            jbuf_lit(&lb, "\"items\":");
+            jbuf_lit(&lb, items);
+            reply_neighbors(req, lb.failed ? "\"items\":null" : lb.p, NULL, m, idx, score,
+                            n < 0 ? 0 : n, tail + 1);
+            free(lb.p);
+        }
+        free(items);
+        free(tail);
     }
     json_decref(unknown);
     free(in);
