@@ -47,6 +47,7 @@ wrk_run() { # name url [script]
 wrk_run itemvecd "$URL" "$BENCH_TMP/ids.lua"
 if command -v nginx >/dev/null; then
   mkdir -p "$BENCH_TMP/www" "$BENCH_TMP/nginx"
+  chmod 755 "$BENCH_TMP" "$BENCH_TMP/www"  # nginx workers run as www-data
   printf '%s' "$SAMPLE" > "$BENCH_TMP/www/similar.json"
   NPORT=$(free_port)
   cat > "$BENCH_TMP/nginx.conf" <<NGX
