@@ -9,6 +9,8 @@
  *   cooc       co-occurrence count on the training part
  *   pmi        the seed's score cooc·pmi
  *   popularity item frequency (the same list for every query)
+ *   embedding_dot  inner product of the same embeddings (not served; the
+ *              study's diagnostic, opt-in: what cosine normalisation costs)
  * Ties are broken by item id, as the serving endpoints do.
  */
 #include <errno.h>
@@ -28,8 +30,9 @@
 #include "ml/wals.h"
 #include "storage/store.h"
 
-enum { M_EMBEDDING, M_COOC, M_PMI, M_POPULARITY, N_METHODS };
-static const char *const method_names[] = {"embedding", "cooc", "pmi", "popularity", NULL};
+enum { M_EMBEDDING, M_COOC, M_PMI, M_POPULARITY, M_EMBEDDING_DOT, N_METHODS };
+static const char *const method_names[] = {"embedding", "cooc",          "pmi",
+                                           "popularity", "embedding_dot", NULL};
 
 static const struct job_param_def eval_params[] = {
     {"holdout_fraction", JOB_PARAM_NUMBER, 0.001, 0.9, "0.1", NULL},
@@ -155,6 +158,7 @@ static int eval_run(struct job *j, struct job_error *err)
     int32_t *dense = NULL;
     double *value = NULL;
     float *val = NULL, *emb = NULL;
+    void *dot_scratch = NULL;
     int rc;
     double t0 = now_s();
     struct stage st = {j, "load", 0, 0.05};
@@ -301,7 +305,7 @@ static int eval_run(struct job *j, struct job_error *err)
     }
     c->t_score = now_s() - ts;
 
-    if (c->use[M_EMBEDDING] && res.n > 0) {
+    if ((c->use[M_EMBEDDING] || c->use[M_EMBEDDING_DOT]) && res.n > 0) {
         double t2 = now_s();
         val = malloc(sizeof *val * (res.nnz + 1));
         if (!val) {
@@ -322,6 +326,24 @@ static int eval_run(struct job *j, struct job_error *err)
             rc = rc ? rc : -ENOMEM;
             goto out;
         }
+        if (c->use[M_EMBEDDING_DOT]) {
+            double t4 = now_s();
+            dot_scratch = malloc(eval_dot_scratch_size(res.n));
+            if (!dot_scratch) {
+                rc = -ENOMEM;
+                goto out;
+            }
+            struct eval_dot_ranker dr = {emb, res.n, (uint32_t)c->wp.dimensions, rank,
+                                         dot_scratch};
+            st = (struct stage){j, "embedding_dot", 0.9, 0.95};
+            rc = eval_score(&lists, res.n, c->ks, c->n_ks, eval_rank_dot, &dr, on_eval, &st,
+                            c->m[M_EMBEDDING_DOT]);
+            if (rc != 0)
+                goto out;
+            c->t_score += now_s() - t4;
+        }
+        if (!c->use[M_EMBEDDING])
+            goto done;
         int kerr = 0;
         idx = knn_index_create(emb, res.n, (uint32_t)c->wp.dimensions,
                                (size_t)c->wp.dimensions, rank, &kerr);
@@ -337,6 +359,7 @@ static int eval_run(struct job *j, struct job_error *err)
             goto out;
         c->t_score += now_s() - t3;
     }
+done:
     for (int m = 0; m < N_METHODS; m++)
         if (c->use[m] && c->m[m][0].queries)
             c->queries = c->m[m][0].queries;
@@ -359,6 +382,7 @@ out:
     free(value);
     free(val);
     free(emb);
+    free(dot_scratch);
     return rc;
 }
 

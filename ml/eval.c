@@ -46,12 +46,14 @@ int eval_score(const struct eval_lists *test, uint32_t n_items, const uint32_t *
         uint64_t b = test->offsets[l], e = test->offsets[l + 1];
         if (e - b < 2)
             continue;
-        for (uint64_t x = b; x < e; x++) {
-            uint32_t q = test->items[x];
-            if (q >= n_items) {
+        /* the whole list before any of it is stamped */
+        for (uint64_t x = b; x < e; x++)
+            if (test->items[x] >= n_items) {
                 rc = -EINVAL;
                 goto out;
             }
+        for (uint64_t x = b; x < e; x++) {
+            uint32_t q = test->items[x];
             /* R = the playlist without q */
             if (++epoch == 0) {
                 memset(stamp, 0, sizeof *stamp * n_items);
@@ -66,6 +68,11 @@ int eval_score(const struct eval_lists *test, uint32_t n_items, const uint32_t *
                 rc = got;
                 goto out;
             }
+            for (int t = 0; t < got; t++)
+                if (top[t] >= n_items) {
+                    rc = -ERANGE; /* a ranker bug, not the caller's input */
+                    goto out;
+                }
             for (int t = 0; t < got; t++)
                 if ((uint32_t)t < covered[top[t]])
                     covered[top[t]] = (uint32_t)t;
@@ -142,6 +149,43 @@ int eval_rank_matrix(void *ranker, uint32_t q, uint32_t k, uint32_t *out)
         out[t] = c[t].j;
     free(c);
     return (int)got;
+}
+
+int eval_rank_dot(void *ranker, uint32_t q, uint32_t k, uint32_t *out)
+{
+    const struct eval_dot_ranker *d = ranker;
+    struct cand *top = d->scratch; /* best first, `got` entries */
+    if (!top || q >= d->n)
+        return -EINVAL;
+    const float *eq = d->emb + (size_t)q * d->dim;
+    uint32_t got = 0, cap = k < d->n ? k : d->n;
+    for (uint32_t j = 0; j < d->n; j++) {
+        if (j == q)
+            continue;
+        const float *ej = d->emb + (size_t)j * d->dim;
+        double s = 0;
+        for (uint32_t t = 0; t < d->dim; t++)
+            s += (double)eq[t] * ej[t];
+        struct cand c = {s, d->tie_rank ? d->tie_rank[j] : j, j};
+        /* insertion into the sorted top list; most candidates fail the
+         * first comparison with the current worst */
+        if (got == cap && (cap == 0 || !cand_better(&c, &top[cap - 1])))
+            continue;
+        uint32_t at = got < cap ? got++ : cap - 1;
+        while (at > 0 && cand_better(&c, &top[at - 1])) {
+            top[at] = top[at - 1];
+            at--;
+        }
+        top[at] = c;
+    }
+    for (uint32_t t = 0; t < got; t++)
+        out[t] = top[t].j;
+    return (int)got;
+}
+
+size_t eval_dot_scratch_size(uint32_t n)
+{
+    return sizeof(struct cand) * ((size_t)n + 1);
 }
 
 int eval_rank_order(void *ranker, uint32_t q, uint32_t k, uint32_t *out)

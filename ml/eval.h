@@ -46,7 +46,9 @@ struct eval_metrics {
 
 /* Scores one method for each k in ks[0..n_ks) (each 1..EVAL_MAX_K) with
  * one ranking per query (at the largest k). out has n_ks entries. Returns
- * 0, -EINVAL, -ENOMEM, -ECANCELED or the ranker's error. */
+ * 0, -EINVAL (bad arguments, a list item >= n_items), -ENOMEM, -ECANCELED,
+ * -ERANGE (the ranker returned an item >= n_items) or the ranker's error.
+ * A query with no result scores 0; no query at all gives zero metrics. */
 int eval_score(const struct eval_lists *test, uint32_t n_items, const uint32_t *ks, int n_ks,
                eval_rank_fn rank, void *rank_ud, eval_progress_fn progress, void *progress_ud,
                struct eval_metrics *out);
@@ -63,6 +65,22 @@ struct eval_matrix_ranker {
     const uint32_t *tie_rank;
 };
 int eval_rank_matrix(void *ranker, uint32_t q, uint32_t k, uint32_t *out);
+
+/* By the inner product e_q·e_j of dense embeddings (n rows of dim floats,
+ * row i at emb + i·dim, borrowed), accumulated in double, higher first;
+ * ties by tie_rank[j] ascending (NULL: by index); q excluded. A brute-force
+ * scan (O(n·dim) per query) for the study's "embedding_dot" method: what
+ * the factors score before the serving rule's cosine normalisation.
+ * scratch: caller-owned, n entries (the ranker is not reentrant). */
+struct eval_dot_ranker {
+    const float *emb;
+    uint32_t n, dim;
+    const uint32_t *tie_rank;
+    void *scratch;
+};
+int eval_rank_dot(void *ranker, uint32_t q, uint32_t k, uint32_t *out);
+/* Bytes of scratch eval_rank_dot needs for n items. */
+size_t eval_dot_scratch_size(uint32_t n);
 
 /* By a global order (e.g. items by frequency, most frequent first),
  * skipping q. */

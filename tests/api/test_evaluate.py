@@ -88,6 +88,12 @@ class Evaluate(unittest.TestCase):
         other = run_job(self.d, "evaluate", dict(FAST, seed=1, methods=["cooc"]))
         self.assertNotEqual(other["result"]["playlists"], self.first["result"]["playlists"])
         self.assertEqual(list(other["result"]["methods"]), ["cooc"])
+        # the study's opt-in diagnostic: inner product of the same embeddings
+        dot = run_job(self.d, "evaluate", dict(FAST, k=[1, 10, 50], methods=["embedding_dot", "embedding"]))
+        m = dot["result"]["methods"]
+        self.assertEqual(sorted(m), ["embedding", "embedding_dot"])
+        self.assertEqual(m["embedding"], self.first["result"]["methods"]["embedding"])
+        self.assertGreater(m["embedding_dot"]["recall@10"], m["embedding"]["recall@10"])
 
     def test_model_params_apply(self):
         base = {"methods": ["embedding"], "max_iterations": 2, "early_stop": False}

@@ -8,6 +8,7 @@
  *     argument errors, ranker errors and cancellation;
  *   - eval_rank_matrix: value order, tie rule (index or tie_rank), the
  *     diagonal skipped, truncation at k;
+ *   - eval_rank_dot: inner-product order (not cosine), ties, truncation;
  *   - eval_order_by_count / eval_rank_order: popularity order and ties;
  *   - eval_is_heldout: edges, and the held-out share over many hashes;
  *   - rating_values: every target and transform on a 3-item PMI result
@@ -170,8 +171,20 @@ static void test_score_errors(void **state)
     assert_int_equal(eval_score(&l, 6, ks, 1, rank_table, &t, NULL, NULL, m), -EINVAL);
     ks[0] = EVAL_MAX_K;
     assert_int_equal(eval_score(&l, 6, ks, 1, rank_table, &t, NULL, NULL, m), 0);
-    /* an item outside 0..n_items-1 (item 4 of list {3,4}) */
-    assert_int_equal(eval_score(&l, 4, ks, 1, rank_table, &t, NULL, NULL, m), -EINVAL);
+    /* a list item outside 0..n_items-1, caught before anything is ranked
+     * (and before the list's R is marked: no write out of bounds) */
+    const uint64_t off_bad[] = {0, 3};
+    const uint32_t items_bad[] = {0, 9, 1};
+    struct eval_lists lb = {1, off_bad, items_bad};
+    t.calls = 0;
+    assert_int_equal(eval_score(&lb, 6, ks, 1, rank_table, &t, NULL, NULL, m), -EINVAL);
+    assert_int_equal(t.calls, 0);
+    /* a ranker answering an item outside the catalog */
+    uint32_t bad_table[6][3];
+    memcpy(bad_table, table6, sizeof bad_table);
+    bad_table[0][0] = 6;
+    struct table_ranker bad = {(const uint32_t(*)[3])bad_table, len6, 0, 0};
+    assert_int_equal(eval_score(&l, 6, ks, 1, rank_table, &bad, NULL, NULL, m), -ERANGE);
     /* the ranker's error comes back */
     t.fail_at = 2;
     t.calls = 0;
@@ -212,6 +225,40 @@ static void test_rank_matrix(void **state)
     /* a row holding only the diagonal, and an empty row */
     assert_int_equal(eval_rank_matrix(&r, 1, 4, out), 0);
     assert_int_equal(eval_rank_matrix(&r, 2, 4, out), 0);
+}
+
+/* ---- inner-product ranker ---- */
+
+/* q = item 0 = (1, 0). Item 1 = (3, 3): dot 3 (cosine 0.71); item 2 =
+ * (1, 0): dot 1 (cosine 1); item 3 = (1, −7): dot 1, ties with item 2;
+ * item 4 = (−1, 0): dot −1. By dot: 1, 2, 3, 4 (2 before 3 by index). */
+static void test_rank_dot(void **state)
+{
+    (void)state;
+    const float emb[] = {1, 0, 3, 3, 1, 0, 1, -7, -1, 0};
+    char scratch[4096];
+    assert_true(eval_dot_scratch_size(5) <= sizeof scratch);
+    struct eval_dot_ranker d = {emb, 5, 2, NULL, scratch};
+    uint32_t out[8];
+    assert_int_equal(eval_rank_dot(&d, 0, 8, out), 4);
+    const uint32_t want[] = {1, 2, 3, 4};
+    assert_memory_equal(out, want, sizeof want);
+    assert_int_equal(eval_rank_dot(&d, 0, 2, out), 2);
+    assert_int_equal(out[0], 1);
+    assert_int_equal(out[1], 2);
+    const uint32_t tie_rank[] = {0, 1, 3, 2, 4}; /* item 3 before item 2 */
+    d.tie_rank = tie_rank;
+    assert_int_equal(eval_rank_dot(&d, 0, 3, out), 3);
+    assert_int_equal(out[1], 3);
+    assert_int_equal(out[2], 2);
+    /* q = item 4 = (−1, 0): dots 0 → −1, 1 → −3, 2 → −1, 3 → −1; the tie
+     * at −1 by rank: 0, 3, 2; then 1 */
+    assert_int_equal(eval_rank_dot(&d, 4, 4, out), 4);
+    const uint32_t want4[] = {0, 3, 2, 1};
+    assert_memory_equal(out, want4, sizeof want4);
+    assert_int_equal(eval_rank_dot(&d, 5, 2, out), -EINVAL);
+    d.scratch = NULL;
+    assert_int_equal(eval_rank_dot(&d, 0, 2, out), -EINVAL);
 }
 
 /* ---- popularity ---- */
@@ -428,6 +475,7 @@ int main(void)
         cmocka_unit_test(test_no_queries),
         cmocka_unit_test(test_score_errors),
         cmocka_unit_test(test_rank_matrix),
+        cmocka_unit_test(test_rank_dot),
         cmocka_unit_test(test_popularity_order),
         cmocka_unit_test(test_heldout_fraction),
         cmocka_unit_test(test_rating_targets),
