@@ -115,23 +115,35 @@ void api_model_get(struct api_req *req)
     api_reply_json(req, 200, o);
 }
 
-/* ---- activate ---- */
+/* ---- activate and delete: a write on the model named in the path ---- */
 
-struct activate_state {
+struct model_op {
     struct api_req *req;
     struct writer_op op;
     char id[40];
 };
 
+/* Queues fn(store, op) on the writer for the path's model; done answers. */
+static void model_write(struct api_req *req, writer_fn fn, writer_done_fn done)
+{
+    struct model_op *st = api_state_new(req, sizeof *st, NULL);
+    if (!st)
+        return;
+    st->req = req;
+    snprintf(st->id, sizeof st->id, "%s", api_param(req, 0));
+    api_req_suspend(req);
+    writer_submit(req->app->writer, &st->op, fn, done, st);
+}
+
 static int activate_fn(struct store *s, void *arg)
 {
-    struct activate_state *st = arg;
+    struct model_op *st = arg;
     return store_model_activate(s, st->id);
 }
 
 static void activated(void *arg, struct served_model *m, int rc)
 {
-    struct activate_state *st = arg;
+    struct model_op *st = arg;
     struct api_req *req = st->req;
     if (!m) {
         api_reply_problem(req, 500, "model-load", "Internal Server Error", NULL,
@@ -152,7 +164,7 @@ static void activated(void *arg, struct served_model *m, int rc)
 
 static void activate_stored(void *arg, int rc)
 {
-    struct activate_state *st = arg;
+    struct model_op *st = arg;
     if (rc != 0) {
         api__reply_storage_error(st->req, rc);
         api_req_resume(st->req);
@@ -167,41 +179,22 @@ void api_model_activate(struct api_req *req)
     if (model_from_path(req, &m) != 0)
         return;
     store_model_clear(&m);
-    struct activate_state *st = calloc(1, sizeof *st);
-    if (!st) {
-        api_reply_oom(req);
-        return;
-    }
-    st->req = req;
-    snprintf(st->id, sizeof st->id, "%s", api_param(req, 0));
-    req->state = st;
-    req->state_free = free;
-    api_req_suspend(req);
-    writer_submit(req->app->writer, &st->op, activate_fn, activate_stored, st);
+    model_write(req, activate_fn, activate_stored);
 }
-
-/* ---- delete ---- */
-
-struct delete_state {
-    struct api_req *req;
-    struct writer_op op;
-    char id[40];
-};
 
 static int delete_fn(struct store *s, void *arg)
 {
-    struct delete_state *st = arg;
+    struct model_op *st = arg;
     return store_model_delete(s, st->id);
 }
 
 static void deleted(void *arg, int rc)
 {
-    struct delete_state *st = arg;
+    struct model_op *st = arg;
     struct api_req *req = st->req;
     if (rc == 0) {
-        char dir[1100], path[1200];
-        snprintf(dir, sizeof dir, "%s/models", req->app->cfg.state_dir);
-        snprintf(path, sizeof path, "%s/%s.emb", dir, st->id);
+        char path[1200];
+        snprintf(path, sizeof path, "%s/models/%s.emb", req->app->cfg.state_dir, st->id);
         unlink(path);
         api_reply_empty(req, 204);
     } else if (rc == -EBUSY) {
@@ -217,17 +210,7 @@ static void deleted(void *arg, int rc)
 
 void api_model_delete(struct api_req *req)
 {
-    struct delete_state *st = calloc(1, sizeof *st);
-    if (!st) {
-        api_reply_oom(req);
-        return;
-    }
-    st->req = req;
-    snprintf(st->id, sizeof st->id, "%s", api_param(req, 0));
-    req->state = st;
-    req->state_free = free;
-    api_req_suspend(req);
-    writer_submit(req->app->writer, &st->op, delete_fn, deleted, st);
+    model_write(req, delete_fn, deleted);
 }
 
 /* ---- embeddings export ---- */

@@ -159,15 +159,8 @@ void api_item_cooccurrences(struct api_req *req)
     if (api_query_int(req, "k", 10, 1, 1000, &k) != 0)
         return;
     struct store_item it;
-    int rc = store_item_get(req->app->store, id, &it);
-    if (rc == -ENOENT) {
-        api_reply_problem(req, 404, "not-found", "Not Found", NULL, "no item with this id");
+    if (api__item_get(req, id, &it) != 0)
         return;
-    }
-    if (rc != 0) {
-        api__reply_storage_error(req, rc);
-        return;
-    }
     struct pmi_req *pr = pmi_req_new(req, k);
     if (!pr) {
         store_item_clear(&it);

@@ -260,15 +260,8 @@ void api_item_similar(struct api_req *req)
         serving_get(req->app, s->model, similar_model_ready, s);
     } else {
         struct store_item it;
-        int rc = store_item_get(req->app->store, id, &it);
-        if (rc != 0) {
-            if (rc == -ENOENT)
-                api_reply_problem(req, 404, "not-found", "Not Found", NULL,
-                                  "no item with this id");
-            else
-                api__reply_storage_error(req, rc);
+        if (api__item_get(req, id, &it) != 0)
             return;
-        }
         s->item_key = it.key;
         store_item_clear(&it);
         pmi_cache_get(req->app, api_query(req, "job"), similar_pmi_ready, s);

@@ -31,4 +31,9 @@ void api__reply_storage_error(struct api_req *req, int rc);
  * NULL when invalid. */
 const char *api__path_id(struct api_req *req);
 
+/* Reads item id; replies 404 (or 500) and returns the error when it
+ * fails. The caller clears *it on success. */
+struct store_item;
+int api__item_get(struct api_req *req, const char *id, struct store_item *it);
+
 #endif
