@@ -31,7 +31,7 @@
 #include "storage/store.h"
 
 enum { M_EMBEDDING, M_COOC, M_PMI, M_POPULARITY, M_EMBEDDING_DOT, N_METHODS };
-static const char *const method_names[] = {"embedding", "cooc",          "pmi",
+static const char *const method_names[] = {"embedding",  "cooc",          "pmi",
                                            "popularity", "embedding_dot", NULL};
 
 static const struct job_param_def eval_params[] = {
@@ -174,8 +174,7 @@ static int eval_run(struct job *j, struct job_error *err)
         rc = store_item_names_load(s, &names);
     store_close(s);
     if (rc != 0) {
-        snprintf(err->message, sizeof err->message, "cannot read memberships: %s",
-                 strerror(-rc));
+        snprintf(err->message, sizeof err->message, "cannot read memberships: %s", strerror(-rc));
         goto out;
     }
     /* split: training groups keep their items; held-out ones are kept
@@ -285,8 +284,8 @@ static int eval_run(struct job *j, struct job_error *err)
         struct eval_matrix_ranker mr = {res.row_ptr, res.col, value, rank};
         st = (struct stage){j, method_names[m], slice, slice + 0.1};
         slice += 0.1;
-        rc = eval_score(&lists, res.n, c->ks, c->n_ks, eval_rank_matrix, &mr, on_eval, &st,
-                        c->m[m]);
+        rc =
+            eval_score(&lists, res.n, c->ks, c->n_ks, eval_rank_matrix, &mr, on_eval, &st, c->m[m]);
         if (rc != 0)
             goto out;
     }
@@ -333,8 +332,7 @@ static int eval_run(struct job *j, struct job_error *err)
                 rc = -ENOMEM;
                 goto out;
             }
-            struct eval_dot_ranker dr = {emb, res.n, (uint32_t)c->wp.dimensions, rank,
-                                         dot_scratch};
+            struct eval_dot_ranker dr = {emb, res.n, (uint32_t)c->wp.dimensions, rank, dot_scratch};
             st = (struct stage){j, "embedding_dot", 0.9, 0.95};
             rc = eval_score(&lists, res.n, c->ks, c->n_ks, eval_rank_dot, &dr, on_eval, &st,
                             c->m[M_EMBEDDING_DOT]);
@@ -345,8 +343,8 @@ static int eval_run(struct job *j, struct job_error *err)
         if (!c->use[M_EMBEDDING])
             goto done;
         int kerr = 0;
-        idx = knn_index_create(emb, res.n, (uint32_t)c->wp.dimensions,
-                               (size_t)c->wp.dimensions, rank, &kerr);
+        idx = knn_index_create(emb, res.n, (uint32_t)c->wp.dimensions, (size_t)c->wp.dimensions,
+                               rank, &kerr);
         if (!idx) {
             rc = kerr ? kerr : -ENOMEM;
             goto out;

@@ -47,14 +47,18 @@ int rating_scale_parse(const char *name, enum rating_scale *out)
 }
 
 /* The target's value of entry e in row i, before any transform. */
-static double target_value(const struct cooc_result *r, const struct rating_params *p,
-                           uint32_t i, uint64_t e)
+static double target_value(const struct cooc_result *r, const struct rating_params *p, uint32_t i,
+                           uint64_t e)
 {
     switch (p->target) {
-    case RATING_PMI: return cooc_pmi(r, i, e);
-    case RATING_COOC: return (double)r->cooc[e];
-    case RATING_SPPMI: return fmax(cooc_pmi(r, i, e) - p->shift, 0.0);
-    default: return cooc_score(r, i, e);
+    case RATING_PMI:
+        return cooc_pmi(r, i, e);
+    case RATING_COOC:
+        return (double)r->cooc[e];
+    case RATING_SPPMI:
+        return fmax(cooc_pmi(r, i, e) - p->shift, 0.0);
+    default:
+        return cooc_score(r, i, e);
     }
 }
 

@@ -192,8 +192,7 @@ static void test_score_errors(void **state)
     /* cancellation from the progress callback */
     t.fail_at = 0;
     int calls = 0;
-    assert_int_equal(eval_score(&l, 6, ks, 1, rank_table, &t, cancel_now, &calls, m),
-                     -ECANCELED);
+    assert_int_equal(eval_score(&l, 6, ks, 1, rank_table, &t, cancel_now, &calls, m), -ECANCELED);
     assert_int_equal(calls, 1);
 }
 
