@@ -21,6 +21,7 @@
 #include "daemon/app.h"
 #include "daemon/pmi_cache.h"
 #include "daemon/serving.h"
+#include "ml/eval.h"
 #include "ml/knn.h"
 #include "storage/store.h"
 
@@ -32,6 +33,7 @@ enum source { SRC_EMBEDDING, SRC_COOC, SRC_PMI };
 struct sim_req {
     struct api_req *req;
     enum source source;
+    int dot; /* metric=dot: inner product of the raw embeddings */
     uint32_t k;
     int in_handler; /* the callback ran before the handler returned */
     int answered;
@@ -123,6 +125,32 @@ static void reply_neighbors(struct api_req *req, const char *lead, const char *v
     api_reply_response(req, 200, resp);
 }
 
+/* metric=dot: the k items with the largest inner product x_q·x_j of the
+ * raw (unnormalised) embeddings, q excluded, ties by id: an exact scan
+ * (ml/eval.c's ranker). Vector length carries popularity, which cosine
+ * divides out; docs/quality.md measures the difference. */
+static int dot_neighbors(const struct served_model *m, uint32_t q, uint32_t k, uint32_t *idx,
+                         float *score)
+{
+    void *scratch = malloc(eval_dot_scratch_size(m->data.n));
+    if (!scratch)
+        return -ENOMEM;
+    struct eval_dot_ranker r = {m->data.embedding, m->data.n, m->data.dimensions, m->rank,
+                                scratch};
+    int n = eval_rank_dot(&r, q, k, idx);
+    free(scratch);
+    const uint32_t d = m->data.dimensions;
+    const float *eq = m->data.embedding + (size_t)q * d;
+    for (int t = 0; t < n; t++) {
+        const float *ej = m->data.embedding + (size_t)idx[t] * d;
+        double sum = 0;
+        for (uint32_t x = 0; x < d; x++)
+            sum += (double)eq[x] * ej[x];
+        score[t] = (float)sum;
+    }
+    return n;
+}
+
 static void similar_model_ready(void *arg, struct served_model *m, int rc)
 {
     struct sim_req *s = arg;
@@ -138,6 +166,14 @@ static void similar_model_ready(void *arg, struct served_model *m, int rc)
                           "item %s is not in model %s (unknown, or filtered out by the pmi "
                           "job's min_item_frequency / max_group_size)",
                           s->item, m->id);
+    } else if (s->dot) {
+        uint32_t idx[MAX_K];
+        float score[MAX_K];
+        int n = dot_neighbors(m, (uint32_t)i, s->k, idx, score);
+        if (n < 0)
+            api_reply_oom(req);
+        else
+            reply_neighbors(req, "\"item\":", s->item, m, idx, score, n, "\"metric\":\"dot\"");
     } else {
         uint32_t idx[MAX_K];
         float score[MAX_K];
@@ -255,6 +291,17 @@ void api_item_similar(struct api_req *req)
     s->model = api_query(req, "model");
     req->state = s;
     req->state_free = sim_free;
+    const char *metric = api_query(req, "metric");
+    if (metric && *metric && strcmp(metric, "cosine") != 0) {
+        if (strcmp(metric, "dot") != 0 || src != SRC_EMBEDDING) {
+            api_reply_problem(req, 400, "bad-parameter", "Bad Request",
+                              json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", "metric",
+                                        "detail", "cosine or dot (source=embedding only)"),
+                              "metric must be cosine or dot (dot with source=embedding)");
+            return;
+        }
+        s->dot = 1;
+    }
     s->in_handler = 1;
     if (src == SRC_EMBEDDING) {
         serving_get(req->app, s->model, similar_model_ready, s);

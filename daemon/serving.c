@@ -77,6 +77,7 @@ void served_model_unref(struct served_model *m)
     free(m->titles);
     free(m->artists);
     free(m->by_id);
+    free(m->rank);
     knn_index_destroy(m->index);
     model_data_free(&m->data);
     free(m);
@@ -107,7 +108,7 @@ int64_t served_model_find(const struct served_model *m, const char *id)
 
 size_t served_model_bytes(const struct served_model *m)
 {
-    size_t b = sizeof *m + (size_t)m->data.n * (4 + 4 + 3 * sizeof(char *)) +
+    size_t b = sizeof *m + (size_t)m->data.n * (4 + 4 + 4 + 3 * sizeof(char *)) +
                (size_t)m->data.n * m->data.dimensions * sizeof(float);
     if (m->index)
         b += knn_index_bytes(m->index);
@@ -127,7 +128,6 @@ int serving_model_build(struct store *s, const char *id, const char *pmi_job,
                         struct served_model **out)
 {
     struct store_item_names names = {0};
-    uint32_t *rank = NULL;
     int rc;
     double t0 = now_s();
     *out = NULL;
@@ -148,9 +148,10 @@ int serving_model_build(struct store *s, const char *id, const char *pmi_job,
     m->titles = calloc(n + 1, sizeof(char *));
     m->artists = calloc(n + 1, sizeof(char *));
     m->by_id = malloc(sizeof(uint32_t) * (n + 1));
-    rank = malloc(sizeof(uint32_t) * (n + 1));
+    m->rank = malloc(sizeof(uint32_t) * (n + 1));
+    uint32_t *rank = m->rank;
     rc = -ENOMEM;
-    if (!m->ids || !m->titles || !m->artists || !m->by_id || !rank)
+    if (!m->ids || !m->titles || !m->artists || !m->by_id || !m->rank)
         goto out;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t k = m->data.keys[i];
@@ -191,7 +192,6 @@ int serving_model_build(struct store *s, const char *id, const char *pmi_job,
         }
     }
 out:
-    free(rank);
     store_item_names_free(&names);
     if (rc != 0) {
         served_model_unref(m);

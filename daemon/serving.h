@@ -26,7 +26,8 @@ struct served_model {
     struct model_data data;    /* keys (ascending) and raw embeddings */
     struct knn_index *index;   /* normalised rows; lists when precomputed */
     char **ids, **titles, **artists; /* [n], owned */
-    uint32_t *by_id;           /* [n] indices sorted by id (lookup, tie-break) */
+    uint32_t *by_id;           /* [n] indices sorted by id (lookup) */
+    uint32_t *rank;            /* [n] position of each item in id order (tie-break) */
     int precomputed;
     double load_seconds, precompute_seconds;
 };

@@ -126,6 +126,18 @@ class Pipeline(unittest.TestCase):
         big = d.json("GET", "/v1/items/%s/similar?k=1000" % ids[0])["neighbors"]
         self.assertEqual(len(big), len(ids) - 1)
 
+        # metric=dot: inner product of the raw embeddings (ties by id)
+        for i in (0, 3, len(ids) - 1):
+            got = d.json("GET", "/v1/items/%s/similar?k=6&metric=dot" % ids[i])
+            self.assertEqual(got["metric"], "dot")
+            dots = emb @ emb[i]
+            ref = sorted((j for j in range(len(ids)) if j != i), key=lambda j: (-dots[j], ids[j]))[:6]
+            for n, j in zip(got["neighbors"], ref):
+                self.assertAlmostEqual(n["score"], dots[j], delta=1e-4 * max(1, abs(dots[j])))
+            self.assertEqual([n["id"] for n in got["neighbors"]][:3], [ids[j] for j in ref][:3])
+        self.assertEqual(d.request("GET", "/v1/items/%s/similar?metric=l2" % ids[0]).status, 400)
+        self.assertEqual(d.request("GET", "/v1/items/%s/similar?metric=dot&source=cooc" % ids[0]).status, 400)
+
         # recommend: the sum of normalised inputs, inputs and exclude left out
         a, b, c = ids[0], ids[1], ids[2]
         rec = d.json("POST", "/v1/recommend", {"items": [a, int(b)], "k": 5, "exclude": [c, "nope"]})
