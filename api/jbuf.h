@@ -17,8 +17,12 @@ struct jbuf {
 
 void jbuf_raw(struct jbuf *b, const char *s, size_t n);
 void jbuf_lit(struct jbuf *b, const char *s); /* NUL-terminated raw text */
+/* A string literal: its length is known at compile time (no strlen). */
+#define JBUF_LIT(b, lit) jbuf_raw((b), "" lit, sizeof(lit) - 1)
 void jbuf_str(struct jbuf *b, const char *s); /* "escaped", or null for NULL */
-void jbuf_float(struct jbuf *b, double v);    /* %.9g: round-trips a float */
+/* A number: %.9g (round-trips a float); values with 1e-3 <= |v| < 1 (the
+ * usual similarity scores) get 9 decimals by a fast path instead. */
+void jbuf_float(struct jbuf *b, double v);
 
 /* Escapes s into out (at most cap bytes, no quotes); returns bytes written.
  * Stops early rather than overflow. */

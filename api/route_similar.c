@@ -91,30 +91,32 @@ static void reply_neighbors(struct api_req *req, const char *lead, const char *v
                             const float *score, int n, const char *tail)
 {
     struct jbuf b = {0};
-    jbuf_lit(&b, "{");
+    JBUF_LIT(&b, "{");
     jbuf_lit(&b, lead);
     if (value)
         jbuf_str(&b, value);
-    jbuf_lit(&b, ",\"model\":");
+    JBUF_LIT(&b, ",\"model\":");
     jbuf_str(&b, m->id);
-    jbuf_lit(&b, ",\"source\":\"embedding\",\"neighbors\":[");
+    JBUF_LIT(&b, ",\"source\":\"embedding\",\"neighbors\":[");
     for (int t = 0; t < n; t++) {
-        jbuf_lit(&b, t ? ",{\"id\":" : "{\"id\":");
+        if (t)
+            JBUF_LIT(&b, ",");
+        JBUF_LIT(&b, "{\"id\":");
         jbuf_str(&b, m->ids[idx[t]]);
-        jbuf_lit(&b, ",\"score\":");
+        JBUF_LIT(&b, ",\"score\":");
         jbuf_float(&b, score[t]);
-        jbuf_lit(&b, ",\"title\":");
+        JBUF_LIT(&b, ",\"title\":");
         jbuf_str(&b, m->titles[idx[t]]);
-        jbuf_lit(&b, ",\"artist\":");
+        JBUF_LIT(&b, ",\"artist\":");
         jbuf_str(&b, m->artists[idx[t]]);
-        jbuf_lit(&b, "}");
+        JBUF_LIT(&b, "}");
     }
-    jbuf_lit(&b, "]");
+    JBUF_LIT(&b, "]");
     if (tail) {
-        jbuf_lit(&b, ",");
+        JBUF_LIT(&b, ",");
         jbuf_lit(&b, tail);
     }
-    jbuf_lit(&b, "}\n");
+    JBUF_LIT(&b, "}\n");
     if (b.failed) {
         free(b.p);
         api_reply_oom(req);

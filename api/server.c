@@ -29,9 +29,9 @@
 /* libmicrohttpd's per-connection pool: it holds the request line and
  * headers and the read buffer that body chunks come from, and MHD clears it
  * for every request on a kept-alive connection, so its size is a per-request
- * cost (256 KiB cost ~30% of a similar-items request). 32 KiB allows ~16 KiB
- * of headers (more is 431) and ~16 KiB body chunks. */
-#define SERVER_CONNECTION_MEMORY (32 * 1024)
+ * cost (256 KiB cost ~30% of a similar-items request). 16 KiB allows ~8 KiB
+ * of headers (more is 431, as common proxies do) and ~8 KiB body chunks. */
+#define SERVER_CONNECTION_MEMORY (16 * 1024)
 
 struct api_server {
     struct app *app;
