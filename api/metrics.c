@@ -24,12 +24,15 @@ void api__metrics_observe(struct api_req *req, int status, double seconds)
     const char *route = req->route_name;
     const char *method = req->method;
     size_t i;
+    /* route names are the route table's own strings (or one literal), so a
+     * pointer compare finds the row without strcmp on the hot path */
     for (i = 0; i < n_counters; i++)
-        if (counters[i].code == status && strcmp(counters[i].route, route) == 0 &&
+        if (counters[i].code == status && counters[i].route_key == route &&
             strcmp(counters[i].method, method) == 0)
             break;
     if (i == n_counters && n_counters < METRICS_MAX_COUNTERS) {
         snprintf(counters[i].route, sizeof counters[i].route, "%s", route);
+        counters[i].route_key = route;
         snprintf(counters[i].method, sizeof counters[i].method, "%s", method);
         counters[i].code = status;
         n_counters++;
@@ -37,10 +40,11 @@ void api__metrics_observe(struct api_req *req, int status, double seconds)
     if (i < n_counters)
         counters[i].count++;
     for (i = 0; i < n_hists; i++)
-        if (strcmp(hists[i].route, route) == 0)
+        if (hists[i].route_key == route)
             break;
     if (i == n_hists && n_hists < METRICS_MAX_ROUTES) {
         snprintf(hists[i].route, sizeof hists[i].route, "%s", route);
+        hists[i].route_key = route;
         n_hists++;
     }
     if (i < n_hists) {

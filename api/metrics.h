@@ -12,6 +12,7 @@
 #define METRICS_MAX_ROUTES 64
 
 struct metrics_counter {
+    const char *route_key; /* the route table's string: identity */
     char route[64];
     char method[16];
     int code;
@@ -19,6 +20,7 @@ struct metrics_counter {
 };
 
 struct metrics_histogram {
+    const char *route_key;
     char route[64];
     uint64_t buckets[METRICS_BUCKETS]; /* cumulative: le bound */
     uint64_t count;

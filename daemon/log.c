@@ -18,6 +18,18 @@ static const char *const level_names[] = {"debug", "info", "warn", "error"};
 /* syslog priorities: debug 7, info 6, warning 4, err 3 */
 static const int level_prio[] = {7, 6, 4, 3};
 
+/* journald adds its own timestamps; JOURNAL_STREAM tells we write to it. */
+static int log_to_journal(void)
+{
+    static atomic_int cached = -1;
+    int v = atomic_load(&cached);
+    if (v < 0) {
+        v = getenv("JOURNAL_STREAM") != NULL;
+        atomic_store(&cached, v);
+    }
+    return v;
+}
+
 void log_set_level(enum log_level level)
 {
     atomic_store(&log_level_min, (int)level);
@@ -55,13 +67,20 @@ void log_msg(enum log_level level, const char *fmt, ...)
     char buf[4096];
     size_t n = 0;
     n += (size_t)snprintf(buf, sizeof buf, "<%d>", level_prio[level]);
-    if (!getenv("JOURNAL_STREAM")) {
+    if (!log_to_journal()) {
+        /* the date part changes once a second: format it once a second */
+        static __thread time_t cached_sec = -1;
+        static __thread char cached[32];
         struct timespec ts;
-        struct tm tm;
         clock_gettime(CLOCK_REALTIME, &ts);
-        gmtime_r(&ts.tv_sec, &tm);
-        n += strftime(buf + n, sizeof buf - n, "%Y-%m-%dT%H:%M:%S", &tm);
-        n += (size_t)snprintf(buf + n, sizeof buf - n, ".%03ldZ ", ts.tv_nsec / 1000000);
+        if (ts.tv_sec != cached_sec) {
+            struct tm tm;
+            gmtime_r(&ts.tv_sec, &tm);
+            strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &tm);
+            cached_sec = ts.tv_sec;
+        }
+        n += (size_t)snprintf(buf + n, sizeof buf - n, "%s.%03ldZ ", cached,
+                              ts.tv_nsec / 1000000);
     }
     n += (size_t)snprintf(buf + n, sizeof buf - n, "%s ", level_names[level]);
     va_list ap;
