@@ -11,21 +11,13 @@
 
 #include "storage/store_internal.h"
 
-static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
-{
-    if (s)
-        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, i);
-}
-
 /* Columns 3..11 of insert/update share one binding order. */
 static void bind_mutable(sqlite3_stmt *st, const struct store_job *j)
 {
-    bind_text_or_null(st, 3, j->state);
-    bind_text_or_null(st, 4, j->progress);
-    bind_text_or_null(st, 5, j->result);
-    bind_text_or_null(st, 6, j->error);
+    store__bind_text(st, 3, j->state);
+    store__bind_text(st, 4, j->progress);
+    store__bind_text(st, 5, j->result);
+    store__bind_text(st, 6, j->error);
     sqlite3_bind_int64(st, 7, j->started_ms);
     sqlite3_bind_int64(st, 8, j->finished_ms);
     sqlite3_bind_int64(st, 9, j->attempts);
@@ -37,10 +29,10 @@ int store_job_insert(struct store *s, const struct store_job *j)
     if (!st)
         return -EIO;
     sqlite3_bind_int64(st, 1, j->seq);
-    bind_text_or_null(st, 2, j->id);
+    store__bind_text(st, 2, j->id);
     bind_mutable(st, j);
-    bind_text_or_null(st, 10, j->type);
-    bind_text_or_null(st, 11, j->params);
+    store__bind_text(st, 10, j->type);
+    store__bind_text(st, 11, j->params);
     sqlite3_bind_int64(st, 12, j->created_ms);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
@@ -52,7 +44,7 @@ int store_job_update(struct store *s, const struct store_job *j)
     sqlite3_stmt *st = store__stmt(s, STORE__JOB_UPDATE);
     if (!st)
         return -EIO;
-    bind_text_or_null(st, 2, j->id);
+    store__bind_text(st, 2, j->id);
     bind_mutable(st, j);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
@@ -74,23 +66,17 @@ int store_job_update_with(struct store *s, const struct store_job *j,
     return store__commit(s);
 }
 
-static char *col_dup(sqlite3_stmt *st, int i)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-    return t ? strdup((const char *)t) : NULL;
-}
-
 /* Column order of STORE__JOB_GET and STORE__JOB_LIST. */
 static void row_read(sqlite3_stmt *st, struct store_job *j)
 {
     j->seq = sqlite3_column_int64(st, 0);
-    j->id = col_dup(st, 1);
-    j->type = col_dup(st, 2);
-    j->state = col_dup(st, 3);
-    j->params = col_dup(st, 4);
-    j->progress = col_dup(st, 5);
-    j->result = col_dup(st, 6);
-    j->error = col_dup(st, 7);
+    j->id = store__column_dup(st, 1);
+    j->type = store__column_dup(st, 2);
+    j->state = store__column_dup(st, 3);
+    j->params = store__column_dup(st, 4);
+    j->progress = store__column_dup(st, 5);
+    j->result = store__column_dup(st, 6);
+    j->error = store__column_dup(st, 7);
     j->created_ms = sqlite3_column_int64(st, 8);
     j->started_ms = sqlite3_column_int64(st, 9);
     j->finished_ms = sqlite3_column_int64(st, 10);
@@ -133,8 +119,8 @@ int store_jobs_list(struct store *s, const char *state, const char *type, int64_
     if (!st)
         return -EIO;
     sqlite3_bind_int64(st, 1, before_seq > 0 ? before_seq : INT64_MAX);
-    bind_text_or_null(st, 2, state);
-    bind_text_or_null(st, 3, type);
+    store__bind_text(st, 2, state);
+    store__bind_text(st, 3, type);
     sqlite3_bind_int(st, 4, limit);
     int rc, ret = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {

@@ -9,14 +9,6 @@
 
 #include "storage/store_internal.h"
 
-static void bind_text(sqlite3_stmt *st, int i, const char *s)
-{
-    if (s)
-        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, i);
-}
-
 static int step_done(struct store *s, sqlite3_stmt *st)
 {
     int rc = sqlite3_step(st);
@@ -37,39 +29,33 @@ int store_model_insert(struct store *s, const struct store_model *m, int activat
     if (!(st = store__stmt(s, STORE__MODEL_INSERT)))
         return -EIO;
     sqlite3_bind_int64(st, 1, m->seq);
-    bind_text(st, 2, m->id);
-    bind_text(st, 3, m->job);
-    bind_text(st, 4, m->pmi_job);
+    store__bind_text(st, 2, m->id);
+    store__bind_text(st, 3, m->job);
+    store__bind_text(st, 4, m->pmi_job);
     sqlite3_bind_int64(st, 5, m->created_ms);
     sqlite3_bind_int64(st, 6, m->dimensions);
     sqlite3_bind_int64(st, 7, m->items);
-    bind_text(st, 8, m->params);
-    bind_text(st, 9, m->loss);
-    bind_text(st, 10, m->file);
+    store__bind_text(st, 8, m->params);
+    store__bind_text(st, 9, m->loss);
+    store__bind_text(st, 10, m->file);
     sqlite3_bind_int64(st, 11, m->crc);
     sqlite3_bind_int(st, 12, activate ? 1 : 0);
     return step_done(s, st);
-}
-
-static char *dup_col(sqlite3_stmt *st, int i)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-    return t ? strdup((const char *)t) : NULL;
 }
 
 /* Column order shared by every SELECT of models. */
 static void row_read(sqlite3_stmt *st, struct store_model *m)
 {
     m->seq = sqlite3_column_int64(st, 0);
-    m->id = dup_col(st, 1);
-    m->job = dup_col(st, 2);
-    m->pmi_job = dup_col(st, 3);
+    m->id = store__column_dup(st, 1);
+    m->job = store__column_dup(st, 2);
+    m->pmi_job = store__column_dup(st, 3);
     m->created_ms = sqlite3_column_int64(st, 4);
     m->dimensions = sqlite3_column_int64(st, 5);
     m->items = sqlite3_column_int64(st, 6);
-    m->params = dup_col(st, 7);
-    m->loss = dup_col(st, 8);
-    m->file = dup_col(st, 9);
+    m->params = store__column_dup(st, 7);
+    m->loss = store__column_dup(st, 8);
+    m->file = store__column_dup(st, 9);
     m->crc = sqlite3_column_int64(st, 10);
     m->active = sqlite3_column_int(st, 11);
 }

@@ -16,6 +16,7 @@
 #include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "storage/store.h"
@@ -139,5 +140,22 @@ int store__blob_keys(struct store *s, sqlite3_stmt *st, int col_n, int col, uint
 /* Fills it from a row (key, id, title, artist, playlists) of
  * STORE__ITEM_GET_BY_*; strings are malloc'ed (-ENOMEM; the caller clears). */
 int store__item_fill(sqlite3_stmt *st, struct store_item *it);
+
+/* Binds s as text (borrowed until the statement is reset); NULL binds SQL
+ * NULL. */
+static inline void store__bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+/* A malloc'd copy of text column i (caller frees), NULL for SQL NULL. */
+static inline char *store__column_dup(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? strdup((const char *)t) : NULL;
+}
 
 #endif
