@@ -78,6 +78,7 @@ The daemon keeps running. Try next:
   curl $URL/v1/info
   curl "$URL/v1/items/$ITEM/similar?k=10"
   curl "$URL/v1/items/$ITEM/similar?k=10&source=cooc"
+  curl "$URL/v1/items/$ITEM/similar?k=10&metric=dot"      # inner product: see docs/quality.md
   curl -H 'Content-Type: application/json' -d '{"items":["$ITEM"],"k":10}' $URL/v1/recommend
   curl "$URL/v1/pmi/pairs?limit=10"
   curl -H 'Content-Type: application/json' -d '{"type":"evaluate"}' $URL/v1/jobs      # hold-out quality, see docs/quality.md
