@@ -28,7 +28,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from daemon import Daemon  # noqa: E402
+from daemon import Daemon, run  # noqa: E402
 from pipeline import read_jsonl, run_job, wait_job  # noqa: E402
 
 SLOW = {"ITEMVEC_TEST_JOB_DELAY_MS": "300"}
@@ -928,24 +928,5 @@ class Signals(unittest.TestCase):
             cleanup(d)
 
 
-def run_strict(module_globals):
-    """daemon.run(), except that an unexpected success (a known bug marked
-    @expectedFailure that got fixed) fails the run, so the marker is dropped."""
-    loader = unittest.TestLoader()
-    suite = unittest.TestSuite()
-    for obj in list(module_globals.values()):
-        if isinstance(obj, type) and issubclass(obj, unittest.TestCase):
-            suite.addTests(loader.loadTestsFromTestCase(obj))
-    result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
-    fixed = len(result.unexpectedSuccesses)
-    failed = len(result.failures) + len(result.errors) + fixed
-    skipped = len(result.skipped)
-    passed = max(0, result.testsRun - failed - skipped)
-    if fixed:
-        print("%d known bug(s) now fixed: remove @unittest.expectedFailure" % fixed)
-    print("%d passed, %d failed, %d skipped" % (passed, failed, skipped))
-    sys.exit(0 if failed == 0 else 1)
-
-
 if __name__ == "__main__":
-    run_strict(globals())
+    run(globals())
