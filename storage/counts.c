@@ -1,7 +1,8 @@
 /*
  * Totals: the O(1) counters row (kept up to date by every write, in the
  * same transaction) and a full recount that checks it and every other
- * invariant the writes maintain (store_integrity_check).
+ * invariant the writes maintain (store_integrity_check); and the largest
+ * item key, which sizes the arrays of snapshots and name tables.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -144,4 +145,15 @@ out:
     }
     store__rollback(s);
     return ret;
+}
+
+int store__max_item_key(struct store *s, sqlite3_int64 *out)
+{
+    sqlite3_stmt *st = store__stmt(s, STORE__ITEM_MAX_KEY);
+    if (!st)
+        return -EIO;
+    int rc = sqlite3_step(st);
+    *out = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : store__error(s, rc);
 }

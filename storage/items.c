@@ -106,18 +106,9 @@ int store_item_names_load(struct store *s, struct store_item_names *out)
     ret = store__begin_read(s);
     if (ret < 0)
         return ret;
-    st = store__stmt(s, STORE__ITEM_MAX_KEY);
-    if (!st) {
-        ret = -EIO;
+    ret = store__max_item_key(s, &max_key);
+    if (ret < 0)
         goto fail;
-    }
-    rc = sqlite3_step(st);
-    max_key = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW) {
-        ret = store__error(s, rc);
-        goto fail;
-    }
     if (max_key < 0 || max_key > (sqlite3_int64)UINT32_MAX - 1) {
         ret = -EOVERFLOW;
         goto fail;

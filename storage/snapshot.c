@@ -57,18 +57,9 @@ static int groups_load(struct store *s, struct store_groups *out, int hashed, ui
     ret = store_counts_get(s, &c);
     if (ret < 0)
         goto fail;
-    st = store__stmt(s, STORE__ITEM_MAX_KEY);
-    if (!st) {
-        ret = -EIO;
+    ret = store__max_item_key(s, &max_key);
+    if (ret < 0)
         goto fail;
-    }
-    rc = sqlite3_step(st);
-    max_key = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW) {
-        ret = store__error(s, rc);
-        goto fail;
-    }
     if (max_key < 0 || max_key > (sqlite3_int64)UINT32_MAX || c.playlists < 0 ||
         c.memberships < 0) {
         ret = -EIO;

@@ -158,4 +158,8 @@ static inline char *store__column_dup(sqlite3_stmt *st, int i)
     return t ? strdup((const char *)t) : NULL;
 }
 
+/* The largest item key (0 when there are no items), read in the caller's
+ * transaction. Returns 0 or a negative errno. */
+int store__max_item_key(struct store *s, sqlite3_int64 *out);
+
 #endif
