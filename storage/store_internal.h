@@ -30,6 +30,7 @@ enum store__stmt_id {
     STORE__COUNTERS_ADD,
     STORE__ITEM_MAX_KEY,
     STORE__ITEM_INSERT_NEW,
+    STORE__ITEM_INSERT_ROWS, /* STORE__INSERT_ROWS new items */
     STORE__ITEM_KEY_BY_ID,
     STORE__ITEM_UPDATE,
     STORE__ITEM_ADD_PLAYLISTS,
@@ -37,6 +38,7 @@ enum store__stmt_id {
     STORE__ITEM_GET_BY_KEY,
     STORE__ITEM_NAMES,
     STORE__PL_INSERT_NEW,
+    STORE__PL_INSERT_ROWS, /* STORE__INSERT_ROWS new playlists */
     STORE__PL_GET_BY_ID,
     STORE__PL_UPDATE,
     STORE__PL_DELETE,
@@ -60,6 +62,12 @@ enum store__stmt_id {
     STORE__MODEL_DELETE,
     STORE__STMT_COUNT
 };
+
+/* Rows per multi-row INSERT of new items or new playlists (commit.c): a
+ * statement step per row was over half the cost of inserting them (the
+ * top of commit.c has the numbers). The SQL texts in store.c repeat their
+ * row this many times. */
+#define STORE__INSERT_ROWS 64
 
 struct store {
     sqlite3 *db;
@@ -106,10 +114,6 @@ static inline void store__keys_encode(void *dst, const uint32_t *keys, size_t n)
         p[4 * i + 2] = (unsigned char)(keys[i] >> 16);
         p[4 * i + 3] = (unsigned char)(keys[i] >> 24);
     }
-/* Fills it from a row (key, id, title, artist, playlists) of
- * STORE__ITEM_GET_BY_*; strings are malloc'ed (-ENOMEM; the caller clears). */
-int store__item_fill(sqlite3_stmt *st, struct store_item *it);
-
 #endif
 }
 
@@ -123,10 +127,6 @@ static inline void store__keys_decode(uint32_t *keys, const void *src, size_t n)
     for (size_t i = 0; i < n; i++)
         keys[i] = (uint32_t)p[4 * i] | (uint32_t)p[4 * i + 1] << 8 |
                   (uint32_t)p[4 * i + 2] << 16 | (uint32_t)p[4 * i + 3] << 24;
-/* Fills it from a row (key, id, title, artist, playlists) of
- * STORE__ITEM_GET_BY_*; strings are malloc'ed (-ENOMEM; the caller clears). */
-int store__item_fill(sqlite3_stmt *st, struct store_item *it);
-
 #endif
 }
 

@@ -768,6 +768,312 @@ static void test_model(void **state)
     }
 }
 
+/* Multi-row inserts (commit.c inserts new items and new playlists
+ * STORE__INSERT_ROWS = 64 to a statement, the rest of a batch one by one):
+ * batches whose new items and playlists are 2 * 64 + 3, 64 + 1, 1 and
+ * exactly 64, added in scrambled row order, against a model. Items are
+ * "it%04d" and playlists "pl%04d" and every batch's new ones number above
+ * all stored ones, so dense keys in id order mean: key = number + 1. */
+#define MR_CHUNK 64 /* STORE__INSERT_ROWS in storage/store_internal.h */
+#define MR_IT 400
+#define MR_PL 400
+#define MR_BAD (-1) /* the over-long id (CHECK constraint) */
+
+struct mr_model {
+    unsigned char mem[MR_PL][MR_IT];
+    int title[MR_IT]; /* stage that gave the item's title, -1 none */
+    int n_it, n_pl;   /* it0000.., pl0000.. exist below these */
+};
+
+struct mr_row {
+    int p, k;
+};
+
+static char mr_bad_it[300], mr_bad_pl[300];
+
+static const char *mr_it_id(char *buf, size_t len, int k)
+{
+    if (k == MR_BAD)
+        return mr_bad_it;
+    snprintf(buf, len, "it%04d", k);
+    return buf;
+}
+
+static const char *mr_pl_id(char *buf, size_t len, int p)
+{
+    if (p == MR_BAD)
+        return mr_bad_pl;
+    snprintf(buf, len, "pl%04d", p);
+    return buf;
+}
+
+/* Titles on items not divisible by 5, naming the stage; artists on
+ * multiples of 3, never changing. */
+static void mr_texts(int k, int stage, char *title, char *artist, const char **t, const char **a)
+{
+    snprintf(title, 16, "t%d.%d", k, stage);
+    snprintf(artist, 16, "a%d", k);
+    *t = k % 5 != 0 ? title : NULL;
+    *a = k % 3 == 0 ? artist : NULL;
+}
+
+/* Rows of a stage: every new item k in [i0, i1) once in a playlist of P
+ * (all but empty_p, which gets no row), then per playlist one row naming
+ * an older or new item, repeated (a duplicate) for every sixth. */
+static size_t mr_rows(struct mr_row *rows, int i0, int i1, const int *P, int nP, int empty_p)
+{
+    int live[MR_PL], nl = 0;
+    size_t n = 0;
+
+    for (int j = 0; j < nP; j++)
+        if (P[j] != empty_p)
+            live[nl++] = P[j];
+    for (int k = i0; k < i1; k++)
+        rows[n++] = (struct mr_row){live[(k * 13) % nl], k};
+    for (int j = 0; j < nl; j++) {
+        int k = (live[j] * 5 + 1) % i1;
+        rows[n++] = (struct mr_row){live[j], k};
+        if (live[j] % 6 == 0)
+            rows[n++] = (struct mr_row){live[j], k};
+    }
+    return n;
+}
+
+static int mr_seen; /* playlists listed so far */
+
+static int mr_list_cb(void *userdata, int64_t key, const char *id, int64_t n_items)
+{
+    const struct mr_model *m = userdata;
+    char want[16];
+    int64_t n = 0;
+
+    assert_int_equal(key, mr_seen + 1);
+    assert_string_equal(id, mr_pl_id(want, sizeof want, mr_seen));
+    for (int k = 0; k < m->n_it; k++)
+        n += m->mem[mr_seen][k];
+    assert_int_equal(n_items, n);
+    mr_seen++;
+    return 0;
+}
+
+static void mr_check(struct store *s, const struct mr_model *m)
+{
+    char id[16], title[16], artist[16];
+    int64_t mems = 0;
+
+    for (int k = 0; k < m->n_it; k++) {
+        struct store_item it;
+        const char *t, *a;
+        int64_t n = 0;
+        assert_int_equal(store_item_get(s, mr_it_id(id, sizeof id, k), &it), 0);
+        assert_int_equal(it.key, k + 1);
+        for (int p = 0; p < m->n_pl; p++)
+            n += m->mem[p][k];
+        assert_int_equal(it.playlists, n);
+        mr_texts(k, m->title[k], title, artist, &t, &a);
+        if (t)
+            assert_string_equal(it.title, t);
+        else
+            assert_null(it.title);
+        if (a)
+            assert_string_equal(it.artist, a);
+        else
+            assert_null(it.artist);
+        store_item_clear(&it);
+    }
+    {
+        struct store_item it;
+        struct store_playlist pl;
+        assert_int_equal(store_item_get(s, mr_it_id(id, sizeof id, m->n_it), &it), -ENOENT);
+        assert_int_equal(store_playlist_get(s, mr_pl_id(id, sizeof id, m->n_pl), &pl), -ENOENT);
+    }
+    for (int p = 0; p < m->n_pl; p++) {
+        struct store_playlist pl;
+        size_t j = 0;
+        assert_int_equal(store_playlist_get(s, mr_pl_id(id, sizeof id, p), &pl), 0);
+        assert_int_equal(pl.key, p + 1);
+        for (int k = 0; k < m->n_it; k++) {
+            if (!m->mem[p][k])
+                continue;
+            assert_true(j < pl.n_items);
+            assert_int_equal(pl.items[j].key, k + 1);
+            assert_string_equal(pl.items[j].id, mr_it_id(id, sizeof id, k));
+            j++;
+        }
+        assert_int_equal(pl.n_items, j);
+        mems += (int64_t)j;
+        store_playlist_clear(&pl);
+    }
+    mr_seen = 0;
+    assert_int_equal(store_playlists_list(s, 0, MR_PL + 10, mr_list_cb, (void *)m), 0);
+    assert_int_equal(mr_seen, m->n_pl);
+    assert_counts(s, m->n_pl, m->n_it, mems);
+}
+
+/* Commits the rows (in a scrambled order) and the empty playlist empty_p
+ * (-2: none) as one batch of the given stage; checks the result numbers
+ * against the model and, when it succeeds, updates the model. */
+static void mr_commit(struct store *s, struct mr_model *m, const struct mr_row *rows, size_t n,
+                      int empty_p, int stage, enum store_commit_mode mode, int expect_ok)
+{
+    static unsigned char in_batch[MR_PL][MR_IT], touched[MR_PL];
+    struct batch *b = batch_create();
+    struct store_commit_result r;
+    int64_t stored = 0, removed = 0, n_pl = 0;
+    int max_p = -1, max_k = -1;
+    char pid[16], iid[16], title[16], artist[16];
+
+    memset(in_batch, 0, sizeof in_batch);
+    memset(touched, 0, sizeof touched);
+    /* 37 is prime to n unless n is a multiple of 37. */
+    assert_true(n % 37 != 0);
+    for (size_t j = 0; j < n; j++) {
+        const struct mr_row *row = &rows[(j * 37) % n];
+        const char *t, *a;
+        mr_texts(row->k, stage, title, artist, &t, &a);
+        assert_int_equal(
+            add(b, mr_pl_id(pid, sizeof pid, row->p), mr_it_id(iid, sizeof iid, row->k), t, a), 0);
+        if (row->p >= 0 && row->k >= 0) {
+            in_batch[row->p][row->k] = 1;
+            touched[row->p] = 1;
+        }
+    }
+    if (empty_p >= 0) {
+        assert_int_equal(batch_add_playlist(b, mr_pl_id(pid, sizeof pid, empty_p), 6), 0);
+        touched[empty_p] = 1;
+    }
+    for (int p = 0; p < MR_PL; p++) {
+        if (!touched[p])
+            continue;
+        n_pl++;
+        if (p > max_p)
+            max_p = p;
+        for (int k = 0; k < MR_IT; k++) {
+            stored += in_batch[p][k] && !m->mem[p][k];
+            removed += mode == STORE_COMMIT_REPLACE && !in_batch[p][k] && m->mem[p][k];
+            if (in_batch[p][k] && k > max_k)
+                max_k = k;
+        }
+    }
+    if (!expect_ok) {
+        assert_true(store_batch_commit(s, b, mode, &r) < 0);
+        assert_true(strlen(store_errmsg(s)) > 0);
+        batch_destroy(b);
+        return;
+    }
+    assert_int_equal(store_batch_commit(s, b, mode, &r), 0);
+    assert_int_equal(r.playlists, n_pl);
+    assert_int_equal(r.rows_stored, stored);
+    assert_int_equal(r.rows_duplicate, (int64_t)n - stored);
+    assert_int_equal(r.rows_removed, removed);
+    batch_destroy(b);
+    for (int p = 0; p < MR_PL; p++) {
+        if (!touched[p])
+            continue;
+        for (int k = 0; k < MR_IT; k++) {
+            if (mode == STORE_COMMIT_REPLACE)
+                m->mem[p][k] = in_batch[p][k];
+            else
+                m->mem[p][k] |= in_batch[p][k];
+            if (in_batch[p][k] && k % 5 != 0)
+                m->title[k] = stage;
+        }
+    }
+    if (max_p + 1 > m->n_pl)
+        m->n_pl = max_p + 1;
+    if (max_k + 1 > m->n_it)
+        m->n_it = max_k + 1;
+}
+
+static void test_multirow(void **state)
+{
+    struct fixture *f = *state;
+    struct mr_model *m = calloc(1, sizeof *m);
+    struct mr_row *rows = calloc(4 * MR_IT, sizeof *rows);
+    int P[MR_PL];
+    size_t n;
+
+    assert_non_null(m);
+    assert_non_null(rows);
+    for (int k = 0; k < MR_IT; k++)
+        m->title[k] = -1;
+    memset(mr_bad_it, 'z', sizeof mr_bad_it - 1);
+    memcpy(mr_bad_it, "it0331", 6); /* sorts 72nd of stage 5's new items */
+    memset(mr_bad_pl, 'z', sizeof mr_bad_pl - 1);
+    memcpy(mr_bad_pl, "pl0362", 6); /* 102nd of stage 6's new playlists */
+
+    /* 1: a fresh store, 2 * 64 + 3 new items and new playlists. */
+    for (int j = 0; j < 2 * MR_CHUNK + 3; j++)
+        P[j] = j;
+    n = mr_rows(rows, 0, 2 * MR_CHUNK + 3, P, 2 * MR_CHUNK + 3, -2);
+    mr_commit(f->s, m, rows, n, -2, 1, STORE_COMMIT_MERGE, 1);
+    assert_int_equal(m->n_it, 131);
+    assert_int_equal(m->n_pl, 131);
+    mr_check(f->s, m);
+
+    /* 2: 64 + 1 new of each, with stored items and playlists (scans). */
+    P[0] = 0;
+    P[1] = 7;
+    for (int j = 0; j < MR_CHUNK + 1; j++)
+        P[2 + j] = 131 + j;
+    n = mr_rows(rows, 131, 196, P, MR_CHUNK + 3, -2);
+    mr_commit(f->s, m, rows, n, -2, 2, STORE_COMMIT_MERGE, 1);
+    assert_int_equal(m->n_it, 196);
+    assert_int_equal(m->n_pl, 196);
+    mr_check(f->s, m);
+
+    /* 3: a small batch against the bigger tables: probes, and the
+     * playlists' insert-first path. */
+    P[0] = 5;
+    P[1] = 196;
+    P[2] = 197;
+    n = mr_rows(rows, 196, 197, P, 3, -2);
+    mr_commit(f->s, m, rows, n, -2, 3, STORE_COMMIT_MERGE, 1);
+    assert_int_equal(m->n_it, 197);
+    assert_int_equal(m->n_pl, 198);
+    mr_check(f->s, m);
+
+    /* 4: REPLACE with exactly 64 new items and 64 new playlists, one of
+     * them empty (a zero-length blob inside a multi-row INSERT). */
+    P[0] = 3;
+    for (int j = 0; j < MR_CHUNK; j++)
+        P[1 + j] = 198 + j;
+    n = mr_rows(rows, 197, 261, P, MR_CHUNK + 1, 200);
+    mr_commit(f->s, m, rows, n, 200, 4, STORE_COMMIT_REPLACE, 1);
+    assert_int_equal(m->n_it, 261);
+    assert_int_equal(m->n_pl, 262);
+    mr_check(f->s, m);
+
+    /* 5: an over-long item id inside the second multi-row INSERT of items
+     * fails the upload; nothing of it stays, not even a key. */
+    for (int j = 0; j < 2 * MR_CHUNK + 3; j++)
+        P[j] = 262 + j;
+    n = mr_rows(rows, 261, 392, P, 2 * MR_CHUNK + 3, -2);
+    rows[n++] = (struct mr_row){262, MR_BAD};
+    mr_commit(f->s, m, rows, n, -2, 5, STORE_COMMIT_MERGE, 0);
+    mr_check(f->s, m);
+
+    /* 6: the same with an over-long playlist id in the second multi-row
+     * INSERT of playlists, after all the items were inserted. */
+    n = mr_rows(rows, 261, 392, P, 2 * MR_CHUNK + 3, -2);
+    rows[n++] = (struct mr_row){MR_BAD, 3};
+    mr_commit(f->s, m, rows, n, -2, 6, STORE_COMMIT_MERGE, 0);
+    mr_check(f->s, m);
+
+    /* 7: the handle stays usable and keys continue densely. */
+    n = mr_rows(rows, 261, 392, P, 2 * MR_CHUNK + 3, -2);
+    mr_commit(f->s, m, rows, n, -2, 7, STORE_COMMIT_MERGE, 1);
+    assert_int_equal(m->n_it, 392);
+    assert_int_equal(m->n_pl, 393);
+    mr_check(f->s, m);
+
+    /* Idempotent: the same upload again stores nothing. */
+    mr_commit(f->s, m, rows, n, -2, 7, STORE_COMMIT_MERGE, 1);
+    mr_check(f->s, m);
+    free(rows);
+    free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -783,6 +1089,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_snapshot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_model, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_multirow, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
