@@ -282,6 +282,8 @@ void api_playlist_put(struct api_req *req)
         rc = put_item(st, it, i, pointer, sizeof pointer, &err);
     }
     json_decref(doc);
+    if (rc == 0)
+        rc = batch_flush(st->batch);
     if (rc == -EINVAL) {
         api_reply_problem(req, 422, "invalid-body", "Unprocessable Content",
                           json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", pointer, "detail",

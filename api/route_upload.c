@@ -226,6 +226,8 @@ void api_upload_finish(struct api_req *req)
         return;
     }
     rc = upload_parser_finish(u->parser, &err);
+    if (rc == 0)
+        rc = batch_flush(u->batch); /* the last rows are applied here */
     if (rc < 0) {
         reply_parse_error(req, rc, &err);
         return;

@@ -28,12 +28,19 @@ int batch_add(struct batch *b, const char *playlist, size_t playlist_len, const 
               size_t item_len, const char *title, size_t title_len, const char *artist,
               size_t artist_len);
 
+/* Rows are applied to the batch's tables a few rows after batch_add
+ * returns (batch.c: look-ahead), so an -ENOMEM may surface on a later call.
+ * batch_flush applies every staged row; it returns 0 or the first error,
+ * which is sticky: after an error the batch should only be destroyed.
+ * store_batch_commit, batch_playlists and batch_items flush first. */
+int batch_flush(struct batch *b);
+
 /* Declares a playlist even if it gets no rows (PUT with "items": []). */
 int batch_add_playlist(struct batch *b, const char *playlist, size_t playlist_len);
 
-size_t batch_rows(const struct batch *b);      /* rows added */
-size_t batch_playlists(const struct batch *b); /* distinct playlists */
-size_t batch_items(const struct batch *b);     /* distinct items */
+size_t batch_rows(const struct batch *b); /* rows added */
+size_t batch_playlists(struct batch *b);  /* distinct playlists (flushes) */
+size_t batch_items(struct batch *b);      /* distinct items (flushes) */
 size_t batch_memory(const struct batch *b);    /* bytes allocated (all of it,
                                                   strings and tables included) */
 

@@ -40,6 +40,7 @@ struct batch__strtab {
     const char **str;          /* [n]: bytes, NUL-terminated; length in len[] */
     uint32_t *len;             /* [n] */
     struct batch__slot *slots; /* [mask + 1] */
+    struct batch__texthash *aux; /* [mask + 1], the items table only */
     uint32_t n, cap;           /* entries used / allocated */
     uint32_t mask;             /* slot count - 1 (power of two) */
 };
@@ -49,14 +50,33 @@ struct batch__list {
     uint32_t n, cap;
 };
 
-/* Per batch item: its latest title/artist (texts index + 1, 0 = none), and
- * the 64-bit hashes of those texts, so that a row repeating the item's
- * current title costs a hash of the row's text and no lookup (see
- * batch_text_set). One struct, not parallel arrays: one cache line per
- * row. */
+/* Per batch item: its latest title/artist (texts index + 1, 0 = none).
+ * Only read when a row brings a different text (see batch__texthash) and
+ * by commit.c. */
 struct batch__item {
-    uint64_t title_hash, artist_hash;
     uint32_t title, artist;
+};
+
+/* The 64-bit hashes of an item's current title and artist (0 = none; a
+ * real hash of 0 is stored as 1), kept beside the item table's slots, at
+ * the same position: the probe that finds a row's item brings the line
+ * that tells whether the row repeats the item's texts, which it nearly
+ * always does. One cache miss per row instead of two (see batch.c). */
+struct batch__texthash {
+    uint64_t title, artist;
+};
+
+/* A row staged by batch_add, waiting for its turn (batch.c explains the
+ * look-ahead). Its strings are copied into bytes[] (title and artist
+ * absent when the *_len is UINT32_MAX); the hashes and tags are computed
+ * at staging, when the row's slots are prefetched. */
+#define BATCH__LOOKAHEAD 16
+#define BATCH__PENDING_BYTES 200
+struct batch__pending {
+    uint64_t pl_tag, item_tag, title_hash, artist_hash;
+    uint32_t pl_len, item_len, title_len, artist_len;
+    int same_playlist; /* same playlist as the row staged before it */
+    char bytes[BATCH__PENDING_BYTES];
 };
 
 struct batch {
@@ -65,7 +85,10 @@ struct batch {
     struct batch__list *lists;  /* [playlists.cap] */
     struct batch__item *item;   /* [items.cap] */
     uint32_t last_playlist;     /* index + 1 of the previous row's playlist */
-    size_t rows;
+    struct batch__pending pending[BATCH__LOOKAHEAD]; /* ring of staged rows */
+    uint32_t pending_head, pending_n;
+    int error;   /* first error of a staged row's processing: sticky */
+    size_t rows; /* rows added, staged ones included */
     size_t memory; /* bytes allocated, kept up to date by batch.c */
 };
 

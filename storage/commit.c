@@ -1031,8 +1031,8 @@ static int commit_counters(struct commit_state *c)
     return rc == SQLITE_DONE ? 0 : store__error(c->s, rc);
 }
 
-int store_batch_commit(struct store *s, const struct batch *b, enum store_commit_mode mode,
-                       struct store_commit_result *out)
+static int commit_batch(struct store *s, const struct batch *b, enum store_commit_mode mode,
+                        struct store_commit_result *out)
 {
     struct commit_state c = {.s = s, .b = b, .mode = mode};
     struct store_counts before;
@@ -1107,4 +1107,13 @@ out:
     free(c.blob.p);
     free(c.new_pl.bytes);
     return ret;
+}
+
+int store_batch_commit(struct store *s, struct batch *b, enum store_commit_mode mode,
+                       struct store_commit_result *out)
+{
+    /* Rows still staged in the batch's look-ahead are applied first. */
+    int ret = b ? batch_flush(b) : -EINVAL;
+
+    return ret < 0 ? ret : commit_batch(s, b, mode, out);
 }

@@ -85,8 +85,9 @@ struct store_commit_result {
  * stored plus rows repeated inside the batch). REPLACE also reports
  * rows_removed = memberships the playlists had and the batch left out; a
  * REPLACE with an empty set (batch_add_playlist only) creates or empties
- * the playlist. The batch is borrowed and not modified. */
-int store_batch_commit(struct store *s, const struct batch *b, enum store_commit_mode mode,
+ * the playlist. The batch is borrowed; the commit only applies its staged
+ * rows (batch_flush) and does not otherwise modify it. */
+int store_batch_commit(struct store *s, struct batch *b, enum store_commit_mode mode,
                        struct store_commit_result *out);
 
 /* Deletes a playlist and its memberships, in one transaction that also

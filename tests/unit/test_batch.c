@@ -3,7 +3,10 @@
  * rows, playlists and distinct items, interning (same string -> one entry,
  * strings not NUL-terminated, ids with embedded bytes), growth past the
  * hash table's first sizes, and memory accounting. What a batch stores is
- * checked end to end through store_batch_commit in test_store.c.
+ * checked end to end through store_batch_commit in test_store.c; the
+ * look-ahead (rows staged, applied later, long rows applied at once) is
+ * checked here against the batch's internal layout (batch_internal.h),
+ * since its mistakes would be wrong membership lists or a stale title.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +18,7 @@
 #include <cmocka.h>
 
 #include "storage/batch.h"
+#include "storage/batch_internal.h"
 
 static int add(struct batch *b, const char *pl, const char *it, const char *title,
                const char *artist)
@@ -102,6 +106,82 @@ static void test_many(void **state)
     batch_destroy(b);
 }
 
+/* The current title of item id in b, "" when none. */
+static const char *title_of(struct batch *b, const char *id)
+{
+    uint32_t i = batch__find(&b->items, id, strlen(id));
+    assert_true(i != UINT32_MAX);
+    return b->item[i].title ? b->texts.str[b->item[i].title - 1] : "";
+}
+
+/* The batch item indices of playlist pl, as ids joined by ','. */
+static void members_of(struct batch *b, const char *pl, char *out, size_t cap)
+{
+    uint32_t p = batch__find(&b->playlists, pl, strlen(pl));
+    size_t n = 0;
+
+    assert_true(p != UINT32_MAX);
+    out[0] = '\0';
+    for (uint32_t r = 0; r < b->lists[p].n; r++)
+        n += (size_t)snprintf(out + n, cap - n, "%s%s", r ? "," : "",
+                              b->items.str[b->lists[p].idx[r]]);
+}
+
+static void test_lookahead_order(void **state)
+{
+    struct batch *b = batch_create();
+    char longt[300], got[256];
+
+    (void)state;
+    memset(longt, 'L', sizeof longt - 1);
+    longt[sizeof longt - 1] = '\0';
+    /* Short rows are staged, a row with 299 bytes of title is applied at
+     * once: the latest title must still win in row order, both ways. */
+    assert_int_equal(add(b, "p1", "x", "first", NULL), 0);
+    assert_int_equal(add(b, "p1", "x", longt, NULL), 0);
+    assert_int_equal(add(b, "p1", "y", longt, NULL), 0);
+    assert_int_equal(add(b, "p1", "y", "short", NULL), 0);
+    assert_int_equal(add(b, "p2", "x", "third", "art"), 0);
+    /* Playlists interleaved within the look-ahead window. */
+    assert_int_equal(add(b, "p1", "z", NULL, NULL), 0);
+    assert_int_equal(add(b, "p2", "z", NULL, NULL), 0);
+    assert_int_equal(add(b, "p1", "w", NULL, NULL), 0);
+    assert_int_equal(batch_rows(b), 8); /* staged rows count at once */
+    assert_int_equal(batch_flush(b), 0);
+    assert_string_equal(title_of(b, "x"), "third");
+    assert_string_equal(title_of(b, "y"), "short");
+    assert_string_equal(title_of(b, "z"), "");
+    members_of(b, "p1", got, sizeof got);
+    assert_string_equal(got, "x,x,y,y,z,w");
+    members_of(b, "p2", got, sizeof got);
+    assert_string_equal(got, "x,z");
+    /* Back to the first title after another, in a later window. */
+    for (int i = 0; i < 40; i++)
+        assert_int_equal(add(b, "p3", i % 2 ? "x" : "v", i % 2 ? "first" : "vee", NULL), 0);
+    assert_int_equal(batch_items(b), 5);
+    assert_string_equal(title_of(b, "x"), "first");
+    batch_destroy(b);
+}
+
+/* Rows staged but never flushed are freed with the batch (ASan checks
+ * that nothing leaks), and batch_add_playlist keeps row order. */
+static void test_lookahead_unflushed(void **state)
+{
+    struct batch *b = batch_create();
+    char got[64];
+
+    (void)state;
+    assert_int_equal(add(b, "p1", "a", "A", NULL), 0);
+    assert_int_equal(add(b, "p1", "b", "B", NULL), 0);
+    assert_int_equal(batch_add_playlist(b, "p0", 2), 0);
+    assert_int_equal(add(b, "p1", "c", NULL, NULL), 0);
+    assert_int_equal(batch_playlists(b), 2);
+    members_of(b, "p1", got, sizeof got);
+    assert_string_equal(got, "a,b,c");
+    assert_int_equal(add(b, "p9", "d", NULL, NULL), 0); /* staged, dropped */
+    batch_destroy(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -109,6 +189,8 @@ int main(void)
         cmocka_unit_test(test_counts),
         cmocka_unit_test(test_not_nul_terminated),
         cmocka_unit_test(test_many),
+        cmocka_unit_test(test_lookahead_order),
+        cmocka_unit_test(test_lookahead_unflushed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
