@@ -161,136 +161,159 @@ static int commit_new_pl_queue(struct commit_state *c, uint32_t p, const uint32_
 /* Playlists per commit_playlists_touch. */
 #define COMMIT_PL_TOUCH 32
 
-/* Writes one batch playlist; S = c->set (sorted, unique), with the batch
- * item index of each key in c->set_idx. */
-static int commit_playlist(struct commit_state *c, uint32_t p)
+/* Probing mode: tries to insert batch playlist p with set S (m keys) as
+ * new, which is one statement for a new playlist. *inserted tells whether
+ * it was new; if not, it exists and the caller merges. */
+static int commit_playlist_try_insert(struct commit_state *c, uint32_t p, const uint32_t *S,
+                                      size_t m, int *inserted)
 {
     struct store *s = c->s;
     const struct batch *b = c->b;
-    const uint32_t *S = c->set.v;
-    size_t m = c->set.n, n_old = 0, i, j;
-    uint32_t *old = NULL;
-    sqlite3_int64 key;
-    sqlite3_stmt *st = NULL;
+    sqlite3_stmt *st = store__stmt(s, STORE__PL_INSERT_NEW);
     int rc, ret;
 
-    if (c->pl_keys[p] == 0)
-        return commit_new_pl_queue(c, p, S, m);
-    if (c->pl_keys[p] == UINT32_MAX) {
-        /* Unknown: probing mode tries the insert first, which is one
-         * statement for a new playlist. */
-        st = store__stmt(s, STORE__PL_INSERT_NEW);
-        if (!st)
-            return -EIO;
-        rc = sqlite3_bind_text(st, 1, b->playlists.str[p], (int)b->playlists.len[p], SQLITE_STATIC);
-        if (rc == SQLITE_OK)
-            rc = sqlite3_bind_int64(st, 2, (sqlite3_int64)m);
-        if (rc != SQLITE_OK) {
-            ret = store__error(s, rc);
-            goto out;
-        }
-        ret = commit__blob_bind(&c->blob, st, 3, S, m);
-        if (ret < 0)
-            goto out;
+    *inserted = 0;
+    if (!st)
+        return -EIO;
+    rc = sqlite3_bind_text(st, 1, b->playlists.str[p], (int)b->playlists.len[p], SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 2, (sqlite3_int64)m);
+    ret = rc == SQLITE_OK ? commit__blob_bind(&c->blob, st, 3, S, m) : store__error(s, rc);
+    if (ret == 0) {
         rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE && sqlite3_changes64(s->db) == 1) {
+        if (rc != SQLITE_DONE) {
+            ret = store__error(s, rc);
+        } else if (sqlite3_changes64(s->db) == 1) {
             /* New playlist: every member is a new membership. */
+            *inserted = 1;
             c->new_playlists++;
             c->memberships += (int64_t)m;
             c->stored += (int64_t)m;
-            ret = 0;
-            goto out;
         }
-        if (rc != SQLITE_DONE) {
-            ret = store__error(s, rc);
-            goto out;
-        }
-        sqlite3_reset(st);
     }
+    sqlite3_reset(st);
+    return ret;
+}
 
-    /* Existing playlist: read its set. */
-    st = store__stmt(s, STORE__PL_GET_BY_ID);
+/* Reads the stored key and set of batch playlist p, which exists. *old is
+ * the caller's to free. */
+static int commit_playlist_read(struct commit_state *c, uint32_t p, sqlite3_int64 *key,
+                                uint32_t **old, size_t *n_old)
+{
+    struct store *s = c->s;
+    const struct batch *b = c->b;
+    sqlite3_stmt *st = store__stmt(s, STORE__PL_GET_BY_ID);
+    int rc, ret;
+
     if (!st)
         return -EIO;
     rc = sqlite3_bind_text(st, 1, b->playlists.str[p], (int)b->playlists.len[p], SQLITE_STATIC);
     if (rc == SQLITE_OK)
         rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW) {
+    if (rc == SQLITE_ROW) {
+        *key = sqlite3_column_int64(st, 0);
+        ret = store__blob_keys(s, st, 1, 2, old, n_old);
+    } else {
         ret = rc == SQLITE_DONE ? -EIO : store__error(s, rc);
-        goto out;
     }
-    key = sqlite3_column_int64(st, 0);
-    ret = store__blob_keys(s, st, 1, 2, &old, &n_old);
-    if (ret < 0)
-        goto out;
     sqlite3_reset(st);
+    return ret;
+}
 
-    /* Merge walk: union into c->merged; a key of both sets is a membership
-     * npl counted as new: one correction for its batch item. */
-    ret = commit__buf_reserve(&c->merged, n_old + m);
+/* Merges the stored set old (n_old keys) with S = c->set into c->merged
+ * and counts: a key of both sets is a membership npl counted as new (one
+ * correction for its batch item); under REPLACE an old key the batch
+ * drops is recorded for step 3. Sets *changed (0: nothing to write) and
+ * *write, *n_write to the set to store (may be NULL when empty). */
+static int commit_playlist_merge(struct commit_state *c, const uint32_t *old, size_t n_old,
+                                 int *changed, const uint32_t **write, size_t *n_write)
+{
+    const uint32_t *S = c->set.v;
+    size_t m = c->set.n, nu = 0, common = 0, i = 0, j = 0;
+    uint32_t *u;
+    int ret = commit__buf_reserve(&c->merged, n_old + m);
+
     if (ret < 0)
-        goto out;
-    {
-        uint32_t *u = c->merged.v;
-        size_t nu = 0, common = 0;
-        for (i = 0, j = 0; i < n_old || j < m;) {
-            if (j == m || (i < n_old && old[i] < S[j])) {
-                /* REPLACE: an old member the batch drops, -1 in step 3 */
-                if (c->mode == STORE_COMMIT_REPLACE) {
-                    ret = commit__buf_push(&c->corrections, old[i]);
-                    if (ret < 0)
-                        goto out;
-                }
-                u[nu++] = old[i++];
-            } else if (i == n_old || S[j] < old[i]) {
-                u[nu++] = S[j++];
-            } else {
-                common++;
-                c->corr[c->set_idx[j]]++;
-                u[nu++] = S[j++];
-                i++;
-            }
-        }
-        c->merged.n = nu;
-        c->stored += (int64_t)(m - common);
-        if (c->mode == STORE_COMMIT_REPLACE) {
-            c->removed += (int64_t)(n_old - common);
-            c->memberships += (int64_t)m - (int64_t)n_old;
-            if (common == m && common == n_old) {
-                ret = 0; /* same set: nothing to write */
-                goto out;
-            }
+        return ret;
+    u = c->merged.v;
+    while (i < n_old || j < m) {
+        if (j == m || (i < n_old && old[i] < S[j])) {
+            if (c->mode == STORE_COMMIT_REPLACE &&
+                (ret = commit__buf_push(&c->corrections, old[i])) < 0)
+                return ret;
+            u[nu++] = old[i++];
+        } else if (i == n_old || S[j] < old[i]) {
+            u[nu++] = S[j++];
         } else {
-            c->memberships += (int64_t)(nu - n_old);
-            if (nu == n_old) {
-                ret = 0; /* nothing new */
-                goto out;
-            }
-            S = u;
-            m = nu;
+            common++;
+            c->corr[c->set_idx[j]]++;
+            u[nu++] = S[j++];
+            i++;
         }
     }
-
-    st = store__stmt(s, STORE__PL_UPDATE);
-    if (!st) {
-        ret = -EIO;
-        goto out;
+    c->merged.n = nu;
+    c->stored += (int64_t)(m - common);
+    if (c->mode == STORE_COMMIT_REPLACE) {
+        c->removed += (int64_t)(n_old - common);
+        c->memberships += (int64_t)m - (int64_t)n_old;
+        *changed = !(common == m && common == n_old); /* same set: nothing */
+        *write = S;
+        *n_write = m;
+    } else {
+        c->memberships += (int64_t)(nu - n_old);
+        *changed = nu != n_old; /* nothing new */
+        *write = u;
+        *n_write = nu;
     }
+    return 0;
+}
+
+/* Stores set S (m keys) as playlist key's members. */
+static int commit_playlist_update(struct commit_state *c, sqlite3_int64 key, const uint32_t *S,
+                                  size_t m)
+{
+    struct store *s = c->s;
+    sqlite3_stmt *st = store__stmt(s, STORE__PL_UPDATE);
+    int rc, ret;
+
+    if (!st)
+        return -EIO;
     rc = sqlite3_bind_int64(st, 1, key);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(st, 2, (sqlite3_int64)m);
-    if (rc != SQLITE_OK) {
-        ret = store__error(s, rc);
-        goto out;
+    ret = rc == SQLITE_OK ? commit__blob_bind(&c->blob, st, 3, S, m) : store__error(s, rc);
+    if (ret == 0) {
+        rc = sqlite3_step(st);
+        ret = rc == SQLITE_DONE ? 0 : store__error(s, rc);
     }
-    ret = commit__blob_bind(&c->blob, st, 3, S, m);
-    if (ret < 0)
-        goto out;
-    rc = sqlite3_step(st);
-    ret = rc == SQLITE_DONE ? 0 : store__error(s, rc);
-out:
-    if (st)
-        sqlite3_reset(st);
+    sqlite3_reset(st);
+    return ret;
+}
+
+/* Writes one batch playlist; S = c->set (sorted, unique), with the batch
+ * item index of each key in c->set_idx. A new one is queued for a
+ * multi-row INSERT; an unknown one (probing mode) is tried as new first;
+ * an existing one is read, merged and written back if it changed. */
+static int commit_playlist(struct commit_state *c, uint32_t p)
+{
+    const uint32_t *write = NULL;
+    uint32_t *old = NULL;
+    size_t n_old = 0, n_write = 0;
+    sqlite3_int64 key = 0;
+    int ret, inserted, changed = 0;
+
+    if (c->pl_keys[p] == 0)
+        return commit_new_pl_queue(c, p, c->set.v, c->set.n);
+    if (c->pl_keys[p] == UINT32_MAX) {
+        ret = commit_playlist_try_insert(c, p, c->set.v, c->set.n, &inserted);
+        if (ret < 0 || inserted)
+            return ret;
+    }
+    ret = commit_playlist_read(c, p, &key, &old, &n_old);
+    if (ret == 0)
+        ret = commit_playlist_merge(c, old, n_old, &changed, &write, &n_write);
+    if (ret == 0 && changed)
+        ret = commit_playlist_update(c, key, write, n_write);
     free(old);
     return ret;
 }
