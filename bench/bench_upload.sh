@@ -15,13 +15,15 @@
 # benchmark, never a test (STYLE.md).
 #
 # usage: bench/bench_upload.sh [--build DIR] [--rows N] [--seed S] [--data FILE]
-#                              [--runs K] [--keep]
+#                              [--format tsv|csv|ndjson] [--runs K] [--keep]
 #   --build DIR  build tree holding itemvecd and bench/gen_playlists
 #                (default: build-ingest, else build, next to this script's repo)
 #   --rows N     rows for gen_playlists (default 3000000)
 #   --seed S     generator seed (default 1)
-#   --data FILE  TSV to upload (default /tmp/itemvec_bench_<rows>_<seed>.tsv,
+#   --data FILE  file to upload (default /tmp/itemvec_bench_<rows>_<seed>.<format>,
 #                generated when missing)
+#   --format F   upload format, sets the Content-Type (default tsv); the
+#                generator writes csv and ndjson (one playlist a line) too
 #   --runs K     repetitions, each on a fresh state dir (default 1)
 #   --keep       keep the state dirs and daemon logs (their paths are printed)
 #
@@ -35,6 +37,7 @@ seed=1
 data=
 runs=1
 keep=0
+format=tsv
 while [ $# -gt 0 ]; do
     case "$1" in
     --build) build=$2; shift 2 ;;
@@ -42,6 +45,7 @@ while [ $# -gt 0 ]; do
     --seed) seed=$2; shift 2 ;;
     --data) data=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
+    --format) format=$2; shift 2 ;;
     --keep) keep=1; shift ;;
     -h|--help) sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench_upload: unknown argument $1 (see --help)" >&2; exit 2 ;;
@@ -61,11 +65,17 @@ fi
 for tool in curl python3; do
     command -v $tool >/dev/null || { echo "bench_upload: $tool is needed" >&2; exit 2; }
 done
-[ -n "$data" ] || data=/tmp/itemvec_bench_${rows}_${seed}.tsv
+case "$format" in
+tsv) ctype=text/tab-separated-values ;;
+csv) ctype=text/csv ;;
+ndjson) ctype=application/x-ndjson ;;
+*) echo "bench_upload: --format is tsv, csv or ndjson" >&2; exit 2 ;;
+esac
+[ -n "$data" ] || data=/tmp/itemvec_bench_${rows}_${seed}.$format
 if [ ! -s "$data" ]; then
     [ -x "$gen" ] || { echo "bench_upload: no $gen to generate $data" >&2; exit 2; }
     echo "generating $data ($rows rows, seed $seed)"
-    "$gen" --rows "$rows" --seed "$seed" --out "$data" || exit 2
+    "$gen" --rows "$rows" --seed "$seed" --format "$format" --out "$data" || exit 2
 fi
 
 hz=$(getconf CLK_TCK)
@@ -104,7 +114,7 @@ upload_once() {
     c0=$(cpu_s)
     lines=$(grep -c 'upload rid=' "$log")
     out=$(curl -s -o /tmp/bench_upload.$$.body -w '%{http_code} %{time_total}' \
-        -H 'Content-Type: text/tab-separated-values' --data-binary @"$data" \
+        -H "Content-Type: $ctype" --data-binary @"$data" \
         "http://127.0.0.1:$port/v1/playlists")
     c1=$(cpu_s)
     code=${out% *}
@@ -133,7 +143,7 @@ rate() { awk -v n="$1" -v t="$2" 'BEGIN { printf "%.0f", (t > 0 ? n / t : 0) }';
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "daemon:  $daemon"
-echo "data:    $data ($(stat -c %s "$data") bytes, $(($(wc -l <"$data") - 1)) data lines)"
+echo "data:    $data ($format, $(stat -c %s "$data") bytes, $(wc -l <"$data") lines)"
 results=$(mktemp)
 for run in $(seq "$runs"); do
     dir=$(mktemp -d /tmp/bench_upload.XXXXXX)
