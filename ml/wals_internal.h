@@ -1,7 +1,7 @@
 /*
  * Shared between the WALS files only (the wals__ prefix): wals.c (driver),
- * wals_solve.c (per-row CG and Cholesky solvers, Gram matrices) and
- * wals_loss.c (the O(nnz·f + n·f²) loss). Not a public interface.
+ * wals_solve.c (per-row CG and Cholesky solvers, Gram matrices),
+ * wals_wide.c (their AVX2 kernels for f > 64) and wals_loss.c (the O(nnz·f + n·f²) loss). Not a public interface.
  *
  * Factor matrices are float, row-major with a padded stride (a multiple
  * of 8 floats, padding kept at zero) and 32-byte aligned rows so the AVX2
@@ -78,5 +78,22 @@ double wals__loss_combine(const double *gx, const double *gy, int f, double corr
 
 /* Float dot product over stride floats (padding is zero). */
 float wals__dot(const float *a, const float *b, size_t stride);
+
+/* AVX2 kernels for stride > 64 (wals_wide.c; only with AVX2 and FMA).
+ * All vectors are stride floats with zero padding; acc and b are updated
+ * in place. dots: dots[k] = z_k·v over m contiguous rows. gemv: out = G·v
+ * for the symmetric stride × stride G. zpass: acc += Σ_k (z_k·v) z_k.
+ * gather: z_k = sqrt(α|r_k|)·y_k, b += Σ_k c_k p_k y_k. sparse_pass: as
+ * wals_solve.c's sparse_pass, gathering y_k on the fly. */
+#if defined(__AVX2__) && defined(__FMA__)
+void wals__wide_dots(const float *z, size_t m, size_t stride, const float *v, float *dots);
+void wals__wide_gemv(const float *g, const float *v, float *out, size_t stride, int f);
+void wals__wide_zpass(const float *z, size_t m, size_t stride, const float *v, float *acc);
+void wals__wide_gather(const uint32_t *col, const float *val, size_t m, const float *fac,
+                       size_t stride, float alpha, float *z, float *b);
+void wals__wide_sparse_pass(int resid, const uint32_t *col, const float *val, size_t m,
+                            const float *fac, size_t stride, float alpha, const float *v,
+                            float *acc);
+#endif
 
 #endif

@@ -23,6 +23,7 @@
 
 #include <cblas.h>
 #include <errno.h>
+#include <lapack.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,7 +57,7 @@ static inline float hsum8(__m256 v)
  * explicitly (v0..v7, a0..a7) and guard each with `b < nb`; nb is a
  * compile-time constant after inlining, so unused ones vanish and the rest
  * live in registers (arrays of __m256 indexed in loops stay in registers
- * with gcc but are spilled by clang). */
+ * with gcc but are spilled by clang). Wider strides go to wals_wide.c. */
 #define REP8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 #define DECL_V(b) __m256 v##b = _mm256_setzero_ps();
 #define DECL_A(b) __m256 a##b = _mm256_setzero_ps();
@@ -209,6 +210,10 @@ static void sparse_pass(int resid, const uint32_t *col, const float *val, size_t
         WALS_CASE(7)
         WALS_CASE(8)
     default:
+        if (!zout) {
+            wals__wide_sparse_pass(resid, col, val, m, fac, stride, alpha, v, acc);
+            return;
+        }
         break;
     }
 #undef WALS_CASE
@@ -249,7 +254,8 @@ static void zdots(const float *z, size_t m, size_t stride, const float *v, float
         WALS_CASE(7)
         WALS_CASE(8)
     default:
-        break;
+        wals__wide_dots(z, m, stride, v, dots);
+        return;
     }
 #undef WALS_CASE
 #endif
@@ -313,7 +319,8 @@ static void gather(const uint32_t *col, const float *val, size_t m, const float 
         WALS_CASE(7)
         WALS_CASE(8)
     default:
-        break;
+        wals__wide_gather(col, val, m, fac, stride, alpha, z, b);
+        return;
     }
 #undef WALS_CASE
 #endif
@@ -372,7 +379,8 @@ static void zpass(const float *z, size_t m, size_t stride, const float *v, float
         WALS_CASE(7)
         WALS_CASE(8)
     default:
-        break;
+        wals__wide_zpass(z, m, stride, v, acc);
+        return;
     }
 #undef WALS_CASE
 #endif
@@ -418,7 +426,8 @@ static void gemv_sym(const float *restrict g, const float *restrict v, float *re
         WALS_CASE(7)
         WALS_CASE(8)
     default:
-        break;
+        wals__wide_gemv(g, v, out, stride, f);
+        return;
     }
 #undef WALS_CASE
 #endif
@@ -558,6 +567,35 @@ static int chol_solve(double *a, double *b, int n)
     return 0;
 }
 
+/*
+ * From this many dimensions on, the factorisation and the solves go to
+ * LAPACK/BLAS. chol_solve's dot-product Cholesky does f³/6 short,
+ * latency-bound dot products, and its back substitution walks columns of
+ * a row-major matrix (a cache line per element once f·8 bytes exceed a
+ * line's reach): at f = 200 they took 46 % + ~10 % of a Cholesky iteration
+ * on yes_small (perf, one thread), more than the rank-k updates. Below 65
+ * chol_solve is kept, so results there are unchanged bit for bit.
+ */
+#ifndef WALS__LAPACK_MIN_F
+#define WALS__LAPACK_MIN_F 65
+#endif
+
+/* The same as chol_solve for the upper triangle of the row-major a
+ * (a = UᵀU; the column-major lower factor of LAPACK's dpotrf is that U),
+ * with every access along rows: dpotrf, then Uᵀz = b and U x = z with
+ * dtrsv. OpenBLAS runs single-threaded inside wals_train, so the result is
+ * a pure function of a and b. Returns 0 or -EDOM. */
+static int chol_solve_upper(double *a, double *b, int n)
+{
+    int info = 0;
+    LAPACK_dpotrf("L", &n, a, &n, &info);
+    if (info != 0)
+        return -EDOM;
+    cblas_dtrsv(CblasRowMajor, CblasUpper, CblasTrans, CblasNonUnit, n, a, n, b, 1);
+    cblas_dtrsv(CblasRowMajor, CblasUpper, CblasNoTrans, CblasNonUnit, n, a, n, b, 1);
+    return 0;
+}
+
 static int chol_row(struct wals__half *h, struct wals__scratch *s, uint32_t i)
 {
     const size_t st = h->stride;
@@ -577,13 +615,28 @@ static int chol_row(struct wals__half *h, struct wals__scratch *s, uint32_t i)
                     (int)st);
     }
 
-    /* A = YᵀY + λI + ZᵀZ: lower triangle in ad from the upper of af. */
-    for (int a = 0; a < f; a++) {
-        for (int b = a; b < f; b++)
-            ad[(size_t)b * f + a] = h->gram_d[(size_t)a * f + b] + (double)af[(size_t)a * st + b];
-        bd[a] = bf[a];
+    int rc;
+    if (f >= WALS__LAPACK_MIN_F) {
+        /* A = YᵀY + λI + ZᵀZ: upper triangle in ad, row by row. */
+        for (int a = 0; a < f; a++) {
+            const double *ga = h->gram_d + (size_t)a * f;
+            const float *fa = af + (size_t)a * st;
+            double *da = ad + (size_t)a * f;
+            for (int b = a; b < f; b++)
+                da[b] = ga[b] + (double)fa[b];
+            bd[a] = bf[a];
+        }
+        rc = chol_solve_upper(ad, bd, f);
+    } else {
+        /* A = YᵀY + λI + ZᵀZ: lower triangle in ad from the upper of af. */
+        for (int a = 0; a < f; a++) {
+            for (int b = a; b < f; b++)
+                ad[(size_t)b * f + a] =
+                    h->gram_d[(size_t)a * f + b] + (double)af[(size_t)a * st + b];
+            bd[a] = bf[a];
+        }
+        rc = chol_solve(ad, bd, f);
     }
-    int rc = chol_solve(ad, bd, f);
     if (rc < 0)
         return rc;
     for (int a = 0; a < f; a++)

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "ml/wals.h"
+#include "ml/wals_internal.h"
 
 struct prob {
     uint32_t n;
@@ -598,6 +599,214 @@ static void test_dims_variants(void **state)
     prob_free(&p);
 }
 
+/* Dimensions above 64 run the wide kernels (ml/wals_wide.c) and, for
+ * Cholesky, LAPACK's dpotrf: strides 72..136, not multiples of 64, f both a
+ * multiple of 8 and not. Checked end to end against the double references
+ * above: normal equations (Cholesky), loss never increasing and the
+ * reported loss (both solvers), CG with many steps reaching the Cholesky
+ * solution, and thread-count independence. */
+static void test_wide_dims(void **state)
+{
+    (void)state;
+    struct prob p;
+    prob_make(&p, 40, 0.35, 1, 21);
+    int dims[] = {65, 72, 100, 128, 130};
+    for (size_t d = 0; d < sizeof(dims) / sizeof(dims[0]); d++) {
+        struct wals_params pc, pg;
+        struct wals_model mc, mg;
+        small_params(&pc, WALS_SOLVER_CHOLESKY);
+        small_params(&pg, WALS_SOLVER_CG);
+        pc.dimensions = pg.dimensions = dims[d];
+        pc.max_iterations = pg.max_iterations = 2;
+        struct watch wc = {.p = &p, .params = &pc, .cancel_at = -1};
+        struct watch wg = {.p = &p, .params = &pg, .cancel_at = -1};
+        assert_int_equal(wals_train(&p.csr, NULL, &pc, NULL, NULL, watch_cb, &wc, &mc), 0);
+        assert_int_equal(wals_train(&p.csr, NULL, &pg, NULL, NULL, watch_cb, &wg, &mg), 0);
+        assert_int_equal(wc.increases, 0);
+        assert_int_equal(wg.increases, 0);
+        assert_true(wc.max_res < 1e-4);
+        assert_true(wc.max_loss_err < 1e-6);
+        assert_true(wg.max_loss_err < 1e-6);
+        wals_model_deinit(&mg);
+
+        /* Enough CG steps to solve each row: the Cholesky factors. */
+        pg.cg_steps = 60;
+        assert_int_equal(wals_train(&p.csr, NULL, &pg, NULL, NULL, NULL, NULL, &mg), 0);
+        const size_t n = (size_t)p.n * (size_t)dims[d];
+        double num = 0.0, den = 0.0;
+        for (size_t k = 0; k < n; k++) {
+            num += (double)(mc.x[k] - mg.x[k]) * (mc.x[k] - mg.x[k]) +
+                   (double)(mc.y[k] - mg.y[k]) * (mc.y[k] - mg.y[k]);
+            den += (double)mc.x[k] * mc.x[k] + (double)mc.y[k] * mc.y[k];
+        }
+        assert_true(sqrt(num / den) < 1e-3);
+        assert_true(fabs(mc.loss[1] - mg.loss[1]) / mc.loss[1] < 1e-5);
+        wals_model_deinit(&mc);
+        wals_model_deinit(&mg);
+    }
+    prob_free(&p);
+
+    /* Several chunks per half-step; 1 and 3 threads give the same bits. */
+    prob_make(&p, 1200, 0.03, 3, 22);
+    for (int s = 0; s < 2; s++) {
+        struct wals_params params;
+        struct wals_model m1, m3;
+        small_params(&params, s ? WALS_SOLVER_CHOLESKY : WALS_SOLVER_CG);
+        params.dimensions = 100;
+        params.max_iterations = 1;
+        params.threads = 1;
+        assert_int_equal(wals_train(&p.csr, NULL, &params, NULL, NULL, NULL, NULL, &m1), 0);
+        params.threads = 3;
+        assert_int_equal(wals_train(&p.csr, NULL, &params, NULL, NULL, NULL, NULL, &m3), 0);
+        same_model(&m1, &m3);
+        wals_model_deinit(&m1);
+        wals_model_deinit(&m3);
+    }
+    prob_free(&p);
+}
+
+#if defined(__AVX2__) && defined(__FMA__)
+/* |got − want| within tol of the scale of the terms summed (float rounding). */
+static void near(double got, double want, double scale)
+{
+    if (!(fabs(got - want) <= 1e-5 * (scale + 1e-30)))
+        fail_msg("got %.9g, want %.9g (scale %.3g)", got, want, scale);
+}
+
+/* The wide kernels one by one against plain double loops, for strides
+ * 72, 104, 136 (f = 65, 100, 130, zero padding) and row counts that leave
+ * every remainder of the groups of 4. */
+static void test_wide_kernels(void **state)
+{
+    (void)state;
+    const int fs[] = {65, 100, 130};
+    const size_t ms[] = {0, 1, 3, 4, 5, 7, 13};
+    rng_state = 23;
+    for (size_t fi = 0; fi < sizeof(fs) / sizeof(fs[0]); fi++) {
+        const int f = fs[fi];
+        const size_t st = ((size_t)f + 7) / 8 * 8;
+        const uint32_t n_fac = 17;
+        float *fac = calloc(n_fac * st, sizeof(float)), *z = calloc(13 * st + 1, sizeof(float));
+        float *zref = calloc(13 * st + 1, sizeof(float)), *v = calloc(st, sizeof(float));
+        float *acc = calloc(st, sizeof(float)), *dots = calloc(st, sizeof(float));
+        float *g = calloc(st * st, sizeof(float));
+        double *ref = calloc(st, sizeof(double)), *scale = calloc(st, sizeof(double));
+        uint32_t col[13];
+        float val[13];
+        for (uint32_t j = 0; j < n_fac; j++)
+            for (int a = 0; a < f; a++)
+                fac[j * st + a] = (float)(rnd() - 0.5);
+        for (int a = 0; a < f; a++)
+            v[a] = (float)(rnd() - 0.5);
+        for (int a = 0; a < f; a++)
+            for (int b = a; b < f; b++)
+                g[a * st + b] = g[b * st + a] = (float)(rnd() - 0.5);
+        for (int k = 0; k < 13; k++) {
+            col[k] = (uint32_t)(rnd() * n_fac);
+            val[k] = rnd() < 0.3 ? -(float)(3.0 * rnd()) : (float)(0.1 + 5.0 * rnd());
+        }
+        const float alpha = 0.8f;
+
+        /* gemv: out = G v */
+        wals__wide_gemv(g, v, acc, st, f);
+        for (size_t a = 0; a < st; a++) {
+            double s = 0.0, sc = 0.0;
+            for (int b = 0; b < f; b++) {
+                s += (double)g[a * st + b] * v[b];
+                sc += fabs((double)g[a * st + b] * v[b]);
+            }
+            near(acc[a], s, sc);
+        }
+
+        for (size_t mi = 0; mi < sizeof(ms) / sizeof(ms[0]); mi++) {
+            const size_t m = ms[mi];
+            /* gather: z_k = sqrt(α|r|) y_k, b += c p y_k (b starts non-zero) */
+            for (size_t a = 0; a < st; a++) {
+                acc[a] = a < (size_t)f ? (float)(rnd() - 0.5) : 0.0f;
+                ref[a] = acc[a];
+                scale[a] = fabs(ref[a]);
+            }
+            wals__wide_gather(col, val, m, fac, st, alpha, z, acc);
+            for (size_t k = 0; k < m; k++) {
+                const double w = alpha * fabs((double)val[k]);
+                const double cp = val[k] > 0.0f ? 1.0 + w : 0.0;
+                for (size_t a = 0; a < st; a++) {
+                    const double y = fac[col[k] * st + a];
+                    zref[k * st + a] = (float)(sqrt(w) * y);
+                    near(z[k * st + a], sqrt(w) * y, fabs(sqrt(w) * y));
+                    ref[a] += cp * y;
+                    scale[a] += fabs(cp * y);
+                }
+            }
+            for (size_t a = 0; a < st; a++)
+                near(acc[a], ref[a], scale[a]);
+
+            /* dots and zpass over the gathered rows */
+            wals__wide_dots(z, m, st, v, dots);
+            for (size_t a = 0; a < st; a++) {
+                acc[a] = a < (size_t)f ? (float)(rnd() - 0.5) : 0.0f;
+                ref[a] = acc[a];
+                scale[a] = fabs(ref[a]);
+            }
+            wals__wide_zpass(z, m, st, v, acc);
+            for (size_t k = 0; k < m; k++) {
+                double d = 0.0, sc = 0.0;
+                for (size_t a = 0; a < st; a++) {
+                    d += (double)zref[k * st + a] * v[a];
+                    sc += fabs((double)zref[k * st + a] * v[a]);
+                }
+                near(dots[k], d, sc);
+                for (size_t a = 0; a < st; a++) {
+                    ref[a] += d * zref[k * st + a];
+                    scale[a] += sc * fabs((double)zref[k * st + a]);
+                }
+            }
+            for (size_t a = 0; a < st; a++)
+                near(acc[a], ref[a], scale[a]);
+
+            /* sparse_pass, both forms, gathering on the fly */
+            for (int resid = 0; resid < 2; resid++) {
+                for (size_t a = 0; a < st; a++) {
+                    acc[a] = a < (size_t)f ? (float)(rnd() - 0.5) : 0.0f;
+                    ref[a] = acc[a];
+                    scale[a] = fabs(ref[a]);
+                }
+                wals__wide_sparse_pass(resid, col, val, m, fac, st, alpha, v, acc);
+                for (size_t k = 0; k < m; k++) {
+                    const float *y = fac + col[k] * st;
+                    double d = 0.0, sc = 0.0;
+                    for (size_t a = 0; a < st; a++) {
+                        d += (double)y[a] * v[a];
+                        sc += fabs((double)y[a] * v[a]);
+                    }
+                    const double w = alpha * fabs((double)val[k]);
+                    const double cp = val[k] > 0.0f ? 1.0 + w : 0.0;
+                    const double coef = resid ? cp - w * d : w * d;
+                    const double csc = resid ? cp + w * sc : w * sc;
+                    for (size_t a = 0; a < st; a++) {
+                        ref[a] += coef * y[a];
+                        scale[a] += csc * fabs((double)y[a]);
+                    }
+                }
+                for (size_t a = 0; a < st; a++)
+                    near(acc[a], ref[a], scale[a]);
+            }
+        }
+        for (size_t a = (size_t)f; a < st; a++)
+            assert_true(acc[a] == 0.0f);
+        free(fac);
+        free(z);
+        free(zref);
+        free(v);
+        free(acc);
+        free(dots);
+        free(g);
+        free(ref);
+        free(scale);
+    }
+}
+#endif
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -614,6 +823,10 @@ int main(void)
         cmocka_unit_test(test_embeddings),
         cmocka_unit_test(test_empty_and_invalid),
         cmocka_unit_test(test_dims_variants),
+        cmocka_unit_test(test_wide_dims),
+#if defined(__AVX2__) && defined(__FMA__)
+        cmocka_unit_test(test_wide_kernels),
+#endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
