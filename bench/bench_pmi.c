@@ -4,7 +4,10 @@
  * writes, without the daemon or SQLite in the way.
  *
  *   bench_pmi [--threads N] [--min-item-frequency N] [--max-group-size N]
- *             [--repeat R] [--out-dir DIR] FILE.tsv|-
+ *             [--repeat R] [--out-dir DIR] [--keep] FILE.tsv|-
+ *
+ * --keep leaves the result file in --out-dir (its name is printed as
+ * result_file) for bench_wals --cooc, instead of removing it.
  *
  * Input: TSV with a header naming playlist_id, item_id, title (artist and
  * other columns ignored; the seed's list_Id, track_Id, track_title are
@@ -371,7 +374,7 @@ static void build_groups(const struct rows *r, size_t n_groups, uint32_t max_key
 static int usage(void)
 {
     fprintf(stderr, "usage: bench_pmi [--threads N] [--min-item-frequency N] "
-                    "[--max-group-size N] [--repeat R] [--out-dir DIR] FILE.tsv|-\n");
+                    "[--max-group-size N] [--repeat R] [--out-dir DIR] [--keep] FILE.tsv|-\n");
     return 2;
 }
 
@@ -379,7 +382,7 @@ int main(int argc, char **argv)
 {
     struct cooc_params params;
     const char *path = NULL, *out_dir = "/tmp";
-    int repeat = 1;
+    int repeat = 1, keep = 0;
     cooc_params_init(&params);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc)
@@ -392,6 +395,8 @@ int main(int argc, char **argv)
             repeat = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--out-dir") && i + 1 < argc)
             out_dir = argv[++i];
+        else if (!strcmp(argv[i], "--keep"))
+            keep = 1;
         else if (!path && (strcmp(argv[i], "-") == 0 || argv[i][0] != '-'))
             path = argv[i];
         else
@@ -507,7 +512,10 @@ int main(int argc, char **argv)
     int same = back.nnz == res.nnz && !memcmp(back.col, res.col, res.nnz * 4) &&
                !memcmp(back.cooc, res.cooc, res.nnz * 4);
     printf("read_back_identical %s\n", same ? "yes" : "NO");
-    cooc_file_remove(out_dir, name);
+    if (keep)
+        printf("result_file %s/%s\n", out_dir, name);
+    else
+        cooc_file_remove(out_dir, name);
     printf("peak_rss_process_mib %.1f\n", proc_status_mib("VmHWM"));
     cooc_result_free(&back);
     cooc_result_free(&res);
