@@ -7,9 +7,10 @@
  * float matrix of L2-normalised rows, so cosine similarity is a dot product
  * (the blueprint's ANN index ranks by dot product on unit vectors: the same
  * ranking). knn_index_precompute then stores every item's top-K neighbours
- * (blocked SGEMM + per-row selection, on a pthread pool), so "similar" with
- * k <= K is a copy; larger k and arbitrary query vectors ("recommend") are
- * answered by an exact scan (SGEMV + the same selection).
+ * (tiled SGEMM + streaming per-row selection, on a pthread pool), so
+ * "similar" with k <= K is a copy; larger k and arbitrary query vectors
+ * ("recommend") are answered by an exact scan (SGEMV + the same exact
+ * selection over one whole row).
  *
  * Exactness and ties. The score of items i, j is the cosine of their stored
  * normalised rows, accumulated in double and rounded once to float:
@@ -48,8 +49,10 @@ struct knn_index;
 struct knn_params {
     uint32_t k;          /* neighbours stored per item, >= 1 (clamped to n - 1) */
     int threads;         /* worker threads, 1..KNN_MAX_THREADS; results do not depend on it */
-    uint32_t block_rows; /* rows per SGEMM block, 0 = automatic (about 4 MB of scores
-                            per thread); any value >= 1 gives the same results */
+    uint32_t block_rows; /* rows per task and SGEMM tile, 0 = automatic (256);
+                            any value >= 1 gives the same results */
+    uint32_t block_cols; /* columns per SGEMM tile, 0 = automatic (1024); any
+                            value >= 1 gives the same results */
 };
 
 /* Fills p with K = KNN_DEFAULT_K, 2 threads, automatic blocks. */
@@ -87,10 +90,11 @@ void knn_index_destroy(struct knn_index *idx);
 
 /* Computes and stores every item's top-min(k, n-1) neighbours (the item
  * itself excluded), best first, replacing lists from an earlier call.
- * Cost: n²·d multiply-adds in float SGEMM, blocks of block_rows × n scores
- * per thread; selection O(n) per item. OpenBLAS is set to 1 thread
- * (openblas_set_num_threads(1), process-wide) because our workers call it
- * concurrently; the daemon runs with OPENBLAS_NUM_THREADS=1 anyway.
+ * Cost: n²·d multiply-adds in float SGEMM, tiles of block_rows ×
+ * block_cols scores per thread; selection O(n) per item, one streaming
+ * pass. OpenBLAS is set to 1 thread (openblas_set_num_threads(1),
+ * process-wide) because our workers call it concurrently; the daemon runs
+ * with OPENBLAS_NUM_THREADS=1 anyway.
  *
  * Progress: cb (may be NULL) runs on the calling thread, once before any
  * work (fraction 0), about every 50 ms, and once at the end (fraction 1,
@@ -104,8 +108,9 @@ void knn_index_destroy(struct knn_index *idx);
  *
  * Threading: not concurrent with any other call on idx (it writes the
  * lists); runs p->threads threads, the caller's among them, joined before
- * returning. Memory: 8·n·K bytes of lists plus per thread block_rows·n + K
- * floats of scratch.
+ * returning. Memory: 8·n·K bytes of lists plus per thread
+ * 4·block_rows·block_cols + 8·block_rows·(3K + 16) + 4·n bytes of scratch
+ * (2 MB at the automatic sizes, K = 100, 92.7 k items).
  */
 int knn_index_precompute(struct knn_index *idx, const struct knn_params *p, knn_progress_cb cb,
                          void *userdata);

@@ -13,10 +13,10 @@
  * k in a bounded heap stored in the output arrays. Typically k + a few
  * items are rescored; ties (zero rows, duplicates) are all rescored.
  *
- * Both passes first test 16 scores at a time against the threshold with
- * SIMD compares and a movemask (AVX, else SSE2, else scalar): after the
- * heap fills, almost every chunk is rejected whole. (The project builds
- * with -O2, where GCC 12 does not vectorise such loops by itself.)
+ * Both passes first test 16 scores at a time against the threshold
+ * (knn__chunk_mask): after the heap fills, almost every chunk is rejected
+ * whole. The precompute streams column tiles instead of whole rows
+ * (knn_stream.c) and shares knn__kth and knn__rescore_top from here.
  */
 #include "ml/knn_internal.h"
 
@@ -27,42 +27,6 @@
 
 #define BATCH 64
 
-#if defined(__AVX__)
-#include <immintrin.h>
-#define CHUNK 16
-/* Bit t set when c[t] > t (gt) or c[t] >= t (ge), t in 0..15. */
-static inline unsigned chunk_mask(const float *c, float thr, int ge)
-{
-    const __m256 v = _mm256_set1_ps(thr);
-    __m256 a = _mm256_loadu_ps(c), b = _mm256_loadu_ps(c + 8);
-    __m256 ma = ge ? _mm256_cmp_ps(a, v, _CMP_GE_OQ) : _mm256_cmp_ps(a, v, _CMP_GT_OQ);
-    __m256 mb = ge ? _mm256_cmp_ps(b, v, _CMP_GE_OQ) : _mm256_cmp_ps(b, v, _CMP_GT_OQ);
-    return (unsigned)_mm256_movemask_ps(ma) | (unsigned)_mm256_movemask_ps(mb) << 8;
-}
-#elif defined(__SSE2__)
-#include <emmintrin.h>
-#define CHUNK 16
-static inline unsigned chunk_mask(const float *c, float thr, int ge)
-{
-    const __m128 v = _mm_set1_ps(thr);
-    unsigned m = 0;
-    for (int q = 0; q < 4; q++) {
-        __m128 a = _mm_loadu_ps(c + 4 * q);
-        __m128 r = ge ? _mm_cmpge_ps(a, v) : _mm_cmpgt_ps(a, v);
-        m |= (unsigned)_mm_movemask_ps(r) << (4 * q);
-    }
-    return m;
-}
-#else
-#define CHUNK 16
-static inline unsigned chunk_mask(const float *c, float thr, int ge)
-{
-    unsigned m = 0;
-    for (int q = 0; q < CHUNK; q++)
-        m |= (unsigned)(ge ? c[q] >= thr : c[q] > thr) << q;
-    return m;
-}
-#endif
 
 int knn__normalise(const float *src, uint32_t d, float *dst)
 {
@@ -86,12 +50,31 @@ float knn__score(const float *a, const float *b, uint32_t d)
      * compiler cannot change the result either. */
     double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
     uint32_t t = 0;
+#if defined(__AVX__)
+    /* The same four sums as the scalar loop below, one per lane: each lane
+     * adds the same exact products in the same order, so the result is
+     * bit-identical (tests/unit/test_knn.c's oracle is the scalar rule);
+     * a third of the instructions of the scalar loop. */
+    __m256d acc = _mm256_setzero_pd();
+    for (; t + 4 <= d; t += 4) {
+        const __m256d x = _mm256_cvtps_pd(_mm_loadu_ps(a + t));
+        const __m256d y = _mm256_cvtps_pd(_mm_loadu_ps(b + t));
+        acc = _mm256_add_pd(acc, _mm256_mul_pd(x, y));
+    }
+    double lane[4];
+    _mm256_storeu_pd(lane, acc);
+    s0 = lane[0];
+    s1 = lane[1];
+    s2 = lane[2];
+    s3 = lane[3];
+#else
     for (; t + 4 <= d; t += 4) {
         s0 += (double)a[t] * (double)b[t];
         s1 += (double)a[t + 1] * (double)b[t + 1];
         s2 += (double)a[t + 2] * (double)b[t + 2];
         s3 += (double)a[t + 3] * (double)b[t + 3];
     }
+#endif
     if (t < d)
         s0 += (double)a[t] * (double)b[t];
     if (t + 1 < d)
@@ -114,7 +97,7 @@ static inline void swapf(float *a, uint32_t i, uint32_t j)
  * 1..m) and returns the k-th largest. Quickselect with a median-of-three
  * pivot and a three-way partition, so runs of equal scores (zero rows,
  * duplicates) cost one pass instead of degrading to O(m²). */
-static float select_kth(float *a, uint32_t m, uint32_t k)
+float knn__kth(float *a, uint32_t m, uint32_t k)
 {
     uint32_t lo = 0, hi = m; /* the answer's position k - 1 is in [lo, hi) */
     for (;;) {
@@ -153,18 +136,18 @@ static float kth_largest(const float *c, uint32_t n, uint32_t kf, float *buf)
     float thr = -INFINITY; /* excluded items are -INFINITY and never enter */
     uint32_t m = 0, j = 0;
 
-    for (; j + CHUNK <= n; j += CHUNK) {
+    for (; j + KNN_CHUNK <= n; j += KNN_CHUNK) {
         /* visit only the lanes above thr; after a compaction raised thr,
          * re-test the lanes not yet visited */
-        unsigned mask = chunk_mask(c + j, thr, 0);
+        unsigned mask = knn__chunk_mask(c + j, thr, 0);
         while (mask) {
             unsigned q = (unsigned)__builtin_ctz(mask);
             mask &= mask - 1;
             buf[m++] = c[j + q];
             if (m == cap) {
-                thr = select_kth(buf, m, kf);
+                thr = knn__kth(buf, m, kf);
                 m = kf;
-                mask &= chunk_mask(c + j, thr, 0);
+                mask &= knn__chunk_mask(c + j, thr, 0);
             }
         }
     }
@@ -172,12 +155,12 @@ static float kth_largest(const float *c, uint32_t n, uint32_t kf, float *buf)
         if (c[j] > thr) {
             buf[m++] = c[j];
             if (m == cap) {
-                thr = select_kth(buf, m, kf);
+                thr = knn__kth(buf, m, kf);
                 m = kf;
             }
         }
     /* m >= kf: at least kf finite scores entered and compaction keeps kf */
-    return select_kth(buf, m, kf);
+    return knn__kth(buf, m, kf);
 }
 
 /* ---- pass 2: exact top-k (heap with the worst entry at the root) ---- */
@@ -264,6 +247,34 @@ static void sel_sort(struct sel *s)
     }
 }
 
+/* Rescores cand[0..nc) exactly into the heap s (capacity kf), BATCH at a
+ * time: candidates are scattered over the matrix (L2 misses), and
+ * prefetching a batch's rows before scoring lets those misses overlap. */
+static void push_rescored(const struct knn_index *idx, const float *q, struct sel *s, uint32_t kf,
+                          const uint32_t *cand, uint32_t nc)
+{
+    const uint32_t d = idx->d;
+    for (uint32_t b0 = 0; b0 < nc; b0 += BATCH) {
+        const uint32_t b1 = nc - b0 < BATCH ? nc : b0 + BATCH;
+        for (uint32_t b = b0; b < b1; b++) {
+            const char *row = (const char *)(idx->u + (size_t)cand[b] * d);
+            for (size_t off = 0; off < (size_t)d * sizeof(float); off += 64)
+                __builtin_prefetch(row + off);
+        }
+        for (uint32_t b = b0; b < b1; b++)
+            sel_push(s, kf, knn__score(q, idx->u + (size_t)cand[b] * d, d), cand[b]);
+    }
+}
+
+void knn__rescore_top(const struct knn_index *idx, const float *q, const uint32_t *cand,
+                      uint32_t nc, uint32_t kf, uint32_t *out_idx, float *out_score)
+{
+    struct sel s = {.rank = idx->rank, .idx = out_idx, .score = out_score, .size = 0};
+
+    push_rescored(idx, q, &s, kf, cand, nc);
+    sel_sort(&s);
+}
+
 void knn__select(const struct knn_index *idx, const float *q, const float *c, uint32_t avail,
                  uint32_t kf, float *tbuf, uint32_t *out_idx, float *out_score)
 {
@@ -278,32 +289,22 @@ void knn__select(const struct knn_index *idx, const float *q, const float *c, ui
         lo = -FLT_MAX;
     } else {
         /* kf < avail real scores exist, so the k-th largest is finite. */
-        const float eps = (float)(4.0 * d + 16.0) * 0x1p-24f;
+        const float eps = knn__eps(d);
         lo = kth_largest(c, n, kf, tbuf) - eps;
     }
 
-    /* Candidates are gathered in batches and their rows prefetched before
-     * rescoring: they are scattered over the matrix (L2 misses), and the
-     * prefetches let those misses overlap. */
     uint32_t batch[BATCH], nb = 0;
-    uint32_t j = 0;
-    for (; j < n; j += CHUNK) {
-        if (j + CHUNK <= n) {
-            for (unsigned m = chunk_mask(c + j, lo, 1); m; m &= m - 1)
+    for (uint32_t j = 0; j < n; j += KNN_CHUNK) {
+        if (j + KNN_CHUNK <= n) {
+            for (unsigned m = knn__chunk_mask(c + j, lo, 1); m; m &= m - 1)
                 batch[nb++] = j + (uint32_t)__builtin_ctz(m);
         } else {
             for (uint32_t t = j; t < n; t++)
                 if (c[t] >= lo)
                     batch[nb++] = t;
         }
-        if (nb > BATCH - CHUNK || j + CHUNK >= n) {
-            for (uint32_t b = 0; b < nb; b++) {
-                const char *row = (const char *)(idx->u + (size_t)batch[b] * d);
-                for (size_t off = 0; off < (size_t)d * sizeof(float); off += 64)
-                    __builtin_prefetch(row + off);
-            }
-            for (uint32_t b = 0; b < nb; b++)
-                sel_push(&s, kf, knn__score(q, idx->u + (size_t)batch[b] * d, d), batch[b]);
+        if (nb > BATCH - KNN_CHUNK || j + KNN_CHUNK >= n) {
+            push_rescored(idx, q, &s, kf, batch, nb);
             nb = 0;
         }
     }

@@ -3,7 +3,8 @@
  * brute-force top-k computed here (all n scores, full sort), on random
  * matrices with planted exact duplicates (ties), power-of-two multiples
  * (ties after normalisation), near-duplicates and zero rows; both tie
- * rules (index order and a rank array); block sizes that do not divide n;
+ * rules (index order and a rank array); block and tile sizes that do
+ * not divide n; rows with more ties than the streamed selection keeps;
  * thread-count independence; the corners (n = 1, K >= n - 1, zero
  * queries, exclusions) and cancellation.
  *
@@ -338,6 +339,118 @@ static void test_threads_and_blocks_identical(void **state)
             knn_index_destroy(b);
         }
     knn_index_destroy(a);
+    free(m);
+}
+
+/* The precompute walks rows in blocks and columns in tiles, keeping per
+ * row only the scores near its running k-th best (ml/knn_stream.c); a row
+ * with too many near-ties falls back to a whole-row selection. Every
+ * tiling and thread count must give the brute-force lists bit for bit,
+ * and the same lists as the whole-row scan the queries use (neighbors
+ * with k > K): n = 1001 is a multiple of no block or tile size tried;
+ * d = 13 leaves a partial group of four in the exact score; 300 copies of
+ * one row overflow their streams (K = 20 keeps at most 3·20 + 16); 6
+ * copies of another and 3 zero rows tie without overflowing. */
+static void test_precompute_tiles_ties_threads(void **state)
+{
+    const uint32_t n = 1001, d = 13, K = 20;
+    float *m = make_matrix(n, d, d, 11);
+    for (uint32_t i = 101; i < 400; i++)
+        memcpy(m + (size_t)i * d, m + 100 * (size_t)d, d * sizeof(float));
+    for (uint32_t i = 501; i < 506; i++)
+        memcpy(m + (size_t)i * d, m + 500 * (size_t)d, d * sizeof(float));
+    memset(m + 700 * (size_t)d, 0, 3 * d * sizeof(float));
+    uint32_t *rank = make_rank(n);
+    const struct {
+        uint32_t rows, cols;
+        int threads;
+    } cfg[] = {{0, 0, 1},     {0, 0, 2},   {0, 0, 3},    {1, 1, 2},   {7, 13, 3},
+               {64, 1001, 2}, {33, 17, 1}, {1001, 5, 2}, {2, 2000, 3}};
+    uint32_t li[K + 1], si[K + 1];
+    float ls[K + 1], ss[K + 1];
+    for (int use_rank = 0; use_rank < 2; use_rank++) {
+        const uint32_t *rk = use_rank ? rank : NULL;
+        for (size_t c = 0; c < sizeof(cfg) / sizeof(cfg[0]); c++) {
+            int err = 0;
+            struct knn_index *idx = knn_index_create(m, n, d, d, rk, &err);
+            assert_non_null(idx);
+            struct knn_params p;
+            knn_params_init(&p);
+            p.k = K;
+            p.threads = cfg[c].threads;
+            p.block_rows = cfg[c].rows;
+            p.block_cols = cfg[c].cols;
+            assert_int_equal(knn_index_precompute(idx, &p, NULL, NULL), 0);
+            check_all_items(idx, m, d, rk, K);
+            for (uint32_t i = 0; i < n; i++) {
+                assert_int_equal(knn_index_neighbors(idx, i, K, li, ls), (int)K);
+                assert_int_equal(knn_index_neighbors(idx, i, K + 1, si, ss), (int)K + 1);
+                check_exact(li, ls, si, ss, K, "list vs scan", i);
+            }
+            /* the 299 twins of item 100 come first, in tie order */
+            assert_int_equal(knn_index_neighbors(idx, 100, K, li, ls), (int)K);
+            assert_true(ls[0] == ls[K - 1]);
+            if (!use_rank)
+                for (uint32_t t = 0; t < K; t++)
+                    assert_int_equal(li[t], 101 + t);
+            knn_index_destroy(idx);
+        }
+    }
+    free(rank);
+    free(m);
+}
+
+/* The serving default K = 100 at d = 50 (the buffer then takes its
+ * sampled compactions from 64 entries, which K = 20 above does not reach):
+ * every list against the whole-row scan, and a sample of rows against the
+ * brute-force oracle. 40 copies of one row tie without overflowing; 200
+ * copies of another overflow. */
+static void test_precompute_default_k(void **state)
+{
+    const uint32_t n = 3001, d = 50, K = 100;
+    float *m = make_matrix(n, d, d, 12);
+    for (uint32_t i = 1001; i < 1040; i++)
+        memcpy(m + (size_t)i * d, m + 1000 * (size_t)d, d * sizeof(float));
+    for (uint32_t i = 2001; i < 2200; i++)
+        memcpy(m + (size_t)i * d, m + 2000 * (size_t)d, d * sizeof(float));
+    const uint32_t tiles[][2] = {{0, 0}, {77, 333}};
+    uint32_t *li = malloc((K + 1) * sizeof(*li)), *si = malloc((K + 1) * sizeof(*si));
+    uint32_t *oi = malloc(K * sizeof(*oi));
+    float *ls = malloc((K + 1) * sizeof(*ls)), *ss = malloc((K + 1) * sizeof(*ss));
+    float *os = malloc(K * sizeof(*os));
+    unsigned char *skip = calloc(n, 1);
+    assert_true(li && si && oi && ls && ss && os && skip);
+    for (size_t t = 0; t < 2; t++) {
+        int err = 0;
+        struct knn_index *idx = knn_index_create(m, n, d, d, NULL, &err);
+        assert_non_null(idx);
+        struct knn_params p;
+        knn_params_init(&p);
+        p.k = K;
+        p.block_rows = tiles[t][0];
+        p.block_cols = tiles[t][1];
+        assert_int_equal(knn_index_precompute(idx, &p, NULL, NULL), 0);
+        for (uint32_t i = 0; i < n; i++) {
+            assert_int_equal(knn_index_neighbors(idx, i, K, li, ls), (int)K);
+            assert_int_equal(knn_index_neighbors(idx, i, K + 1, si, ss), (int)K + 1);
+            check_exact(li, ls, si, ss, K, "K = 100 list vs scan", i);
+            if (i % 97 == 0 || i == 1000 || i == 2000) {
+                skip[i] = 1;
+                assert_int_equal(oracle_exact(idx, knn_index_row(idx, i), NULL, skip, K, oi, os),
+                                 K);
+                check_exact(li, ls, oi, os, K, "K = 100 list vs brute force", i);
+                skip[i] = 0;
+            }
+        }
+        knn_index_destroy(idx);
+    }
+    free(li);
+    free(si);
+    free(oi);
+    free(ls);
+    free(ss);
+    free(os);
+    free(skip);
     free(m);
 }
 
@@ -710,6 +823,8 @@ int main(void)
         cmocka_unit_test(test_precompute_matches_bruteforce),
         cmocka_unit_test(test_rank_tie_rule),
         cmocka_unit_test(test_threads_and_blocks_identical),
+        cmocka_unit_test(test_precompute_tiles_ties_threads),
+        cmocka_unit_test(test_precompute_default_k),
         cmocka_unit_test(test_scan_fallback),
         cmocka_unit_test(test_query_vector),
         cmocka_unit_test(test_recommend),
