@@ -1,7 +1,9 @@
 /*
  * Private to the upload parsers (api/upload_parse.c for the driver and
- * CSV/TSV, api/upload_json.c for NDJSON/JSON). Not for use outside those two
- * files: the parser struct is opaque everywhere else (upload_parse.h).
+ * CSV/TSV, api/upload_json.c for NDJSON/JSON, api/upload_json_fast.c for
+ * the JSON fast path). Not for use outside those files, except by the
+ * parser tests and fuzz targets: the parser struct is opaque everywhere
+ * else (upload_parse.h).
  *
  * Positions: every format tracks where the next input byte sits in the body
  * (absolute offset after a skipped BOM, 1-based line, offset of that line's
@@ -70,6 +72,14 @@ struct upload_parser {
     size_t j_depth;
     size_t *j_item_ofs; /* scratch: offsets of the "items" elements */
     size_t j_item_cap;
+
+    /* JSON fast path (upload_json_fast.c): per-item descriptors of the
+     * record being scanned, reused across records. */
+    struct upload__jf_item *jf_items;
+    size_t jf_cap;
+    /* Test-only: 1 sends every record to jansson (the differential fuzz
+     * target compares both paths). Never set outside tests. */
+    int j_fast_off;
 };
 
 /* Records an error: fills err (if not NULL), marks the parser failed and
@@ -97,5 +107,18 @@ int upload__json_feed(struct upload_parser *p, const char *data, size_t len,
                       struct upload_error *err);
 int upload__json_finish(struct upload_parser *p, struct upload_error *err);
 void upload__json_deinit(struct upload_parser *p);
+
+/* upload__json_fast's answer for a record outside the shape it handles. */
+#define UPLOAD__JSON_FALLBACK 1
+
+/* Fast path for one JSON playlist record text[0..len) whose first byte is
+ * at (p->rec_line, p->rec_col): a record of the common shape (see
+ * upload_json_fast.c) is validated whole, then its rows are emitted with
+ * the same fields, lines and columns the jansson path gives. Returns 0,
+ * the callback's negative errno (rows up to that one emitted), or
+ * UPLOAD__JSON_FALLBACK with nothing emitted: the caller must then parse
+ * the record with jansson. Rows borrow text. */
+int upload__json_fast(struct upload_parser *p, const char *text, size_t len,
+                      struct upload_error *err);
 
 #endif

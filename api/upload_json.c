@@ -12,6 +12,10 @@
  * to be valid) text finds the offsets of the "id" and "items" values and of
  * each item; those offsets are turned into body line/column.
  *
+ * Records of the common plain shape never reach jansson: upload_json_fast.c
+ * parses them directly and falls back to json_record's jansson path for
+ * anything else, so errors keep jansson's positions and messages.
+ *
  * Title semantics (has_title): an item object with a "title" key sets
  * has_title = 1. "title": null gives title = NULL; "title": "" gives a
  * non-NULL title with title_len = 0. Both mean "missing" to the caller,
@@ -359,6 +363,12 @@ static int json_record(struct upload_parser *p, const char *text, size_t len,
     long nofs;
     int rc;
 
+    /* Most records have the plain shape upload_json_fast.c handles. */
+    if (!p->j_fast_off) {
+        rc = upload__json_fast(p, text, len, err);
+        if (rc != UPLOAD__JSON_FALLBACK)
+            return rc;
+    }
     /* DECODE_ANY so that a non-object line gets our message, not jansson's;
      * duplicate keys are refused so "which id wins" never comes up. */
     root = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
@@ -692,4 +702,7 @@ void upload__json_deinit(struct upload_parser *p)
     free(p->j_item_ofs);
     p->j_item_ofs = NULL;
     p->j_item_cap = 0;
+    free(p->jf_items);
+    p->jf_items = NULL;
+    p->jf_cap = 0;
 }

@@ -5,7 +5,10 @@
  * expectations are readable and results from different chunkings can be
  * compared as strings. Every case is run whole, byte by byte, at every
  * single split point and in random chunk sizes, and must give the same rows
- * and the same error (code, line, column, message) each time.
+ * and the same error (code, line, column, message) each time. NDJSON/JSON
+ * cases are also run with the JSON fast path (api/upload_json_fast.c)
+ * switched off, through the test-only flag of upload_internal.h: jansson
+ * alone is the reference the fast path must match exactly.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -18,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "api/upload_internal.h"
 #include "api/upload_parse.h"
 
 struct collect {
@@ -78,6 +82,9 @@ static int collect_cb(void *ud, const struct upload_row *r, struct upload_error 
     return 0;
 }
 
+/* 1: parsers made by run() send every JSON record to jansson. */
+static int g_fast_off;
+
 struct result {
     int rc;
     char *rows;
@@ -95,6 +102,7 @@ static struct result run(enum upload_format fmt, const char *body, size_t len, s
     size_t off = 0;
 
     assert_non_null(p);
+    p->j_fast_off = g_fast_off;
     memset(&res, 0, sizeof res);
     out_add(&c, "", 0);
     while (off < len) {
@@ -184,7 +192,15 @@ static void check_ex(enum upload_format fmt, const char *body, size_t len, size_
             fail();
         }
     }
-    struct result r = run(fmt, body, len, max_record, chunk_one, NULL, 0);
+    struct result r;
+    if (fmt == UPLOAD_FORMAT_NDJSON || fmt == UPLOAD_FORMAT_JSON) {
+        g_fast_off = 1;
+        r = run(fmt, body, len, max_record, NULL, NULL, 0);
+        g_fast_off = 0;
+        same_result(&whole, &r, "jansson only");
+        free(r.rows);
+    }
+    r = run(fmt, body, len, max_record, chunk_one, NULL, 0);
     same_result(&whole, &r, "byte-by-byte");
     free(r.rows);
     for (size_t at = 1; at < len; at++) {
@@ -558,6 +574,212 @@ static void test_json_errors(void **state)
              -E2BIG, "1:p|aaa|~|~|0\n", 1, 29, "record longer than 26 bytes");
 }
 
+/* ---- JSON fast path ---------------------------------------------------- */
+
+struct probe {
+    const char *lo, *hi;
+    int inside; /* every row's strings point into the body */
+    unsigned long rows;
+};
+
+static int probe_cb(void *ud, const struct upload_row *r, struct upload_error *err)
+{
+    struct probe *pr = ud;
+    (void)err;
+    pr->rows++;
+    if (r->playlist < pr->lo || r->playlist >= pr->hi || r->item < pr->lo || r->item >= pr->hi)
+        pr->inside = 0;
+    return 0;
+}
+
+/* 'F' when the body (fed whole, with a final newline so that no NDJSON
+ * line waits in the parser's buffer) gave rows that all borrow the body's
+ * own bytes, which only the fast path does (jansson hands out its copies
+ * and prints integers into a buffer); 'J' otherwise. */
+static char path_of(enum upload_format fmt, const char *body)
+{
+    size_t len = strlen(body);
+    char *copy = malloc(len + 2);
+    struct probe pr = {0};
+    struct upload_error err;
+    struct upload_parser *p = upload_parser_create(fmt, MAXREC, probe_cb, &pr);
+
+    assert_non_null(p);
+    assert_non_null(copy);
+    memcpy(copy, body, len);
+    copy[len++] = '\n';
+    pr.lo = copy;
+    pr.hi = copy + len;
+    pr.inside = 1;
+    if (upload_parser_feed(p, copy, len, &err) == 0)
+        (void)upload_parser_finish(p, &err);
+    upload_parser_destroy(p);
+    free(copy);
+    return pr.rows && pr.inside ? 'F' : 'J';
+}
+
+#define FAST(fmt, body, rows)                                                                 \
+    do {                                                                                      \
+        OK(fmt, body, rows);                                                                  \
+        assert_int_equal(path_of(fmt, body), 'F');                                            \
+    } while (0)
+#define SLOW(fmt, body, rows)                                                                 \
+    do {                                                                                      \
+        OK(fmt, body, rows);                                                                  \
+        assert_int_equal(path_of(fmt, body), 'J');                                            \
+    } while (0)
+
+static void test_json_fast_shapes(void **state)
+{
+    (void)state;
+    /* ids as strings and integers, negative, -0 (jansson prints "0") */
+    FAST(NDJSON, "{\"id\":-7,\"items\":[\"a\",12,-3,-0,{\"id\":-0},{\"id\":99}]}\n"
+                 "{\"id\":\"p\",\"items\":[-9223372036854775808,9223372036854775807]}\n",
+         "1:-7|a|~|~|0\n1:-7|12|~|~|0\n1:-7|-3|~|~|0\n1:-7|0|~|~|0\n1:-7|0|~|~|0\n"
+         "1:-7|99|~|~|0\n2:p|-9223372036854775808|~|~|0\n2:p|9223372036854775807|~|~|0\n");
+    /* title null / "" / missing, artist null / "", any key order */
+    FAST(NDJSON,
+         "{\"id\":\"p\",\"items\":[{\"id\":\"a\",\"title\":null},{\"id\":\"b\",\"title\":\"\"},"
+         "{\"id\":\"c\"},{\"id\":\"d\",\"artist\":null},{\"artist\":\"\",\"id\":\"e\"},"
+         "{\"title\":\"T\",\"artist\":\"A\",\"id\":\"f\"},{\"id\":\"\"}]}",
+         "1:p|a|~|~|1\n1:p|b||~|1\n1:p|c|~|~|0\n1:p|d|~|~|0\n1:p|e|~||0\n1:p|f|T|A|1\n"
+         "1:p||~|~|0\n");
+    /* id after items, whitespace everywhere, CRLF, blank lines */
+    FAST(NDJSON,
+         " \t{ \"items\" : [ \"a\" , { \"id\" : 1 , \"title\" : null } ] , \"id\" : \"p\" } \r\n"
+         "\r\n"
+         "{\"id\":\"q\",\"items\":[]}\r\n"
+         "{\"items\":[\"b\"],\"id\":\"q\"}",
+         "1:p|a|~|~|0\n1:p|1|~|~|1\n4:q|b|~|~|0\n");
+    /* UTF-8 in ids, titles and artists */
+    FAST(NDJSON,
+         "{\"id\":\"\xC3\xA9\",\"items\":[{\"id\":\"a\",\"title\":\"Caf\xC3\xA9 \xE2\x82\xAC "
+         "\xF0\x9F\x8E\xB5 long enough for the word loop\",\"artist\":\"\xE6\x97\xA5\xE6\x9C\xAC\"},"
+         "\"\xF4\x8F\xBF\xBF\x7F\"]}",
+         "1:\xC3\xA9|a|Caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x8E\xB5 long enough for the word loop|"
+         "\xE6\x97\xA5\xE6\x9C\xAC|1\n1:\xC3\xA9|\xF4\x8F\xBF\xBF\x7F|~|~|0\n");
+    /* JSON array, pretty-printed: rows carry their item's line */
+    FAST(JSON,
+         "[\n"
+         "  {\"id\": \"p1\",\n"
+         "   \"items\": [\n"
+         "     \"a\",\n"
+         "     {\"id\": 5,\r\n"
+         "      \"title\": \"T\"},\n"
+         "     -3]},\n"
+         "  {\"items\": [\"x\"], \"id\": 0}\n"
+         "]\n",
+         "4:p1|a|~|~|0\n5:p1|5|T|~|1\n7:p1|-3|~|~|0\n8:0|x|~|~|0\n");
+    FAST(JSON, "{\"id\":\"p\",\"items\":[\"a\",{\"id\":\"b\",\"artist\":\"Z\"}]}\n",
+         "1:p|a|~|~|0\n1:p|b|~|Z|0\n");
+}
+
+/* A record longer than a feed chunk: check_ex splits it everywhere. */
+static void test_json_fast_long(void **state)
+{
+    char body[3600], rows[8192];
+    size_t n = 0, m = 0;
+    (void)state;
+    n += (size_t)sprintf(body + n, "{\"id\":\"long\",\"items\":[");
+    for (int k = 0; k < 150; k++) {
+        if (k % 3 == 0)
+            n += (size_t)sprintf(body + n, "%s{\"id\":%d,\"title\":\"Song %d\",\"artist\":\"A\"}",
+                                 k ? "," : "", k, k);
+        else
+            n += (size_t)sprintf(body + n, "%s\"i%d\"", k ? "," : "", k);
+        m += (size_t)(k % 3 == 0 ? sprintf(rows + m, "2:long|%d|Song %d|A|1\n", k, k)
+                                 : sprintf(rows + m, "2:long|i%d|~|~|0\n", k));
+    }
+    n += (size_t)sprintf(body + n, "]}\n");
+    assert_true(n < sizeof body);
+    char nd[3700];
+    snprintf(nd, sizeof nd, "\n%s", body);
+    check_ex(NDJSON, nd, strlen(nd), MAXREC, 0, rows, 0, 0, NULL);
+    assert_int_equal(path_of(NDJSON, nd), 'F');
+    snprintf(nd, sizeof nd, "[\n%s]", body);
+    check_ex(JSON, nd, strlen(nd), MAXREC, 0, rows, 0, 0, NULL);
+}
+
+/* Shapes the fast path leaves to jansson: same rows, errors and messages. */
+static void test_json_fast_fallback(void **state)
+{
+    (void)state;
+    /* escapes */
+    SLOW(NDJSON, "{\"id\":\"p\\u0031\",\"items\":[\"a\"]}", "1:p1|a|~|~|0\n");
+    SLOW(NDJSON, "{\"id\":\"p\",\"items\":[{\"id\":\"a\",\"title\":\"x\\\"y\\/\"}]}",
+         "1:p|a|x\"y/|~|1\n");
+    SLOW(NDJSON, "{\"id\":\"p\",\"items\":[\"a\\nb\"]}", "1:p|a\nb|~|~|0\n");
+    SLOW(NDJSON, "{\"i\\u0064\":\"p\",\"items\":[\"a\"]}", "1:p|a|~|~|0\n");
+    /* unknown keys, in the playlist and in an item */
+    SLOW(NDJSON, "{\"id\":\"p\",\"items\":[\"a\"],\"extra\":{\"x\":[1,2]}}", "1:p|a|~|~|0\n");
+    SLOW(NDJSON, "{\"id\":\"p\",\"items\":[{\"id\":\"a\",\"album\":\"x\"}]}", "1:p|a|~|~|0\n");
+    /* duplicate keys */
+    ERR(NDJSON, "{\"items\":[],\"id\":\"p\",\"items\":[\"a\"]}", -EINVAL, 1, 28,
+        "invalid JSON: duplicate object key near '\"items\"'");
+    ERR(NDJSON, "{\"id\":\"p\",\"items\":[{\"id\":\"a\",\"id\":\"b\"}]}", -EINVAL, 1, 33,
+        "duplicate");
+    ERR(NDJSON, "{\"id\":\"p\",\"items\":[{\"id\":\"a\",\"title\":null,\"title\":\"t\"}]}", -EINVAL,
+        1, 49, "duplicate");
+    /* numbers outside the integer grammar or int64 */
+    ERR(NDJSON, "{\"id\":\"p\",\"items\":[1.5]}", -EINVAL, 1, 20,
+        "item must be a string, an integer or an object, not a fractional number");
+    ERR(NDJSON, "{\"id\":\"p\",\"items\":[1e3]}", -EINVAL, 1, 20, "not a fractional number");
+    ERR(NDJSON, "{\"id\":\"p\",\"items\":[01]}", -EINVAL, 1, 20, "invalid token near '0'");
+    ERR(NDJSON, "{\"id\":\"p\",\"items\":[9223372036854775808]}", -EINVAL, 1, 38,
+        "invalid JSON: too big integer");
+    ERR(NDJSON, "{\"id\":-9223372036854775809,\"items\":[]}", -EINVAL, 1, 26,
+        "invalid JSON: too big negative integer");
+    ERR(NDJSON, "{\"id\":\"p\",\"items\":[-]}", -EINVAL, 1, 20, "invalid token near '-'");
+    /* nested junk and other value types */
+    ERR(NDJSON, "{\"id\":\"p\",\"items\":[[\"a\"]]}", -EINVAL, 1, 20, "not an array");
+    ERR(NDJSON, "{\"id\":\"p\",\"items\":[{\"id\":{\"x\":1}}]}", -EINVAL, 1, 20, "not an object");
+    ERR(NDJSON, "{\"id\":\"p\",\"items\":[{\"id\":\"a\",\"title\":true}]}", -EINVAL, 1, 20,
+        "item \"title\" must be a string or null, not a boolean");
+    ERR(NDJSON, "{\"id\":\"p\",\"items\":[null]}", -EINVAL, 1, 20, "not null");
+    ERR(NDJSON, "{\"id\":\"p\",\"items\":[{}]}", -EINVAL, 1, 20, "item is missing \"id\"");
+    ERR(NDJSON, "{\"id\":\"\",\"items\":[\"a\"]}", -EINVAL, 1, 7, "must not be empty");
+    /* raw control character, nul byte, trailing data */
+    ERR(NDJSON, "{\"id\":\"p\",\"items\":[\"a\tb\"]}", -EINVAL, 1, 21, "control character 0x9");
+    ERR(NDJSON, "{\"id\":\"p\",\"items\":[\"a\"]}\0", -EINVAL, 1, 25, "invalid JSON");
+    ERR(NDJSON, "{\"id\":\"p\",\"items\":[\"a\"]}}", -EINVAL, 1, 25, "invalid JSON");
+    ERR(NDJSON, "{\"id\":\"p\",\"items\":[\"a\",]}", -EINVAL, 1, 24, "invalid JSON");
+    ERR(NDJSON, "{\"id\":\"p\",\"items\":[\"a\"],}", -EINVAL, 1, 25, "invalid JSON");
+    /* A valid prefix is never emitted twice: jansson emits a, b, then fails. */
+    ERR_ROWS(NDJSON, "{\"id\":\"p\",\"items\":[\"a\",\"b\",1.5]}", "1:p|a|~|~|0\n1:p|b|~|~|0\n",
+             -EINVAL, 1, 28, "not a fractional number");
+    ERR_ROWS(JSON, "[{\"id\":\"p\",\"items\":[\"a\"]},\n {\"id\":\"q\",\"items\":[\"b\",\"c\\u0000\"]}]",
+             "1:p|a|~|~|0\n", -EINVAL, 2, 33, "\\u0000 is not allowed");
+}
+
+/* A rejecting callback gets the item's line and column from the fast path
+ * as from jansson. */
+static void test_json_fast_callback_error(void **state)
+{
+    (void)state;
+    const char *body = "[{\"id\":\"p\",\"items\":[\"a\",\n    {\"id\":\"b\"}, 3]}]";
+    for (int off = 0; off <= 1; off++) {
+        g_fast_off = off;
+        struct result r = run(JSON, body, strlen(body), MAXREC, NULL, NULL, 2);
+        g_fast_off = 0;
+        assert_int_equal(r.rc, -ECANCELED);
+        assert_int_equal(r.err.line, 2);
+        assert_int_equal(r.err.column, 5);
+        assert_string_equal(r.err.message, "rejected by test");
+        assert_string_equal(r.rows, "1:p|a|~|~|0\n2:p|b|~|~|0\n");
+        free(r.rows);
+    }
+    body = "  {\"id\":\"p\",\"items\":[\"a\", 7]}";
+    for (int off = 0; off <= 1; off++) {
+        g_fast_off = off;
+        struct result r = run(NDJSON, body, strlen(body), MAXREC, NULL, NULL, 2);
+        g_fast_off = 0;
+        assert_int_equal(r.rc, -ECANCELED);
+        assert_int_equal(r.err.line, 1);
+        assert_int_equal(r.err.column, 27);
+        free(r.rows);
+    }
+}
+
 static void test_content_type(void **state)
 {
     (void)state;
@@ -612,6 +834,9 @@ int main(void)
         cmocka_unit_test(test_csv_callback_error), cmocka_unit_test(test_csv_random_bodies),
         cmocka_unit_test(test_ndjson_items),     cmocka_unit_test(test_ndjson_errors),
         cmocka_unit_test(test_json_array),       cmocka_unit_test(test_json_errors),
+        cmocka_unit_test(test_json_fast_shapes), cmocka_unit_test(test_json_fast_long),
+        cmocka_unit_test(test_json_fast_fallback),
+        cmocka_unit_test(test_json_fast_callback_error),
         cmocka_unit_test(test_content_type),     cmocka_unit_test(test_misc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
