@@ -3,7 +3,9 @@
  * NDJSON), then times upload_parser_feed over it in 64 KiB chunks (what the
  * HTTP layer hands over) with a callback that only touches the row. Prints
  * MB/s and rows/s per format (per CPU-second of this thread, best of 3);
- * never fails on a time.
+ * never fails on a time. NDJSON/JSON are timed twice: as the daemon parses
+ * them, and with the JSON fast path switched off (jansson only, the
+ * test-only flag of api/upload_internal.h) for comparison.
  *
  * usage: bench_parse [MB]   (default 64)
  */
@@ -12,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "api/upload_internal.h"
 #include "api/upload_parse.h"
 
 static int count_cb(void *ud, const struct upload_row *r, struct upload_error *err)
@@ -35,6 +38,8 @@ static char *make_body(enum upload_format f, size_t target, size_t *len)
         n = (size_t)sprintf(b, "playlist_id\titem_id\ttitle\tartist\n");
     else if (f == UPLOAD_FORMAT_CSV)
         n = (size_t)sprintf(b, "playlist_id,item_id,title,artist\n");
+    if (f == UPLOAD_FORMAT_JSON)
+        b[n++] = '[';
     while (n < target) {
         unsigned long pl = row / 20, item = row * 7919 % 100000;
         if (f == UPLOAD_FORMAT_TSV)
@@ -45,11 +50,14 @@ static char *make_body(enum upload_format f, size_t target, size_t *len)
                                  item, item % 977);
         else
             n += (size_t)sprintf(b + n,
-                                 "{\"id\":\"pl%lu\",\"items\":[\"%lu\",{\"id\":\"%lu\",\"title\":"
+                                 "%s{\"id\":\"pl%lu\",\"items\":[\"%lu\",{\"id\":\"%lu\",\"title\":"
                                  "\"Some Song Title\",\"artist\":\"The Artist\"},%lu]}\n",
-                                 row, item, item + 1, item + 2);
+                                 f == UPLOAD_FORMAT_JSON && row ? "," : "", row, item, item + 1,
+                                 item + 2);
         row++;
     }
+    if (f == UPLOAD_FORMAT_JSON)
+        b[n++] = ']';
     *len = n;
     return b;
 }
@@ -63,7 +71,7 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static void bench(const char *name, enum upload_format f, size_t mb)
+static void bench(const char *name, enum upload_format f, size_t mb, int fast_off)
 {
     size_t len;
     char *body = make_body(f, mb << 20, &len);
@@ -76,6 +84,7 @@ static void bench(const char *name, enum upload_format f, size_t mb)
         unsigned long sum = 0;
         struct upload_error err;
         struct upload_parser *p = upload_parser_create(f, 1 << 20, count_cb, &sum);
+        p->j_fast_off = fast_off;
         double t0 = now();
         int rc = 0;
 
@@ -92,7 +101,7 @@ static void bench(const char *name, enum upload_format f, size_t mb)
         if (dt < best)
             best = dt;
     }
-    printf("%-7s %6.1f MB  %8.1f MB/s  %6.2f M rows/s\n", name, (double)len / 1e6,
+    printf("%-14s %6.1f MB  %8.1f MB/s  %6.2f M rows/s\n", name, (double)len / 1e6,
            (double)len / 1e6 / best, (double)rows / 1e6 / best);
     free(body);
 }
@@ -103,8 +112,11 @@ int main(int argc, char **argv)
 
     if (mb == 0)
         mb = 64;
-    bench("tsv", UPLOAD_FORMAT_TSV, mb);
-    bench("csv", UPLOAD_FORMAT_CSV, mb);
-    bench("ndjson", UPLOAD_FORMAT_NDJSON, mb / 4 ? mb / 4 : 1);
+    bench("tsv", UPLOAD_FORMAT_TSV, mb, 0);
+    bench("csv", UPLOAD_FORMAT_CSV, mb, 0);
+    bench("ndjson", UPLOAD_FORMAT_NDJSON, mb, 0);
+    bench("json", UPLOAD_FORMAT_JSON, mb, 0);
+    bench("ndjson-jansson", UPLOAD_FORMAT_NDJSON, mb / 4 ? mb / 4 : 1, 1);
+    bench("json-jansson", UPLOAD_FORMAT_JSON, mb / 4 ? mb / 4 : 1, 1);
     return 0;
 }
