@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "api/upload_internal.h"
+#include "fuzz_feed.h"
 
 struct jff_run {
     char *rows; /* every field of every row, serialized */
@@ -68,28 +69,12 @@ static int jff_parse(enum upload_format fmt, const uint8_t *body, size_t len, si
                      unsigned seed, int fast_off, struct jff_run *r, struct upload_error *err)
 {
     struct upload_parser *p = upload_parser_create(fmt, max_record, jff_cb, r);
-    size_t off = 0;
-    int rc = 0;
-
     if (!p)
         abort();
     p->j_fast_off = fast_off;
     memset(err, 0, sizeof *err);
-    while (off < len) {
-        size_t n = len - off;
-        if (seed) {
-            seed = seed * 1103515245u + 12345u + body[off];
-            n = (seed >> 16) % 8 == 0 ? 1 + (seed >> 4) % 4096 : 1 + (seed >> 16) % 5;
-            if (n > len - off)
-                n = len - off;
-        }
-        rc = upload_parser_feed(p, (const char *)body + off, n, err);
-        off += n;
-        if (rc < 0)
-            break;
-    }
-    if (rc == 0)
-        rc = upload_parser_finish(p, err);
+    int rc = fuzz_feed_chunked(p, body, len, seed, err);
+
     if (upload_parser_rows(p) != r->nrows)
         abort();
     upload_parser_destroy(p);
@@ -125,8 +110,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (a.len && memcmp(a.rows, b.rows, a.len) != 0) || ea.line != eb.line ||
         ea.column != eb.column || strcmp(ea.message, eb.message) != 0) {
         fprintf(stderr,
-                "jansson: rc %d rows %lu err %lu:%lu %s\nfast: rc %d rows %lu err %lu:%lu %s\n",
-                ra, a.nrows, ea.line, ea.column, ea.message, rb, b.nrows, eb.line, eb.column,
+                "jansson: rc %d rows %lu err %lu:%lu %s\nfast: rc %d rows %lu err %lu:%lu %s\n", ra,
+                a.nrows, ea.line, ea.column, ea.message, rb, b.nrows, eb.line, eb.column,
                 eb.message);
         abort();
     }

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "api/upload_parse.h"
+#include "fuzz_feed.h"
 
 struct uf_run {
     uint64_t hash;
@@ -67,11 +68,10 @@ static int uf_cb(void *ud, const struct upload_row *row, struct upload_error *er
     /* A title column gives every row a non-NULL title. */
     if (row->has_title != (row->title != NULL))
         abort();
-    if (row->playlist_len && (uf_is_space(row->playlist[0]) ||
-                              uf_is_space(row->playlist[row->playlist_len - 1])))
+    if (row->playlist_len &&
+        (uf_is_space(row->playlist[0]) || uf_is_space(row->playlist[row->playlist_len - 1])))
         abort();
-    if (row->item_len &&
-        (uf_is_space(row->item[0]) || uf_is_space(row->item[row->item_len - 1])))
+    if (row->item_len && (uf_is_space(row->item[0]) || uf_is_space(row->item[row->item_len - 1])))
         abort();
 #else
     if (!row->has_title && row->title)
@@ -94,28 +94,11 @@ static int uf_parse(const uint8_t *body, size_t len, size_t max_record, unsigned
                     struct uf_run *r, struct upload_error *err)
 {
     struct upload_parser *p = upload_parser_create(UPLOAD_FUZZ_FORMAT, max_record, uf_cb, r);
-    size_t off = 0;
-    int rc = 0;
-
     if (!p)
         abort();
     memset(err, 0, sizeof *err);
-    while (off < len) {
-        size_t n = len - off;
-        if (seed) {
-            /* Chunk sizes from the seed and the data itself, mostly tiny. */
-            seed = seed * 1103515245u + 12345u + body[off];
-            n = (seed >> 16) % 8 == 0 ? 1 + (seed >> 4) % 4096 : 1 + (seed >> 16) % 5;
-            if (n > len - off)
-                n = len - off;
-        }
-        rc = upload_parser_feed(p, (const char *)body + off, n, err);
-        off += n;
-        if (rc < 0)
-            break;
-    }
-    if (rc == 0)
-        rc = upload_parser_finish(p, err);
+    int rc = fuzz_feed_chunked(p, body, len, seed, err);
+
     if (upload_parser_rows(p) != r->rows)
         abort();
     upload_parser_destroy(p);
@@ -157,7 +140,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rb = uf_parse(data, size, max_record, seed, &b, &eb);
     if (ra != rb || a.rows != b.rows || a.hash != b.hash || ea.line != eb.line ||
         ea.column != eb.column || strcmp(ea.message, eb.message) != 0) {
-        fprintf(stderr, "whole: rc %d rows %lu err %lu:%lu %s\nchunked: rc %d rows %lu err %lu:%lu %s\n",
+        fprintf(stderr,
+                "whole: rc %d rows %lu err %lu:%lu %s\nchunked: rc %d rows %lu err %lu:%lu %s\n",
                 ra, a.rows, ea.line, ea.column, ea.message, rb, b.rows, eb.line, eb.column,
                 eb.message);
         abort();
