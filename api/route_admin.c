@@ -16,9 +16,9 @@
 #include <uv.h>
 
 #include "api/api.h"
-#include "daemon/app.h"
-#include "daemon/jobs.h"
-#include "daemon/log.h"
+#include "base/app.h"
+#include "jobs/jobs.h"
+#include "base/log.h"
 #include "storage/store.h"
 
 struct backup {

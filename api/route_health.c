@@ -6,8 +6,8 @@
 #include <cblas.h>
 
 #include "api/api.h"
-#include "daemon/serving.h"
-#include "daemon/app.h"
+#include "serving/serving.h"
+#include "base/app.h"
 #include "storage/store.h"
 #include "version.h"
 

@@ -10,8 +10,8 @@
 
 #include "api/api.h"
 #include "api/server_internal.h"
-#include "daemon/app.h"
-#include "daemon/jobs.h"
+#include "base/app.h"
+#include "jobs/jobs.h"
 #include "storage/jobs.h"
 
 static void reply_job_error(struct api_req *req, const struct job_error *err)

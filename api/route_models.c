@@ -16,10 +16,10 @@
 #include "api/api.h"
 #include "api/jbuf.h"
 #include "api/server_internal.h"
-#include "daemon/app.h"
-#include "daemon/jobs.h"
-#include "daemon/serving.h"
-#include "daemon/writer.h"
+#include "base/app.h"
+#include "jobs/jobs.h"
+#include "serving/serving.h"
+#include "storage/writer.h"
 #include "storage/models.h"
 
 static json_t *model_json(const struct store_model *m, int details)

@@ -10,9 +10,9 @@
 
 #include "api/api.h"
 #include "api/server_internal.h"
-#include "api/upload.h"
-#include "daemon/app.h"
-#include "daemon/writer.h"
+#include "ingest/upload.h"
+#include "base/app.h"
+#include "storage/writer.h"
 #include "storage/batch.h"
 #include "storage/store.h"
 

@@ -10,8 +10,8 @@
 
 #include "api/api.h"
 #include "api/server_internal.h"
-#include "daemon/app.h"
-#include "daemon/pmi_cache.h"
+#include "base/app.h"
+#include "serving/pmi_cache.h"
 #include "storage/store.h"
 
 struct pmi_req {

@@ -15,12 +15,12 @@
 #include <uv.h>
 
 #include "api/api.h"
-#include "api/gunzip.h"
-#include "api/upload.h"
-#include "api/upload_parse.h"
-#include "daemon/app.h"
-#include "daemon/log.h"
-#include "daemon/writer.h"
+#include "ingest/gunzip.h"
+#include "ingest/upload.h"
+#include "ingest/upload_parse.h"
+#include "base/app.h"
+#include "base/log.h"
+#include "storage/writer.h"
 #include "storage/batch.h"
 #include "storage/store.h"
 

@@ -23,8 +23,8 @@
 
 #include "api/api.h"
 #include "api/server_internal.h"
-#include "daemon/app.h"
-#include "daemon/log.h"
+#include "base/app.h"
+#include "base/log.h"
 
 /* libmicrohttpd's per-connection pool: it holds the request line and
  * headers and the read buffer that body chunks come from, and MHD clears it

@@ -14,8 +14,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "api/upload_internal.h"
-#include "api/upload_parse.h"
+#include "ingest/upload_internal.h"
+#include "ingest/upload_parse.h"
 
 static int count_cb(void *ud, const struct upload_row *r, struct upload_error *err)
 {

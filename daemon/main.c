@@ -22,12 +22,12 @@
 
 #include "api/server.h"
 #include "conf/config.h"
-#include "daemon/app.h"
-#include "daemon/jobs.h"
-#include "daemon/log.h"
-#include "daemon/pmi_cache.h"
-#include "daemon/serving.h"
-#include "daemon/writer.h"
+#include "base/app.h"
+#include "jobs/jobs.h"
+#include "base/log.h"
+#include "serving/pmi_cache.h"
+#include "serving/serving.h"
+#include "storage/writer.h"
 #include "storage/store.h"
 #include "version.h"
 

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "api/upload_parse.h"
+#include "ingest/upload_parse.h"
 
 static int fuzz_feed_chunked(struct upload_parser *p, const uint8_t *body, size_t len,
                              unsigned seed, struct upload_error *err)

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "api/gunzip.h"
+#include "ingest/gunzip.h"
 
 struct gz_out {
     uint64_t hash;

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/upload_internal.h"
+#include "ingest/upload_internal.h"
 #include "fuzz_feed.h"
 
 struct jff_run {

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/upload_parse.h"
+#include "ingest/upload_parse.h"
 #include "fuzz_feed.h"
 
 struct uf_run {

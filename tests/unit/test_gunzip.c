@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "api/gunzip.h"
+#include "ingest/gunzip.h"
 
 struct sink {
     unsigned char *out;

@@ -21,8 +21,8 @@
 
 #include <cmocka.h>
 
-#include "api/upload_internal.h"
-#include "api/upload_parse.h"
+#include "ingest/upload_internal.h"
+#include "ingest/upload_parse.h"
 
 struct collect {
     char *out;

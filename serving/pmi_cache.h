@@ -6,8 +6,8 @@
  * loop thread. One matrix is cached: the most recently asked for.
  * Matrices are reference-counted so a reload never frees one in use.
  */
-#ifndef ITEMVEC_DAEMON_PMI_CACHE_H
-#define ITEMVEC_DAEMON_PMI_CACHE_H
+#ifndef ITEMVEC_SERVING_PMI_CACHE_H
+#define ITEMVEC_SERVING_PMI_CACHE_H
 
 #include <stdint.h>
 

@@ -2,16 +2,16 @@
  * PMI matrix cache (see pmi_cache.h). State is loop-thread only; the load
  * itself runs in uv_queue_work with its own store handle.
  */
-#include "daemon/pmi_cache.h"
+#include "serving/pmi_cache.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/app.h"
-#include "daemon/jobs.h"
-#include "daemon/log.h"
+#include "base/app.h"
+#include "jobs/jobs.h"
+#include "base/log.h"
 #include "storage/cooc_file.h"
 #include "storage/jobs.h"
 

@@ -1,13 +1,13 @@
 /*
  * Job parameter validation (see job_params.h).
  */
-#include "daemon/job_params.h"
+#include "jobs/job_params.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "daemon/jobs.h"
+#include "jobs/jobs.h"
 
 static json_t *fail(struct job_error *err, const char *name, const char *fmt, const char *a)
 {

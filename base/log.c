@@ -2,7 +2,7 @@
  * Logging to stderr with syslog priority prefixes (see log.h). The level is
  * an atomic so SIGHUP can change it while workers log.
  */
-#include "daemon/log.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -5,8 +5,8 @@
  * field (→ 422), and returns the parameters with every default filled in,
  * which is what the job object shows and what the job runs with.
  */
-#ifndef ITEMVEC_DAEMON_JOB_PARAMS_H
-#define ITEMVEC_DAEMON_JOB_PARAMS_H
+#ifndef ITEMVEC_JOBS_JOB_PARAMS_H
+#define ITEMVEC_JOBS_JOB_PARAMS_H
 
 #include <jansson.h>
 #include <stddef.h>

@@ -2,7 +2,7 @@
  * Serving models (see serving.h). Loop-thread state: the active model, one
  * other cached model, and loads in flight with their waiters.
  */
-#include "daemon/serving.h"
+#include "serving/serving.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -11,8 +11,8 @@
 #include <time.h>
 #include <uv.h>
 
-#include "daemon/app.h"
-#include "daemon/log.h"
+#include "base/app.h"
+#include "base/log.h"
 #include "ml/knn.h"
 #include "storage/models.h"
 #include "storage/store.h"

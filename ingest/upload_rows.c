@@ -14,7 +14,7 @@
  * same validation here (the CSV/TSV parser also checks UTF-8, jansson
  * does for JSON, but PUT and future callers build rows too).
  */
-#include "api/upload.h"
+#include "ingest/upload.h"
 
 #include <errno.h>
 #include <stdint.h>

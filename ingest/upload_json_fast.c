@@ -23,7 +23,7 @@
  * only occur in whitespace here (raw control characters inside strings are
  * refused), so the scanner counts them as it skips whitespace.
  */
-#include "api/upload_internal.h"
+#include "ingest/upload_internal.h"
 
 #include <stdint.h>
 #include <stdlib.h>

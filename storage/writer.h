@@ -5,8 +5,8 @@
  * thread never waits on SQLite's write lock, readers (WAL) never wait on
  * the writer, and writes are applied in submission order.
  */
-#ifndef ITEMVEC_DAEMON_WRITER_H
-#define ITEMVEC_DAEMON_WRITER_H
+#ifndef ITEMVEC_STORAGE_WRITER_H
+#define ITEMVEC_STORAGE_WRITER_H
 
 #include <uv.h>
 

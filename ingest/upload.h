@@ -5,12 +5,12 @@
  * an integer <= 0, are skipped and counted), id validation, and the
  * append into a storage batch.
  */
-#ifndef ITEMVEC_API_UPLOAD_H
-#define ITEMVEC_API_UPLOAD_H
+#ifndef ITEMVEC_INGEST_UPLOAD_H
+#define ITEMVEC_INGEST_UPLOAD_H
 
 #include <stdint.h>
 
-#include "api/upload_parse.h"
+#include "ingest/upload_parse.h"
 
 struct batch;
 

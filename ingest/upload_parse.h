@@ -40,8 +40,8 @@
  *
  * Threading: a parser is used by one thread at a time.
  */
-#ifndef ITEMVEC_API_UPLOAD_PARSE_H
-#define ITEMVEC_API_UPLOAD_PARSE_H
+#ifndef ITEMVEC_INGEST_UPLOAD_PARSE_H
+#define ITEMVEC_INGEST_UPLOAD_PARSE_H
 
 #include <stddef.h>
 

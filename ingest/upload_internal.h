@@ -10,13 +10,13 @@
  * first byte), so that errors and rows carry body coordinates whatever the
  * chunking was.
  */
-#ifndef ITEMVEC_API_UPLOAD_INTERNAL_H
-#define ITEMVEC_API_UPLOAD_INTERNAL_H
+#ifndef ITEMVEC_INGEST_UPLOAD_INTERNAL_H
+#define ITEMVEC_INGEST_UPLOAD_INTERNAL_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "api/upload_parse.h"
+#include "ingest/upload_parse.h"
 
 struct upload_parser {
     enum upload_format format;

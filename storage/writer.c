@@ -3,12 +3,12 @@
  * the pool at a time, so the writer's SQLite handle is used by one thread
  * at a time even though that thread may change between ops.
  */
-#include "daemon/writer.h"
+#include "storage/writer.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/log.h"
+#include "base/log.h"
 #include "storage/store.h"
 
 struct writer {

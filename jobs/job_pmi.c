@@ -13,9 +13,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "daemon/app.h"
-#include "daemon/job_params.h"
-#include "daemon/jobs.h"
+#include "base/app.h"
+#include "jobs/job_params.h"
+#include "jobs/jobs.h"
 #include "ml/cooc.h"
 #include "storage/cooc_file.h"
 #include "storage/store.h"

@@ -8,8 +8,8 @@
  * half-loaded one. Models are reference-counted: a streaming export keeps
  * its model alive after a swap; memory is freed when the last user goes.
  */
-#ifndef ITEMVEC_DAEMON_SERVING_H
-#define ITEMVEC_DAEMON_SERVING_H
+#ifndef ITEMVEC_SERVING_SERVING_H
+#define ITEMVEC_SERVING_SERVING_H
 
 #include <stddef.h>
 #include <stdint.h>

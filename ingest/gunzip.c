@@ -13,7 +13,7 @@
  * one after another, as gunzip(1) does; anything after a member that is not
  * another gzip member is corrupt data.
  */
-#include "api/gunzip.h"
+#include "ingest/gunzip.h"
 
 #include <errno.h>
 #include <stdlib.h>

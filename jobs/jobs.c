@@ -6,7 +6,7 @@
  * changed and was last saved over a second ago, so GET shows live progress
  * from memory and a restart shows the last saved one.
  */
-#include "daemon/jobs.h"
+#include "jobs/jobs.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -14,8 +14,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "daemon/app.h"
-#include "daemon/log.h"
+#include "base/app.h"
+#include "base/log.h"
 #include "storage/jobs.h"
 #include "storage/store.h"
 

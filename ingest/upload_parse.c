@@ -17,7 +17,7 @@
  * that the CR of a CRLF ending fits; the exact check is done when the record
  * ends.
  */
-#include "api/upload_internal.h"
+#include "ingest/upload_internal.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -5,8 +5,8 @@
  * Thread-safe: each line is formatted into a local buffer and written with
  * one write(2).
  */
-#ifndef ITEMVEC_DAEMON_LOG_H
-#define ITEMVEC_DAEMON_LOG_H
+#ifndef ITEMVEC_BASE_LOG_H
+#define ITEMVEC_BASE_LOG_H
 
 enum log_level {
     LOG_LEVEL_DEBUG = 0,

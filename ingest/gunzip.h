@@ -4,8 +4,8 @@
  * at most 64 KiB, so a compressed body is never inflated whole in memory.
  * Concatenated gzip members are accepted (as gunzip does).
  */
-#ifndef ITEMVEC_API_GUNZIP_H
-#define ITEMVEC_API_GUNZIP_H
+#ifndef ITEMVEC_INGEST_GUNZIP_H
+#define ITEMVEC_INGEST_GUNZIP_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -16,11 +16,11 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "daemon/app.h"
-#include "daemon/job_params.h"
-#include "daemon/jobs.h"
-#include "daemon/log.h"
-#include "daemon/serving.h"
+#include "base/app.h"
+#include "jobs/job_params.h"
+#include "jobs/jobs.h"
+#include "base/log.h"
+#include "serving/serving.h"
 #include "ml/cooc.h"
 #include "ml/rating.h"
 #include "ml/wals.h"

@@ -20,9 +20,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "daemon/app.h"
-#include "daemon/job_params.h"
-#include "daemon/jobs.h"
+#include "base/app.h"
+#include "jobs/job_params.h"
+#include "jobs/jobs.h"
 #include "ml/cooc.h"
 #include "ml/eval.h"
 #include "ml/knn.h"

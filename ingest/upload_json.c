@@ -22,7 +22,7 @@
  * which should test title_len == 0. Plain string/integer items have
  * has_title = 0 and title = artist = NULL.
  */
-#include "api/upload_internal.h"
+#include "ingest/upload_internal.h"
 
 #include <errno.h>
 #include <jansson.h>

@@ -13,15 +13,15 @@
  * queued. SIGTERM stops running jobs at their next checkpoint and puts them
  * back to "queued" so the next start resumes them.
  */
-#ifndef ITEMVEC_DAEMON_JOBS_H
-#define ITEMVEC_DAEMON_JOBS_H
+#ifndef ITEMVEC_JOBS_JOBS_H
+#define ITEMVEC_JOBS_JOBS_H
 
 #include <jansson.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <uv.h>
 
-#include "daemon/writer.h"
+#include "storage/writer.h"
 
 #define JOBS_MAX_ATTEMPTS 3
 #define JOB_PROGRESS_MAX_COUNTERS 8
