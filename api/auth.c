@@ -10,7 +10,7 @@
 
 #include "api/api.h"
 #include "api/server_internal.h"
-#include "base/app.h"
+#include "conf/app.h"
 
 /* Constant-time equality of a presented token with one configured token. */
 static int token_equal(const char *given, size_t glen, const char *tok, size_t tlen)

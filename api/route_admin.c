@@ -16,7 +16,7 @@
 #include <uv.h>
 
 #include "api/api.h"
-#include "base/app.h"
+#include "conf/app.h"
 #include "jobs/jobs.h"
 #include "base/log.h"
 #include "storage/store.h"

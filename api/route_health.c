@@ -7,7 +7,7 @@
 
 #include "api/api.h"
 #include "serving/serving.h"
-#include "base/app.h"
+#include "conf/app.h"
 #include "storage/store.h"
 #include "version.h"
 

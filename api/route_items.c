@@ -6,7 +6,7 @@
 
 #include "api/api.h"
 #include "api/server_internal.h"
-#include "base/app.h"
+#include "conf/app.h"
 #include "storage/store.h"
 
 int api__item_get(struct api_req *req, const char *id, struct store_item *it)

@@ -19,7 +19,7 @@
 #include "api/api.h"
 #include "api/metrics.h"
 #include "api/server_internal.h"
-#include "base/app.h"
+#include "conf/app.h"
 #include "jobs/jobs.h"
 #include "serving/serving.h"
 #include "storage/jobs.h"

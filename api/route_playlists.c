@@ -11,7 +11,7 @@
 #include "api/api.h"
 #include "api/server_internal.h"
 #include "ingest/upload.h"
-#include "base/app.h"
+#include "conf/app.h"
 #include "storage/writer.h"
 #include "storage/batch.h"
 #include "storage/store.h"

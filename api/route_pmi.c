@@ -10,7 +10,7 @@
 
 #include "api/api.h"
 #include "api/server_internal.h"
-#include "base/app.h"
+#include "conf/app.h"
 #include "serving/pmi_cache.h"
 #include "storage/store.h"
 

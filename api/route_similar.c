@@ -18,7 +18,7 @@
 #include "api/api.h"
 #include "api/jbuf.h"
 #include "api/server_internal.h"
-#include "base/app.h"
+#include "conf/app.h"
 #include "serving/pmi_cache.h"
 #include "serving/serving.h"
 #include "ml/eval.h"

@@ -18,7 +18,7 @@
 #include "ingest/gunzip.h"
 #include "ingest/upload.h"
 #include "ingest/upload_parse.h"
-#include "base/app.h"
+#include "conf/app.h"
 #include "base/log.h"
 #include "storage/writer.h"
 #include "storage/batch.h"

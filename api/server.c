@@ -23,7 +23,7 @@
 
 #include "api/api.h"
 #include "api/server_internal.h"
-#include "base/app.h"
+#include "conf/app.h"
 #include "base/log.h"
 
 /* libmicrohttpd's per-connection pool: it holds the request line and

@@ -22,7 +22,7 @@
 
 #include "api/server.h"
 #include "conf/config.h"
-#include "base/app.h"
+#include "conf/app.h"
 #include "jobs/jobs.h"
 #include "base/log.h"
 #include "serving/pmi_cache.h"

@@ -20,7 +20,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "base/app.h"
+#include "conf/app.h"
 #include "jobs/job_params.h"
 #include "jobs/jobs.h"
 #include "ml/cooc.h"

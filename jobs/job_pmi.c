@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "base/app.h"
+#include "conf/app.h"
 #include "jobs/job_params.h"
 #include "jobs/jobs.h"
 #include "ml/cooc.h"

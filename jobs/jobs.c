@@ -14,7 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "base/app.h"
+#include "conf/app.h"
 #include "base/log.h"
 #include "storage/jobs.h"
 #include "storage/store.h"

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/app.h"
+#include "conf/app.h"
 #include "jobs/jobs.h"
 #include "base/log.h"
 #include "storage/cooc_file.h"

@@ -11,7 +11,7 @@
 #include <time.h>
 #include <uv.h>
 
-#include "base/app.h"
+#include "conf/app.h"
 #include "base/log.h"
 #include "ml/knn.h"
 #include "storage/models.h"

@@ -4,8 +4,8 @@
  * reach the rest of the process through this struct; worker threads never
  * touch it (they get their own buffers).
  */
-#ifndef ITEMVEC_BASE_APP_H
-#define ITEMVEC_BASE_APP_H
+#ifndef ITEMVEC_CONF_APP_H
+#define ITEMVEC_CONF_APP_H
 
 #include <stdint.h>
 #include <uv.h>
