@@ -36,4 +36,12 @@ const char *api__path_id(struct api_req *req);
 struct store_item;
 int api__item_get(struct api_req *req, const char *id, struct store_item *it);
 
+/* Gets the matrix of pmi job `job` (NULL or "": the newest succeeded pmi
+ * job) through serving/pmi_cache: resolves the job here (serving/ does
+ * not know the job system), then as pmi_cache_get. cb gets -ENOENT at
+ * once when there is no such succeeded job. (route_pmi.c) */
+struct pmi_matrix;
+void api__pmi_get(struct api_req *req, const char *job,
+                  void (*cb)(void *arg, struct pmi_matrix *m, int rc), void *arg);
+
 #endif
