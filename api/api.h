@@ -127,7 +127,7 @@ json_t *api_body_json(struct api_req *req);
  * free_fn (NULL: free). On ENOMEM replies 503 and returns NULL. */
 void *api_state_new(struct api_req *req, size_t size, void (*free_fn)(void *));
 
-/* Replies 503 "out of memory". */
+/* Replies 503 "out of memory" with Retry-After: 1. */
 void api_reply_oom(struct api_req *req);
 
 /* JSON helpers. A UTF-8-checked string (jansson refuses invalid UTF-8);

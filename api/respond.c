@@ -260,6 +260,7 @@ const char *api_id_invalid(const char *s, size_t len)
 
 void api_reply_oom(struct api_req *req)
 {
+    api_add_header(req, "Retry-After", "1"); /* a transient condition: try again */
     api_reply_problem(req, 503, "out-of-memory", "Service Unavailable", NULL, "out of memory");
 }
 
