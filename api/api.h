@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/text.h"
+
 struct app;
 struct api_req;
 struct MHD_Connection;
@@ -133,13 +135,6 @@ void api_reply_oom(struct api_req *req);
 /* JSON helpers. A UTF-8-checked string (jansson refuses invalid UTF-8);
  * NULL → JSON null. */
 json_t *api_json_str(const char *s);
-
-/* Validates an opaque id: 1..256 bytes, valid UTF-8, no NUL/control bytes.
- * Returns NULL when valid, else a short reason. */
-const char *api_id_invalid(const char *s, size_t len);
-
-/* UTF-8 validity of len bytes. */
-int api_utf8_valid(const char *s, size_t len);
 
 /* The route table (api/routes.c). */
 extern const struct api_route api_routes[];

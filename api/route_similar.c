@@ -398,7 +398,7 @@ static int check_ids(struct api_req *req, json_t *arr, const char *field, int re
     json_array_foreach(arr, i, v)
     {
         const char *id = item_string(v, num, sizeof num);
-        if (!id || api_id_invalid(id, strlen(id))) {
+        if (!id || text_id_invalid(id, strlen(id))) {
             snprintf(pointer, sizeof pointer, "/%s/%zu", field, i);
             api_reply_problem(req, 422, "invalid-body", "Unprocessable Content",
                               json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", pointer,

@@ -27,7 +27,7 @@ void api__metrics_observe(struct api_req *req, int status, double seconds);
 /* Replies 500/503 for a storage error code. */
 void api__reply_storage_error(struct api_req *req, int rc);
 
-/* The {id} path parameter after api_id_invalid; replies 400 and returns
+/* The {id} path parameter after text_id_invalid; replies 400 and returns
  * NULL when invalid. */
 const char *api__path_id(struct api_req *req);
 

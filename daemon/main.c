@@ -25,6 +25,7 @@
 #include "conf/app.h"
 #include "jobs/jobs.h"
 #include "base/log.h"
+#include "base/thread.h"
 #include "serving/pmi_cache.h"
 #include "serving/serving.h"
 #include "storage/writer.h"
@@ -285,6 +286,7 @@ int main(int argc, char **argv)
         log_error("server.state_dir: cannot create %s: %s", g_app.cfg.state_dir, strerror(-rc));
         return 1;
     }
+    thread_loop_register(); /* this thread runs the loop: base/thread.h checks it */
     g_app.loop = uv_default_loop();
     g_app.started_ms = uv_now(g_app.loop);
     struct store_error serr;
