@@ -96,8 +96,8 @@ static void reply_query_error(struct api_req *req, int rc)
  * lead is "\"item\":" with a string value; tail (may be NULL) is raw JSON
  * text to add, e.g. the unknown items of recommend. */
 static void reply_neighbors(struct api_req *req, const char *lead, const char *value,
-                            const struct served_model *m, const uint32_t *idx,
-                            const double *score, int n, const char *tail)
+                            const struct served_model *m, const uint32_t *idx, const double *score,
+                            int n, const char *tail)
 {
     struct jbuf b = {0};
     JBUF_LIT(&b, "{");

@@ -90,8 +90,7 @@ float knn__kth(float *a, uint32_t m, uint32_t k);
  * knn__score; writes kf entries best first to out_idx / out_score. hbuf
  * is kf doubles of scratch. */
 void knn__rescore_top(const struct knn_index *idx, const float *q, const uint32_t *cand,
-                      uint32_t nc, uint32_t kf, double *hbuf, uint32_t *out_idx,
-                      float *out_score);
+                      uint32_t nc, uint32_t kf, double *hbuf, uint32_t *out_idx, float *out_score);
 
 /* The shortlist margin: every item of the exact top kf has a float BLAS
  * score >= (the kf-th largest float score) - eps, eps = (4d + 16)·2^-24 >

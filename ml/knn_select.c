@@ -175,8 +175,9 @@ static void scores_out(const struct rank_top *t, float *out_score)
         out_score[r] = (float)t->score[r];
 }
 
-/* Rescores cand[0..nc) exactly into the top-kf t, BATCH at a time: candidates are scattered over the matrix (L2 misses), and
- * prefetching a batch's rows before scoring lets those misses overlap. */
+/* Rescores cand[0..nc) exactly into the top-kf t, BATCH at a time:
+ * candidates are scattered over the matrix (L2 misses), and prefetching a
+ * batch's rows before scoring lets those misses overlap. */
 static void push_rescored(const struct knn_index *idx, const float *q, struct rank_top *t,
                           const uint32_t *cand, uint32_t nc)
 {

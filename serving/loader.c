@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/thread.h"
+
 struct waiter {
     loader_fn cb;
     void *arg;
@@ -39,6 +41,7 @@ void loader_init(struct loader *l, uv_loop_t *loop, const struct loader_ops *ops
 
 void loader_deinit(struct loader *l)
 {
+    ASSERT_LOOP_THREAD();
     if (l->cached)
         l->ops->unref(l->cached);
     l->cached = NULL;
@@ -47,6 +50,7 @@ void loader_deinit(struct loader *l)
 
 void *loader_peek(const struct loader *l, const char *key)
 {
+    ASSERT_LOOP_THREAD();
     if (!l->cached || (key && strcmp(l->key, key) != 0))
         return NULL;
     return l->cached;
@@ -54,6 +58,7 @@ void *loader_peek(const struct loader *l, const char *key)
 
 int loader_put(struct loader *l, const char *key, void *obj)
 {
+    ASSERT_LOOP_THREAD();
     if (strlen(key) >= sizeof l->key) {
         if (obj)
             l->ops->unref(obj);
@@ -79,6 +84,7 @@ unsigned loader_loading(const struct loader *l)
 static void load_work(uv_work_t *w)
 {
     struct loader__load *d = (struct loader__load *)w;
+    ASSERT_WORKER_THREAD();
     d->obj = NULL;
     d->rc = d->owner->ops->load(d->key, d->params, &d->obj);
     if (d->rc == 0 && !d->obj)
@@ -90,6 +96,7 @@ static void load_done(uv_work_t *w, int status)
     struct loader__load *d = (struct loader__load *)w;
     struct loader *l = d->owner;
     const struct loader_ops *ops = l->ops;
+    ASSERT_LOOP_THREAD();
     for (struct loader__load **pp = &l->loads; *pp; pp = &(*pp)->next)
         if (*pp == d) {
             *pp = d->next;
@@ -125,6 +132,7 @@ static void load_done(uv_work_t *w, int status)
 void loader_get(struct loader *l, const char *key, const void *params, loader_fn cb, void *arg)
 {
     const struct loader_ops *ops = l->ops;
+    ASSERT_LOOP_THREAD();
     size_t klen = strlen(key);
     if (klen >= LOADER_KEY_MAX) {
         if (cb)

@@ -14,8 +14,8 @@
 
 /* Cosine through the kNN index: its own selection (float scores, the
  * same order), widened to double. */
-static int cosine(const struct serving_items *src, const struct serving_query *q,
-                  uint32_t *out_idx, double *out_score)
+static int cosine(const struct serving_items *src, const struct serving_query *q, uint32_t *out_idx,
+                  double *out_score)
 {
     float fs[SERVING_MAX_K];
     int n;

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "base/thread.h"
 #include "serving/loader.h"
 
 struct obj {
@@ -40,9 +41,9 @@ struct params {
     int value;
 };
 
-static atomic_int loads;    /* ops.load calls */
-static atomic_int freed;    /* objects freed */
-static atomic_int on_loop;  /* loads that ran on the loop thread: must stay 0 */
+static atomic_int loads;   /* ops.load calls */
+static atomic_int freed;   /* objects freed */
+static atomic_int on_loop; /* loads that ran on the loop thread: must stay 0 */
 static pthread_t loop_thread;
 static int loaded_calls, loaded_errors;
 
@@ -135,6 +136,7 @@ static int setup(void **state)
     if (!f || uv_loop_init(&f->loop) != 0)
         return -1;
     loop_thread = pthread_self();
+    thread_loop_register(); /* the loader's ASSERT_LOOP_THREAD checks (sanitizer builds) */
     atomic_store(&loads, 0);
     atomic_store(&freed, 0);
     atomic_store(&on_loop, 0);

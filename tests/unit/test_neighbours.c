@@ -95,10 +95,9 @@ static void check_rows(enum serving_source source)
         size_t n = 0;
         for (uint64_t x = row_ptr[i]; x < row_ptr[i + 1]; x++)
             if (col[x] != i)
-                sc[n++] = (struct scored){col[x],
-                                          source == SERVING_SOURCE_COOC ? (double)cnt[x]
-                                                                        : cooc_score(&r, i, x),
-                                          ids[col[x]]};
+                sc[n++] = (struct scored){
+                    col[x], source == SERVING_SOURCE_COOC ? (double)cnt[x] : cooc_score(&r, i, x),
+                    ids[col[x]]};
         qsort(sc, n, sizeof *sc, scored_cmp);
         for (uint32_t k = 1; k <= N + 1; k++) {
             struct serving_query q = {.source = source, .k = k, .item = i};
@@ -216,7 +215,8 @@ static void test_eval_ranker_is_the_query(void **state)
             uint32_t a[N], b[N];
             double score[N];
             int na = serving_neighbours_rank(r, i, 3, a);
-            struct serving_query q = {.source = sources[s], .metric = metrics[s], .k = 3, .item = i};
+            struct serving_query q = {
+                .source = sources[s], .metric = metrics[s], .k = 3, .item = i};
             int nb = serving_neighbours_query(&r->items, &q, b, score);
             assert_int_equal(na, nb);
             assert_true(na >= 0);
@@ -231,8 +231,8 @@ static void test_errors(void **state)
     (void)state;
     struct knn_index *index = make_index(0);
     struct cooc_result m = matrix();
-    struct serving_items full = {.n = N, .tie = tie, .index = index, .emb = emb, .dim = 2,
-                                 .cooc = &m};
+    struct serving_items full = {
+        .n = N, .tie = tie, .index = index, .emb = emb, .dim = 2, .cooc = &m};
     struct serving_items none = {.n = N, .tie = tie};
     uint32_t idx[SERVING_MAX_K + 1];
     double score[SERVING_MAX_K + 1];
@@ -275,16 +275,16 @@ static void test_allocation_failure(void **state)
     (void)state;
     struct knn_index *scan = make_index(0), *lists = make_index(1);
     struct cooc_result m = matrix();
-    struct serving_items src = {.n = N, .tie = tie, .index = scan, .emb = emb, .dim = 2,
-                                .cooc = &m};
+    struct serving_items src = {
+        .n = N, .tie = tie, .index = scan, .emb = emb, .dim = 2, .cooc = &m};
     uint32_t idx[N];
     double score[N];
     const uint32_t in[] = {1, 4};
     struct serving_query cos = {.source = SERVING_SOURCE_EMBEDDING, .k = 2, .item = 0};
-    struct serving_query rec = {.source = SERVING_SOURCE_EMBEDDING, .k = 2, .items = in,
-                                .n_items = 2};
-    struct serving_query dot = {.source = SERVING_SOURCE_EMBEDDING,
-                                .metric = SERVING_METRIC_DOT, .k = 2, .item = 0};
+    struct serving_query rec = {
+        .source = SERVING_SOURCE_EMBEDDING, .k = 2, .items = in, .n_items = 2};
+    struct serving_query dot = {
+        .source = SERVING_SOURCE_EMBEDDING, .metric = SERVING_METRIC_DOT, .k = 2, .item = 0};
     struct serving_query cooc = {.source = SERVING_SOURCE_COOC, .k = 2, .item = 0};
     struct serving_query pmi = {.source = SERVING_SOURCE_PMI, .k = 2, .item = 0};
 
@@ -308,10 +308,8 @@ static void test_allocation_failure(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cooc_and_pmi_rows),
-        cmocka_unit_test(test_embedding),
-        cmocka_unit_test(test_eval_ranker_is_the_query),
-        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_cooc_and_pmi_rows),        cmocka_unit_test(test_embedding),
+        cmocka_unit_test(test_eval_ranker_is_the_query), cmocka_unit_test(test_errors),
         cmocka_unit_test(test_allocation_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
