@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/thread.h"
 #include "api/api.h"
 #include "api/metrics.h"
 #include "api/server_internal.h"
@@ -21,6 +22,7 @@ static size_t n_hists;
 
 void api__metrics_observe(struct api_req *req, int status, double seconds)
 {
+    ASSERT_LOOP_THREAD();
     const char *route = req->route_name;
     const char *method = req->method;
     size_t i;

@@ -3,6 +3,7 @@
  * (serving/loader.c), one whose cached model is the active one and one
  * for one other model, with their loads in flight.
  */
+#include "base/thread.h"
 #include "serving/serving.h"
 
 #include <errno.h>
@@ -303,6 +304,7 @@ static int id_fits(const char *id)
 
 void serving_install_active(struct app *app, struct served_model *m)
 {
+    ASSERT_LOOP_THREAD();
     struct serving *sv = serving_of(app);
     if (!sv) { /* cannot happen after start-up, which created it */
         served_model_unref(m);
@@ -314,6 +316,7 @@ void serving_install_active(struct app *app, struct served_model *m)
 
 void serving_activate(struct app *app, const char *model_id, serving_cb cb, void *arg)
 {
+    ASSERT_LOOP_THREAD();
     struct serving *sv = serving_of(app);
     if (!sv || !id_fits(model_id)) {
         if (cb)
@@ -352,11 +355,13 @@ int serving_load_active_sync(struct app *app)
 
 struct served_model *serving_active(struct app *app)
 {
+    ASSERT_LOOP_THREAD();
     return app->serving ? loader_peek(&((struct serving *)app->serving)->active, NULL) : NULL;
 }
 
 void serving_get(struct app *app, const char *model_id, serving_cb cb, void *arg)
 {
+    ASSERT_LOOP_THREAD();
     struct serving *sv = serving_of(app);
     if (!sv) {
         cb(arg, NULL, -ENOMEM);
