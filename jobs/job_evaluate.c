@@ -18,8 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "base/clock.h"
 #include "conf/app.h"
 #include "jobs/job_params.h"
 #include "jobs/jobs.h"
@@ -59,13 +59,6 @@ struct eval_ctx {
     double final_loss;
     double t_load, t_pmi, t_train, t_score;
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static json_t *eval_validate(struct app *app, json_t *params, struct job_error *err)
 {
@@ -160,7 +153,7 @@ static int eval_run(struct job *j, struct job_error *err)
     float *val = NULL, *emb = NULL;
     void *dot_scratch = NULL;
     int rc;
-    double t0 = now_s();
+    double t0 = clock_mono_s();
     struct stage st = {j, "load", 0, 0.05};
     stage_report(&st, 0);
 
@@ -205,10 +198,10 @@ static int eval_run(struct job *j, struct job_error *err)
     }
     c->train_groups = nt;
     c->heldout_groups = nh;
-    c->t_load = now_s() - t0;
+    c->t_load = clock_mono_s() - t0;
 
     /* PMI on the training part */
-    double t1 = now_s();
+    double t1 = clock_mono_s();
     st = (struct stage){j, "pmi", 0.05, 0.15};
     struct cooc_groups in = {nt, toff, titems, g.max_item_key};
     struct cooc_params cp;
@@ -220,7 +213,7 @@ static int eval_run(struct job *j, struct job_error *err)
     if (rc != 0)
         goto out;
     c->items = res.n;
-    c->t_pmi = now_s() - t1;
+    c->t_pmi = clock_mono_s() - t1;
 
     /* held-out lists over dense indices of the items known to the model */
     dense = malloc(sizeof *dense * ((size_t)g.max_item_key + 1));
@@ -265,7 +258,7 @@ static int eval_run(struct job *j, struct job_error *err)
     for (uint32_t r = 0; r < res.n; r++)
         rank[tmp[r]] = r;
 
-    double ts = now_s();
+    double ts = clock_mono_s();
     double slice = 0.15;
     /* co-occurrence and PMI rankers */
     if (c->use[M_COOC] || c->use[M_PMI]) {
@@ -302,10 +295,10 @@ static int eval_run(struct job *j, struct job_error *err)
         if (rc != 0)
             goto out;
     }
-    c->t_score = now_s() - ts;
+    c->t_score = clock_mono_s() - ts;
 
     if ((c->use[M_EMBEDDING] || c->use[M_EMBEDDING_DOT]) && res.n > 0) {
-        double t2 = now_s();
+        double t2 = clock_mono_s();
         val = malloc(sizeof *val * (res.nnz + 1));
         if (!val) {
             rc = -ENOMEM;
@@ -319,14 +312,14 @@ static int eval_run(struct job *j, struct job_error *err)
             goto out;
         c->iterations = model.iterations;
         c->final_loss = model.iterations ? model.loss[model.iterations - 1] : 0;
-        c->t_train = now_s() - t2;
+        c->t_train = clock_mono_s() - t2;
         emb = malloc(sizeof *emb * ((size_t)res.n * (size_t)c->wp.dimensions + 1));
         if (!emb || (rc = wals_model_embeddings(&model, emb)) != 0) {
             rc = rc ? rc : -ENOMEM;
             goto out;
         }
         if (c->use[M_EMBEDDING_DOT]) {
-            double t4 = now_s();
+            double t4 = clock_mono_s();
             dot_scratch = malloc(eval_dot_scratch_size(res.n));
             if (!dot_scratch) {
                 rc = -ENOMEM;
@@ -338,7 +331,7 @@ static int eval_run(struct job *j, struct job_error *err)
                             c->m[M_EMBEDDING_DOT]);
             if (rc != 0)
                 goto out;
-            c->t_score += now_s() - t4;
+            c->t_score += clock_mono_s() - t4;
         }
         if (!c->use[M_EMBEDDING])
             goto done;
@@ -349,13 +342,13 @@ static int eval_run(struct job *j, struct job_error *err)
             rc = kerr ? kerr : -ENOMEM;
             goto out;
         }
-        double t3 = now_s();
+        double t3 = clock_mono_s();
         st = (struct stage){j, "embedding", 0.9, 1.0};
         rc = eval_score(&lists, res.n, c->ks, c->n_ks, rank_knn, idx, on_eval, &st,
                         c->m[M_EMBEDDING]);
         if (rc != 0)
             goto out;
-        c->t_score += now_s() - t3;
+        c->t_score += clock_mono_s() - t3;
     }
 done:
     for (int m = 0; m < N_METHODS; m++)

@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
+#include "base/clock.h"
 #include "conf/app.h"
 #include "jobs/job_params.h"
 #include "jobs/jobs.h"
@@ -114,13 +114,6 @@ struct train_ctx {
     char job_id[32];
 };
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static json_t *train_validate(struct app *app, json_t *params, struct job_error *err)
 {
     const struct job_param_table tables[] = {
@@ -200,7 +193,7 @@ static int on_progress(void *ud, const struct wals_progress *p)
         c->n_loss = p->iteration + 1;
         uv_mutex_unlock(&tp->job->mu);
     }
-    double el = now_s() - c->t_iter_start;
+    double el = clock_mono_s() - c->t_iter_start;
     double frac = p->fraction;
     double eta = frac > 0.01 ? el * (1 - frac) / frac : -1;
     static const char *const keys[] = {"iteration", "half_step", "loss", "items", "nnz"};
@@ -219,7 +212,7 @@ static int train_run(struct job *j, struct job_error *err)
     float *val = NULL, *emb = NULL;
     char dir[1100], name[64];
     int rc;
-    double t0 = now_s();
+    double t0 = clock_mono_s();
     job_progress_set(j, 0.0, "load", 0, NULL, NULL, -1);
     snprintf(dir, sizeof dir, "%s/pmi", j->state_dir);
     snprintf(name, sizeof name, "%s.cooc", c->pmi_job);
@@ -239,7 +232,7 @@ static int train_run(struct job *j, struct job_error *err)
     res.cooc = NULL;
     c->n = res.n;
     c->nnz = res.nnz;
-    double t1 = now_s();
+    double t1 = clock_mono_s();
     c->t_load = t1 - t0;
     if (job_cancelled(j)) {
         rc = -ECANCELED;
@@ -254,7 +247,7 @@ static int train_run(struct job *j, struct job_error *err)
             snprintf(err->message, sizeof err->message, "training failed: %s", strerror(-rc));
         goto out;
     }
-    double t2 = now_s();
+    double t2 = clock_mono_s();
     c->t_train = t2 - t1;
     uv_mutex_lock(&j->mu);
     for (int k = 0; k < model.iterations && k < c->wp.max_iterations; k++)
@@ -279,11 +272,11 @@ static int train_run(struct job *j, struct job_error *err)
         goto out;
     }
     c->crc = md.crc;
-    c->t_write = now_s() - t2;
+    c->t_write = clock_mono_s() - t2;
     if (c->activate) {
         /* build what serving needs (names, normalised index, top-K lists)
          * here, off the loop; the swap happens once the model is stored */
-        double t3 = now_s();
+        double t3 = clock_mono_s();
         job_progress_set(j, 0.97, "activate", 0, NULL, NULL, -1);
         struct store_error serr;
         struct store *s = store_open(j->state_dir, &serr);
@@ -304,7 +297,7 @@ static int train_run(struct job *j, struct job_error *err)
                      strerror(-rc));
             goto out;
         }
-        c->t_activate = now_s() - t3;
+        c->t_activate = clock_mono_s() - t3;
     }
 out:
     free(emb);
