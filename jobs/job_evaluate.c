@@ -23,6 +23,7 @@
 #include "conf/app.h"
 #include "jobs/job_params.h"
 #include "jobs/jobs.h"
+#include "jobs/pipeline.h"
 #include "ml/cooc.h"
 #include "ml/eval.h"
 #include "ml/knn.h"
@@ -144,13 +145,13 @@ static int eval_run(struct job *j, struct job_error *err)
     struct store_groups g = {0};
     struct store_item_names names = {0};
     struct cooc_result res = {0};
-    struct wals_model model = {0};
+    struct pipeline_out po = {0};
     struct knn_index *idx = NULL;
     uint64_t *toff = NULL, *hoff = NULL;
     uint32_t *titems = NULL, *hitems = NULL, *rank = NULL, *order = NULL, *tmp = NULL;
     int32_t *dense = NULL;
     double *value = NULL;
-    float *val = NULL, *emb = NULL;
+    float *emb = NULL; /* po.emb, borrowed */
     void *dot_scratch = NULL;
     int rc;
     double t0 = clock_mono_s();
@@ -298,26 +299,14 @@ static int eval_run(struct job *j, struct job_error *err)
     c->t_score = clock_mono_s() - ts;
 
     if ((c->use[M_EMBEDDING] || c->use[M_EMBEDDING_DOT]) && res.n > 0) {
-        double t2 = clock_mono_s();
-        val = malloc(sizeof *val * (res.nnz + 1));
-        if (!val) {
-            rc = -ENOMEM;
-            goto out;
-        }
-        rating_values(&res, &c->rp, val);
-        struct wals_csr csr = {res.n, res.n, res.row_ptr, res.col, val};
         st = (struct stage){j, "train", 0.5, 0.9};
-        rc = wals_train(&csr, NULL, &c->wp, NULL, NULL, on_wals, &st, &model);
+        rc = pipeline_run(j, &res, &c->rp, &c->wp, on_wals, &st, &po);
         if (rc != 0)
             goto out;
-        c->iterations = model.iterations;
-        c->final_loss = model.iterations ? model.loss[model.iterations - 1] : 0;
-        c->t_train = clock_mono_s() - t2;
-        emb = malloc(sizeof *emb * ((size_t)res.n * (size_t)c->wp.dimensions + 1));
-        if (!emb || (rc = wals_model_embeddings(&model, emb)) != 0) {
-            rc = rc ? rc : -ENOMEM;
-            goto out;
-        }
+        c->iterations = po.model.iterations;
+        c->final_loss = po.model.iterations ? po.model.loss[po.model.iterations - 1] : 0;
+        c->t_train = po.rating_seconds + po.wals_seconds;
+        emb = po.emb;
         if (c->use[M_EMBEDDING_DOT]) {
             double t4 = clock_mono_s();
             dot_scratch = malloc(eval_dot_scratch_size(res.n));
@@ -358,7 +347,7 @@ out:
     if (rc != 0 && rc != -ECANCELED && !err->message[0])
         snprintf(err->message, sizeof err->message, "evaluation failed: %s", strerror(-rc));
     knn_index_destroy(idx);
-    wals_model_deinit(&model);
+    pipeline_out_deinit(&po);
     cooc_result_free(&res);
     store_groups_free(&g);
     store_item_names_free(&names);
@@ -371,8 +360,6 @@ out:
     free(tmp);
     free(dense);
     free(value);
-    free(val);
-    free(emb);
     free(dot_scratch);
     return rc;
 }

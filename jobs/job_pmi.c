@@ -20,11 +20,6 @@
 #include "storage/cooc_file.h"
 #include "storage/store.h"
 
-static const struct job_param_def pmi_params[] = {
-    {"min_item_frequency", JOB_PARAM_INT, 1, 1e9, "15", NULL},
-    {"max_group_size", JOB_PARAM_INT, 2, 1e9, "100", NULL},
-};
-
 struct pmi_ctx {
     int64_t min_item_frequency, max_group_size;
     /* summary of the result, filled by the worker */
@@ -34,9 +29,6 @@ struct pmi_ctx {
     double t_load, t_compute, t_write;
     uint64_t bytes;
 };
-
-const struct job_param_table job_pmi_param_table = {pmi_params,
-                                                    sizeof pmi_params / sizeof pmi_params[0]};
 
 static json_t *pmi_validate(struct app *app, json_t *params, struct job_error *err)
 {
