@@ -225,8 +225,8 @@ static const struct job_param_def model_params[] = {
     {"epsilon", JOB_PARAM_NUMBER, 1e-9, 1e9, "1.0", NULL},
 };
 
-const struct job_param_table job_model_param_table = {
-    model_params, sizeof model_params / sizeof model_params[0]};
+const struct job_param_table job_model_param_table = {model_params,
+                                                      sizeof model_params / sizeof model_params[0]};
 
 void job_model_params_apply(json_t *p, int threads, struct wals_params *wp,
                             struct rating_params *rp)

@@ -22,23 +22,27 @@ struct job;
 /* What pipeline_run produced. Embedded in the caller's frame: zero it
  * before the call and release it with pipeline_out_deinit. */
 struct pipeline_out {
-    struct wals_model model; /* factors and the loss of every iteration (owned) */
-    float *emb; /* model.n_rows × dimensions floats, row-major (owned; a caller may
-                   take it and set the field to NULL) */
-    double wals_started; /* clock_mono_s() when WALS started: the progress
-                            callback may read it (same thread) for an ETA */
-    double rating_seconds, wals_seconds, embed_seconds; /* wall time per stage */
+    /* Factors and the loss of every iteration (owned). */
+    struct wals_model model;
+    /* model.n_rows × dimensions floats, row-major (owned; a caller may take
+     * it and set the field to NULL). */
+    float *emb;
+    /* clock_mono_s() when WALS started: the progress callback may read it
+     * (same thread) for an ETA. */
+    double wals_started;
+    /* Wall time of each stage. */
+    double rating_seconds, wals_seconds, embed_seconds;
 };
 
 /* Trains embeddings on res with the ratings rp and the WALS parameters wp.
  *
  * j (borrowed) is only polled with job_cancelled() between the ratings and
- * WALS; NULL skips that checkpoint (unit tests). res is borrowed, but res->cooc is freed and set to NULL once the
- * ratings are built: WALS does not need the counts and they take as much
- * memory as the ratings, so a caller must be done with them (the evaluate
- * job ranks by counts before). res must be square (a PMI result is).
- * cb/userdata (cb may be NULL) get WALS's progress reports, on this thread;
- * a non-zero return cancels.
+ * WALS; NULL skips that checkpoint (unit tests). res is borrowed, but
+ * res->cooc is freed and set to NULL once the ratings are built: WALS does
+ * not need the counts and they take as much memory as the ratings, so a
+ * caller must be done with them (the evaluate job ranks by counts before).
+ * res must be square (a PMI result is). cb/userdata (cb may be NULL) get
+ * WALS's progress reports, on this thread; a non-zero return cancels.
  *
  * Returns 0 with *out filled, or -ECANCELED, -ENOMEM, or an error of
  * rating_values() / wals_train() (-EINVAL, -EDOM, -EAGAIN); on error *out

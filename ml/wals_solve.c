@@ -81,6 +81,29 @@ static inline float hsum8(__m256 v)
     if (b < nb)                                                                                    \
         a##b = _mm256_fmadd_ps(cb, _mm256_loadu_ps(y + 8 * b), a##b);
 
+/* The one dispatch on the factor width, shared by every kernel below: for
+ * stride / 8 = NB in 1..8 it runs kernel(NB, ...) and returns from the
+ * calling function; NB is a compile-time constant there, so each
+ * always_inline kernel is specialised per width with its vectors in
+ * registers. Any other stride falls through to the statement after it (the
+ * wide kernels of wals_wide.c, or the portable loop). */
+/* clang-format off */
+#define WALS_DISPATCH_NB(stride, kernel, ...)                                                      \
+    do {                                                                                           \
+        switch ((stride) / 8) {                                                                    \
+        case 1: kernel(1, __VA_ARGS__); return;                                                    \
+        case 2: kernel(2, __VA_ARGS__); return;                                                    \
+        case 3: kernel(3, __VA_ARGS__); return;                                                    \
+        case 4: kernel(4, __VA_ARGS__); return;                                                    \
+        case 5: kernel(5, __VA_ARGS__); return;                                                    \
+        case 6: kernel(6, __VA_ARGS__); return;                                                    \
+        case 7: kernel(7, __VA_ARGS__); return;                                                    \
+        case 8: kernel(8, __VA_ARGS__); return;                                                    \
+        default: break;                                                                            \
+        }                                                                                          \
+    } while (0)
+/* clang-format on */
+
 #endif
 
 float wals__dot(const float *a, const float *b, size_t stride)
@@ -167,6 +190,20 @@ pass_avx(const int nb, const int resid, const uint32_t *col, const float *val, s
 }
 #endif
 
+#ifdef WALS_AVX2
+/* pass_avx with resid a compile-time constant too (zout only matters then). */
+static inline __attribute__((always_inline)) void
+pass_avx_resid(const int nb, int resid, const uint32_t *col, const float *val, size_t m,
+               const float *fac, size_t stride, float alpha, const float *v, float *acc,
+               float *zout)
+{
+    if (resid)
+        pass_avx(nb, 1, col, val, m, fac, stride, alpha, v, acc, zout);
+    else
+        pass_avx(nb, 0, col, val, m, fac, stride, alpha, v, acc, NULL);
+}
+#endif
+
 static void pass_generic(int resid, const uint32_t *col, const float *val, size_t m,
                          const float *fac, size_t stride, float alpha, const float *v, float *acc,
                          float *zout)
@@ -193,30 +230,11 @@ static void sparse_pass(int resid, const uint32_t *col, const float *val, size_t
                         float *zout)
 {
 #ifdef WALS_AVX2
-#define WALS_CASE(NB)                                                                              \
-    case NB:                                                                                       \
-        if (resid)                                                                                 \
-            pass_avx(NB, 1, col, val, m, fac, stride, alpha, v, acc, zout);                        \
-        else                                                                                       \
-            pass_avx(NB, 0, col, val, m, fac, stride, alpha, v, acc, NULL);                        \
+    WALS_DISPATCH_NB(stride, pass_avx_resid, resid, col, val, m, fac, stride, alpha, v, acc, zout);
+    if (!zout) {
+        wals__wide_sparse_pass(resid, col, val, m, fac, stride, alpha, v, acc);
         return;
-    switch (stride / 8) {
-        WALS_CASE(1)
-        WALS_CASE(2)
-        WALS_CASE(3)
-        WALS_CASE(4)
-        WALS_CASE(5)
-        WALS_CASE(6)
-        WALS_CASE(7)
-        WALS_CASE(8)
-    default:
-        if (!zout) {
-            wals__wide_sparse_pass(resid, col, val, m, fac, stride, alpha, v, acc);
-            return;
-        }
-        break;
     }
-#undef WALS_CASE
 #endif
     pass_generic(resid, col, val, m, fac, stride, alpha, v, acc, zout);
 }
@@ -240,24 +258,9 @@ static inline __attribute__((always_inline)) void zdots_avx(const int nb, const 
 static void zdots(const float *z, size_t m, size_t stride, const float *v, float *dots)
 {
 #ifdef WALS_AVX2
-#define WALS_CASE(NB)                                                                              \
-    case NB:                                                                                       \
-        zdots_avx(NB, z, m, v, dots);                                                              \
-        return;
-    switch (stride / 8) {
-        WALS_CASE(1)
-        WALS_CASE(2)
-        WALS_CASE(3)
-        WALS_CASE(4)
-        WALS_CASE(5)
-        WALS_CASE(6)
-        WALS_CASE(7)
-        WALS_CASE(8)
-    default:
-        wals__wide_dots(z, m, stride, v, dots);
-        return;
-    }
-#undef WALS_CASE
+    WALS_DISPATCH_NB(stride, zdots_avx, z, m, v, dots);
+    wals__wide_dots(z, m, stride, v, dots);
+    return;
 #endif
     for (size_t k = 0; k < m; k++, z += stride)
         dots[k] = wals__dot(z, v, stride);
@@ -305,24 +308,9 @@ static void gather(const uint32_t *col, const float *val, size_t m, const float 
                    float alpha, float *z, float *b)
 {
 #ifdef WALS_AVX2
-#define WALS_CASE(NB)                                                                              \
-    case NB:                                                                                       \
-        gather_avx(NB, col, val, m, fac, stride, alpha, z, b);                                     \
-        return;
-    switch (stride / 8) {
-        WALS_CASE(1)
-        WALS_CASE(2)
-        WALS_CASE(3)
-        WALS_CASE(4)
-        WALS_CASE(5)
-        WALS_CASE(6)
-        WALS_CASE(7)
-        WALS_CASE(8)
-    default:
-        wals__wide_gather(col, val, m, fac, stride, alpha, z, b);
-        return;
-    }
-#undef WALS_CASE
+    WALS_DISPATCH_NB(stride, gather_avx, col, val, m, fac, stride, alpha, z, b);
+    wals__wide_gather(col, val, m, fac, stride, alpha, z, b);
+    return;
 #endif
     for (size_t k = 0; k < m; k++, z += stride) {
         const float *y = fac + (size_t)col[k] * stride;
@@ -365,24 +353,9 @@ static inline __attribute__((always_inline)) void zpass_avx(const int nb, const 
 static void zpass(const float *z, size_t m, size_t stride, const float *v, float *acc)
 {
 #ifdef WALS_AVX2
-#define WALS_CASE(NB)                                                                              \
-    case NB:                                                                                       \
-        zpass_avx(NB, z, m, v, acc);                                                               \
-        return;
-    switch (stride / 8) {
-        WALS_CASE(1)
-        WALS_CASE(2)
-        WALS_CASE(3)
-        WALS_CASE(4)
-        WALS_CASE(5)
-        WALS_CASE(6)
-        WALS_CASE(7)
-        WALS_CASE(8)
-    default:
-        wals__wide_zpass(z, m, stride, v, acc);
-        return;
-    }
-#undef WALS_CASE
+    WALS_DISPATCH_NB(stride, zpass_avx, z, m, v, acc);
+    wals__wide_zpass(z, m, stride, v, acc);
+    return;
 #endif
     for (size_t k = 0; k < m; k++, z += stride) {
         const float d = wals__dot(z, v, stride);
@@ -412,24 +385,9 @@ static void gemv_sym(const float *restrict g, const float *restrict v, float *re
                      size_t stride, int f)
 {
 #ifdef WALS_AVX2
-#define WALS_CASE(NB)                                                                              \
-    case NB:                                                                                       \
-        gemv_avx(NB, g, v, out, stride, f);                                                        \
-        return;
-    switch (stride / 8) {
-        WALS_CASE(1)
-        WALS_CASE(2)
-        WALS_CASE(3)
-        WALS_CASE(4)
-        WALS_CASE(5)
-        WALS_CASE(6)
-        WALS_CASE(7)
-        WALS_CASE(8)
-    default:
-        wals__wide_gemv(g, v, out, stride, f);
-        return;
-    }
-#undef WALS_CASE
+    WALS_DISPATCH_NB(stride, gemv_avx, g, v, out, stride, f);
+    wals__wide_gemv(g, v, out, stride, f);
+    return;
 #endif
     memset(out, 0, stride * sizeof(float));
     for (int c = 0; c < f; c++) {

@@ -177,10 +177,8 @@ static void test_bad_rating(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_narrow_cg),
-        cmocka_unit_test(test_narrow_cholesky_log),
-        cmocka_unit_test(test_wide_cg),
-        cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_narrow_cg),  cmocka_unit_test(test_narrow_cholesky_log),
+        cmocka_unit_test(test_wide_cg),    cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_bad_rating),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
