@@ -14,44 +14,51 @@
 #include <stdint.h>
 #include <time.h>
 
+/* A reading of clock id as a timespec (clock_gettime cannot fail for the
+ * clocks below). */
+static inline struct timespec clock__read(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return ts;
+}
+
+static inline double clock__seconds(clockid_t id)
+{
+    struct timespec ts = clock__read(id);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* Seconds on CLOCK_MONOTONIC (arbitrary origin): subtract two readings. */
 static inline double clock_mono_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return clock__seconds(CLOCK_MONOTONIC);
 }
 
 /* Whole milliseconds on CLOCK_MONOTONIC (arbitrary origin). */
 static inline uint64_t clock_mono_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    struct timespec ts = clock__read(CLOCK_MONOTONIC);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 /* Nanoseconds on CLOCK_MONOTONIC (arbitrary origin). */
 static inline uint64_t clock_mono_ns(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    struct timespec ts = clock__read(CLOCK_MONOTONIC);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* CPU seconds used by the whole process (all threads) so far. */
 static inline double clock_cpu_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return clock__seconds(CLOCK_PROCESS_CPUTIME_ID);
 }
 
 /* CPU seconds used by the calling thread so far. */
 static inline double clock_thread_cpu_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return clock__seconds(CLOCK_THREAD_CPUTIME_ID);
 }
 
 #endif
