@@ -43,16 +43,6 @@
 #endif
 
 #ifdef WALS_AVX2
-static inline float hsum8(__m256 v)
-{
-    __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-    lo = _mm_add_ss(lo, _mm_shuffle_ps(lo, lo, 0x1));
-    return _mm_cvtss_f32(lo);
-}
-#endif
-
-#ifdef WALS_AVX2
 /* Register blocking for f <= 64: the AVX2 kernels name up to 8 vectors
  * explicitly (v0..v7, a0..a7) and guard each with `b < nb`; nb is a
  * compile-time constant after inlining, so unused ones vanish and the rest
@@ -109,15 +99,7 @@ static inline float hsum8(__m256 v)
 float wals__dot(const float *a, const float *b, size_t stride)
 {
 #ifdef WALS_AVX2
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-    size_t k = 0;
-    for (; k + 16 <= stride; k += 16) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 8), _mm256_loadu_ps(b + k + 8), s1);
-    }
-    if (k < stride)
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), s0);
-    return hsum8(_mm256_add_ps(s0, s1));
+    return wals__dot_avx2(a, b, stride);
 #else
     float s[8] = {0};
     for (size_t k = 0; k < stride; k += 8)
@@ -170,7 +152,7 @@ pass_avx(const int nb, const int resid, const uint32_t *col, const float *val, s
         __builtin_prefetch(yp + 32 * nb - 1, 0, WALS__PF_HINT);
         __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
         REP8(DOT)
-        float d = hsum8(_mm256_add_ps(s0, s1));
+        float d = wals__hsum8(_mm256_add_ps(s0, s1));
         float r = val[k];
         float w = alpha * fabsf(r);
         float coef = resid ? (r > 0.0f ? 1.0f + w : 0.0f) - w * d : w * d;
@@ -250,7 +232,7 @@ static inline __attribute__((always_inline)) void zdots_avx(const int nb, const 
         const float *y = z;
         __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
         REP8(DOT)
-        dots[k] = hsum8(_mm256_add_ps(s0, s1));
+        dots[k] = wals__hsum8(_mm256_add_ps(s0, s1));
     }
 }
 #endif
@@ -343,7 +325,7 @@ static inline __attribute__((always_inline)) void zpass_avx(const int nb, const 
         const float *y = z;
         __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
         REP8(DOT)
-        const __m256 cb = _mm256_set1_ps(hsum8(_mm256_add_ps(s0, s1)));
+        const __m256 cb = _mm256_set1_ps(wals__hsum8(_mm256_add_ps(s0, s1)));
         REP8(AXPY)
     }
     REP8(STORE_A)
