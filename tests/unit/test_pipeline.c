@@ -143,7 +143,11 @@ static int cancel_at_once(void *ud, const struct wals_progress *p)
     return 1;
 }
 
-static void test_cancel(void **state)
+/* Runs the pipeline on a small problem (8 dims) with the seed's ratings,
+ * or the log scale with epsilon 0 (which rating_values refuses) when
+ * bad_rating; returns its code, after checking that nothing is handed back
+ * on failure and whether the counts were kept. */
+static int run_failing(wals_progress_cb cb, int bad_rating, int counts_kept)
 {
     struct cooc_result res = {0};
     struct wals_params wp;
@@ -151,27 +155,26 @@ static void test_cancel(void **state)
     struct pipeline_out po = {0};
     make_result(&res);
     params(&wp, &rp, 8, WALS_SOLVER_CG);
-    assert_int_equal(pipeline_run(NULL, &res, &rp, &wp, cancel_at_once, NULL, &po), -ECANCELED);
+    if (bad_rating) {
+        rp.scale = RATING_SCALE_LOG;
+        rp.epsilon = 0;
+    }
+    int rc = pipeline_run(NULL, &res, &rp, &wp, cb, NULL, &po);
     assert_null(po.emb);
+    assert_int_equal(res.cooc != NULL, counts_kept);
     pipeline_out_deinit(&po);
     cooc_result_free(&res);
+    return rc;
+}
+
+static void test_cancel(void **state)
+{
+    assert_int_equal(run_failing(cancel_at_once, 0, 0), -ECANCELED);
 }
 
 static void test_bad_rating(void **state)
 {
-    struct cooc_result res = {0};
-    struct wals_params wp;
-    struct rating_params rp;
-    struct pipeline_out po = {0};
-    make_result(&res);
-    params(&wp, &rp, 8, WALS_SOLVER_CG);
-    rp.scale = RATING_SCALE_LOG;
-    rp.epsilon = 0; /* rating_values refuses it */
-    assert_int_equal(pipeline_run(NULL, &res, &rp, &wp, NULL, NULL, &po), -EINVAL);
-    assert_non_null(res.cooc); /* untouched on a rating error */
-    assert_null(po.emb);
-    pipeline_out_deinit(&po);
-    cooc_result_free(&res);
+    assert_int_equal(run_failing(NULL, 1, 1), -EINVAL);
 }
 
 int main(void)
