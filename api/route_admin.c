@@ -11,11 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "api/api.h"
+#include "base/clock.h"
 #include "conf/app.h"
 #include "jobs/jobs.h"
 #include "base/log.h"
@@ -66,8 +66,7 @@ static int link_files(struct backup *b, const char *sub)
 static void backup_work(uv_work_t *w)
 {
     struct backup *b = (struct backup *)w;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0 = clock_mono_s();
     struct store_error err;
     struct store *s = store_open(b->state_dir, &err);
     if (!s) {
@@ -88,8 +87,7 @@ static void backup_work(uv_work_t *w)
     struct stat st;
     if (b->rc == 0 && stat(db, &st) == 0)
         b->bytes = (long long)st.st_size;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    b->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    b->seconds = clock_mono_s() - t0;
 }
 
 static void backup_done(uv_work_t *w, int status)

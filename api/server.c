@@ -17,12 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "api/api.h"
 #include "api/server_internal.h"
+#include "base/clock.h"
 #include "conf/app.h"
 #include "base/log.h"
 
@@ -45,13 +45,6 @@ struct api_server {
     uint64_t next_id;
     uint32_t id_salt;
 };
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static void server__run(struct api_server *s);
 
@@ -243,7 +236,7 @@ static struct api_req *req_create(struct api_server *s, struct MHD_Connection *c
     req->conn = conn;
     req->url = url;
     req->method = method;
-    req->start_ns = now_ns();
+    req->start_ns = clock_mono_ns();
     req->route_name = "unmatched";
     s->active++;
     const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
@@ -439,7 +432,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct api_req *req = *con_cls;
     if (!req)
         return;
-    double ms = (double)(now_ns() - req->start_ns) / 1e6;
+    double ms = (double)(clock_mono_ns() - req->start_ns) / 1e6;
     int status = req->status ? req->status : 0;
     const char *how = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
                       : toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? " (timeout)"
@@ -530,7 +523,7 @@ struct api_server *api_server_start(struct app *app)
     if (!s)
         return NULL;
     s->app = app;
-    s->id_salt = (uint32_t)(now_ns() ^ (uint64_t)getpid() << 16);
+    s->id_salt = (uint32_t)(clock_mono_ns() ^ (uint64_t)getpid() << 16);
     app->server = s;
     /* TURBO: optimistic reads and fewer syscalls per request (epoll only) */
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
