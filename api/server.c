@@ -47,8 +47,9 @@
 #define SERVER_CONNECTION_MEMORY (16 * 1024)
 
 /* MHD's own connection limits sit this far above ours: a connection we
- * shut down counts for MHD until its next run closes it. */
-#define SERVER_LIMIT_SLACK 16
+ * shut down counts for MHD until the run after next closes it, and MHD
+ * accepts up to 10 connections per run. */
+#define SERVER_LIMIT_SLACK 64
 
 /* How often the summary of closed/refused connections may be logged. */
 #define SERVER_SUMMARY_MS 10000
