@@ -144,6 +144,41 @@ class Slowloris(unittest.TestCase):
             self.assertIn(b" 200 ", got.split(b"\r\n")[0])
             self.assertIsNotNone(closed_after, "idle kept-alive connection held past the deadline")
 
+    def test_busy_connections_count_against_the_address(self):
+        """Connections busy with a request are never closed to make room: at
+        max_connections_per_ip a new one from that address is refused,
+        while another address is served."""
+        conf = "[server]\nmax_connections_per_ip = 2\nheader_timeout = %d\n" % HEADER_TIMEOUT
+        with Daemon(config_text=conf) as d:
+            busy = [half_request(d.port, b"POST /v1/playlists HTTP/1.1\r\nHost: x\r\n"
+                                 b"Content-Type: text/tab-separated-values\r\n"
+                                 b"Content-Length: 100000\r\n\r\nplaylist_id\titem_id\n")
+                    for _ in range(2)]
+            self.assertTrue(all(busy))
+            time.sleep(0.3)
+            refused = half_request(d.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            refused.setblocking(True)
+            refused.settimeout(5)
+            try:
+                answer = refused.recv(100)
+            except ConnectionResetError:
+                answer = b""
+            refused.close()
+            other = half_request(d.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+                                 source="127.0.0.2")
+            other.setblocking(True)
+            other.settimeout(5)
+            served = other.recv(100)
+            other.close()
+            for s in busy:
+                self.assertFalse(closed_by_peer(s), "a busy connection was closed")
+                s.close()
+            self.assertEqual(answer, b"", "a third connection from the address was served")
+            self.assertTrue(served.startswith(b"HTTP/1.1 200"), served)
+            time.sleep(0.5)  # the server sees the busy ones close
+            m = d.request("GET", "/metrics").body.decode()
+            self.assertRegex(m, r'itemvecd_http_connections_closed_total\{reason="refused"\} [1-9]')
+
     def test_slow_but_complete_headers_are_answered(self):
         with Daemon(config_text=CONF) as d:
             s = half_request(d.port, b"GET /healthz HTTP/1.1\r\n")
