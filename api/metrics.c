@@ -18,7 +18,7 @@ static const double bucket_bounds[METRICS_BUCKETS] = {0.0005, 0.001, 0.0025, 0.0
                                                       0.05,   0.1,   0.25,   0.5,   1,    2.5,
                                                       5,      10};
 
-static const char *const methods[METRICS_METHODS] = {"GET", "HEAD", "POST",
+static const char *const methods[METRICS_METHODS] = {"GET", "HEAD",   "POST",
                                                      "PUT", "DELETE", "other"};
 
 struct cell {
@@ -46,8 +46,7 @@ const char *metrics_method_label(const char *method)
 
 static const char *route_name_of(int label)
 {
-    return label >= 0 && (size_t)label < api_routes_count ? api_routes[label].pattern
-                                                          : "unmatched";
+    return label >= 0 && (size_t)label < api_routes_count ? api_routes[label].pattern : "unmatched";
 }
 
 static int label_index(const struct api_req *req)
@@ -85,8 +84,8 @@ void api__metrics_observe(struct api_req *req, int status, double seconds)
     h->sum += seconds;
 }
 
-void metrics_counters_foreach(void (*fn)(void *ud, const char *route, const char *method,
-                                         int code, uint64_t count),
+void metrics_counters_foreach(void (*fn)(void *ud, const char *route, const char *method, int code,
+                                         uint64_t count),
                               void *ud)
 {
     for (int r = 0; r < METRICS_MAX_ROUTES; r++)

@@ -22,12 +22,12 @@ const char *metrics_method_label(const char *method);
 
 /* Calls fn for every (route, method, code) counter recorded so far, in a
  * stable order. route and method are static strings. */
-void metrics_counters_foreach(void (*fn)(void *ud, const char *route, const char *method,
-                                         int code, uint64_t count),
+void metrics_counters_foreach(void (*fn)(void *ud, const char *route, const char *method, int code,
+                                         uint64_t count),
                               void *ud);
 
 struct metrics_histogram {
-    const char *route; /* static: a route pattern or "unmatched" */
+    const char *route;                 /* static: a route pattern or "unmatched" */
     uint64_t buckets[METRICS_BUCKETS]; /* cumulative: le bound */
     uint64_t count;
     double sum;

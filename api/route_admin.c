@@ -112,8 +112,7 @@ static void backup_prune(struct backup *b)
         if (rc == 0)
             b->removed++;
         else
-            log_error("backup: retention cannot delete backups/%s: %s", names[i],
-                      strerror(-rc));
+            log_error("backup: retention cannot delete backups/%s: %s", names[i], strerror(-rc));
     }
     for (size_t i = 0; i < n; i++)
         free(names[i]);
@@ -190,8 +189,8 @@ static void backup_done(uv_work_t *w, int status)
     backup_running = 0;
     if (b->rc != 0) {
         /* the full story (paths, SQLite's text) for the operator only */
-        log_error("backup to %s failed rid=%s: %s %s", b->dir, req->request_id,
-                  strerror(-b->rc), b->error);
+        log_error("backup to %s failed rid=%s: %s %s", b->dir, req->request_id, strerror(-b->rc),
+                  b->error);
         api_reply_problem(req, 500, "backup-failed", "Internal Server Error", NULL,
                           "the backup failed (%s); the server log has the details under "
                           "request id %s",

@@ -116,11 +116,10 @@ static void process_metrics(struct text *t)
     put(t, "process_open_fds %d\n", fds);
 }
 
-static void put_counter(void *ud, const char *route, const char *method, int code,
-                        uint64_t count)
+static void put_counter(void *ud, const char *route, const char *method, int code, uint64_t count)
 {
-    put(ud, "itemvecd_http_requests_total{route=\"%s\",method=\"%s\",code=\"%d\"} %llu\n",
-        route, method, code, (unsigned long long)count);
+    put(ud, "itemvecd_http_requests_total{route=\"%s\",method=\"%s\",code=\"%d\"} %llu\n", route,
+        method, code, (unsigned long long)count);
 }
 
 static void put_histogram(void *ud, const struct metrics_histogram *h, const double *bounds)

@@ -460,16 +460,16 @@ static int check_fields(struct api_req *req, json_t *doc)
             }
             pointer[n] = '\0';
             api_reply_problem(req, 400, "unknown-field", "Bad Request",
-                              json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", pointer,
-                                        "detail", "unknown field"),
+                              json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", pointer, "detail",
+                                        "unknown field"),
                               "unknown field %s (expected items, k, exclude, model)", pointer);
             return -EINVAL;
         }
         if (strcmp(key, "source") == 0 && !json_is_null(v) &&
             !(json_is_string(v) && strcmp(json_string_value(v), "embedding") == 0)) {
             api_reply_problem(req, 422, "invalid-body", "Unprocessable Content",
-                              json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", "/source",
-                                        "detail", "only \"embedding\" is served"),
+                              json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", "/source", "detail",
+                                        "only \"embedding\" is served"),
                               "source must be \"embedding\"");
             return -EINVAL;
         }

@@ -60,8 +60,8 @@ struct api_conn {
     struct api_conn *wprev, *wnext; /* the header-waiting FIFO */
     struct MHD_Connection *mhd;
     int fd;
-    int waiting; /* in the FIFO: no request headers yet */
-    int closing; /* shut down by us; MHD closes it on its next run */
+    int waiting;            /* in the FIFO: no request headers yet */
+    int closing;            /* shut down by us; MHD closes it on its next run */
     uint64_t waiting_since; /* uv_now when the header wait began */
     unsigned char addr[16]; /* client address, IPv4 as ::ffff:a.b.c.d */
 };
@@ -78,9 +78,9 @@ struct api_server {
     uint64_t next_id;
     uint32_t id_salt;
     /* connection budget */
-    struct api_conn *conns;          /* all open connections */
-    struct api_conn *wait_head, *wait_tail; /* header-waiting, oldest first */
-    unsigned live;                   /* open and not being closed by us */
+    struct api_conn *conns;                          /* all open connections */
+    struct api_conn *wait_head, *wait_tail;          /* header-waiting, oldest first */
+    unsigned live;                                   /* open and not being closed by us */
     uint64_t n_header_timeout, n_evicted, n_refused; /* since start */
     uint64_t logged_timeout, logged_evicted, logged_refused;
     uint64_t last_summary;
@@ -504,15 +504,15 @@ static void route_reply_error(struct api_req *req, enum route_outcome o, const c
  * rather than silently ignored. */
 static void check_no_body(struct api_req *req)
 {
-    const char *cl = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
-    const char *te = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    const char *cl =
+        MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *te =
+        MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
     if ((cl && strspn(cl, "0 \t") != strlen(cl)) || te)
         api_reply_problem(req, 400, "body-not-allowed", "Bad Request", NULL,
                           "%.16s %.200s takes no request body (got %s%.32s)", req->method,
-                          req->route_name, cl ? "Content-Length: " : "Transfer-Encoding: ",
-                          cl ? cl : te);
+                          req->route_name,
+                          cl ? "Content-Length: " : "Transfer-Encoding: ", cl ? cl : te);
 }
 
 /* ---- request lifecycle ---- */
@@ -705,8 +705,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             rc = req->route->body_chunk(req, upload_data, n);
         else {
             api_reply_problem(req, 400, "body-not-allowed", "Bad Request", NULL,
-                              "%.16s %.200s takes no request body", req->method,
-                              req->route_name);
+                              "%.16s %.200s takes no request body", req->method, req->route_name);
             rc = -EINVAL;
         }
         if (rc < 0)
@@ -852,8 +851,7 @@ struct api_server *api_server_start(struct app *app)
     s->mhd = MHD_start_daemon(
         flags, (uint16_t)port, NULL, NULL, on_access, s, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)app->cfg.max_connections + SERVER_LIMIT_SLACK,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)app->cfg.max_connections + SERVER_LIMIT_SLACK, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         (unsigned)app->cfg.max_connections_per_ip + SERVER_LIMIT_SLACK,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)app->cfg.connection_timeout, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,

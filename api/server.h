@@ -25,7 +25,7 @@ unsigned api_server_connections(const struct api_server *s);
 
 /* The connection budget's counters (docs/operations.md, Security). */
 struct api_server_stats {
-    unsigned open;            /* connections open, not being closed by us */
+    unsigned open;                      /* connections open, not being closed by us */
     unsigned long long header_timeouts; /* closed: no headers within header_timeout */
     unsigned long long evicted;         /* closed: oldest header-waiting, to make room */
     unsigned long long refused;         /* closed: at a limit with every connection busy */

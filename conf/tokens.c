@@ -48,8 +48,7 @@ int tokens_load_file(const char *path, struct tokens *t, struct config_error *er
         int next = e > s && e[-1] != '\n' ? getc(f) : EOF;
         if (next != EOF) { /* the line did not fit: refuse rather than split it */
             snprintf(err->message, sizeof err->message,
-                     "auth.token_file: line %d is longer than %zu bytes", lineno,
-                     sizeof line - 2);
+                     "auth.token_file: line %d is longer than %zu bytes", lineno, sizeof line - 2);
             rc = -EINVAL;
             break;
         }

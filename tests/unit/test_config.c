@@ -134,12 +134,22 @@ static void test_validate_rules(void **state)
 
 static void test_loopback_is_exact(void **state)
 {
-    static const char *const yes[] = {"127.0.0.1", "127.1.2.3", "127.255.255.254", "::1",
-                                      "localhost", "LocalHost", "::ffff:127.0.0.1",
-                                      "0:0:0:0:0:0:0:1"};
-    static const char *const no[] = {"127.evil.example", "127.0.0.1.nip.io", "127.", "1270.0.0.1",
-                                     "0.0.0.0", "::", "128.0.0.1", "10.0.0.1", "localhost.evil",
-                                     "::ffff:10.0.0.1", "::2", "", "127.0.0.1 "};
+    static const char *const yes[] = {
+        "127.0.0.1", "127.1.2.3", "127.255.255.254",  "::1",
+        "localhost", "LocalHost", "::ffff:127.0.0.1", "0:0:0:0:0:0:0:1"};
+    static const char *const no[] = {"127.evil.example",
+                                     "127.0.0.1.nip.io",
+                                     "127.",
+                                     "1270.0.0.1",
+                                     "0.0.0.0",
+                                     "::",
+                                     "128.0.0.1",
+                                     "10.0.0.1",
+                                     "localhost.evil",
+                                     "::ffff:10.0.0.1",
+                                     "::2",
+                                     "",
+                                     "127.0.0.1 "};
     for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
         if (!config_host_is_loopback(yes[i]))
             fail_msg("%s should be loopback", yes[i]);
