@@ -10,6 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 scripts/deps.sh test
 
+echo "== layering: folder graph from #include lines vs docs/architecture.md =="
+python3 scripts/check_layers.py
+
 jobs=$(nproc)
 run_suite() { # dir ctest-regex cmake-args...
   local dir=$1 regex=$2; shift 2

@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/text.h"
+
 struct app;
 struct api_req;
 struct MHD_Connection;
@@ -132,19 +134,12 @@ json_t *api_body_json(struct api_req *req);
  * free_fn (NULL: free). On ENOMEM replies 503 and returns NULL. */
 void *api_state_new(struct api_req *req, size_t size, void (*free_fn)(void *));
 
-/* Replies 503 "out of memory". */
+/* Replies 503 "out of memory" with Retry-After: 1. */
 void api_reply_oom(struct api_req *req);
 
 /* JSON helpers. A UTF-8-checked string (jansson refuses invalid UTF-8);
  * NULL → JSON null. */
 json_t *api_json_str(const char *s);
-
-/* Validates an opaque id: 1..256 bytes, valid UTF-8, no NUL/control bytes.
- * Returns NULL when valid, else a short reason. */
-const char *api_id_invalid(const char *s, size_t len);
-
-/* UTF-8 validity of len bytes. */
-int api_utf8_valid(const char *s, size_t len);
 
 /* The route table (api/routes.c). */
 extern const struct api_route api_routes[];

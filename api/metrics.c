@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/thread.h"
 #include "api/api.h"
 #include "api/metrics.h"
 #include "api/server_internal.h"
@@ -60,6 +61,7 @@ static int label_index(const struct api_req *req)
 
 void api__metrics_observe(struct api_req *req, int status, double seconds)
 {
+    ASSERT_LOOP_THREAD();
     int r = label_index(req);
     struct cell *c = &cells[r][method_index(req->method)];
     unsigned i;
@@ -88,6 +90,7 @@ void metrics_counters_foreach(void (*fn)(void *ud, const char *route, const char
                                          uint64_t count),
                               void *ud)
 {
+    ASSERT_LOOP_THREAD();
     for (int r = 0; r < METRICS_MAX_ROUTES; r++)
         for (int m = 0; m < METRICS_METHODS; m++)
             for (unsigned i = 0; i < cells[r][m].n; i++)
@@ -98,6 +101,7 @@ void metrics_histograms_foreach(void (*fn)(void *ud, const struct metrics_histog
                                            const double *bounds),
                                 void *ud)
 {
+    ASSERT_LOOP_THREAD();
     for (int r = 0; r < METRICS_MAX_ROUTES; r++)
         if (hists[r].count)
             fn(ud, &hists[r], bucket_bounds);

@@ -1,6 +1,6 @@
 /*
  * Reply helpers for handlers: JSON and problem+json bodies, extra headers,
- * query and header access, and the id/UTF-8 checks every resource shares.
+ * query and header access. (The id/UTF-8 checks live in base/text.c.)
  * Every response gets X-Request-Id here, so no path can forget it.
  */
 #include <errno.h>
@@ -196,46 +196,6 @@ void api_reply_empty(struct api_req *req, int status)
     api_reply_response(req, status, resp);
 }
 
-int api_utf8_valid(const char *s, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)s, *e = p + len;
-    while (p < e) {
-        unsigned c = *p;
-        if (c < 0x80) {
-            p++;
-            continue;
-        }
-        size_t n;
-        unsigned min;
-        if ((c & 0xE0) == 0xC0) {
-            n = 1;
-            min = 0x80;
-            c &= 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-            n = 2;
-            min = 0x800;
-            c &= 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-            n = 3;
-            min = 0x10000;
-            c &= 0x07;
-        } else {
-            return 0;
-        }
-        if ((size_t)(e - p) <= n)
-            return 0;
-        for (size_t i = 1; i <= n; i++) {
-            if ((p[i] & 0xC0) != 0x80)
-                return 0;
-            c = (c << 6) | (p[i] & 0x3F);
-        }
-        if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-            return 0;
-        p += n + 1;
-    }
-    return 1;
-}
-
 json_t *api_json_str(const char *s)
 {
     if (!s)
@@ -244,22 +204,9 @@ json_t *api_json_str(const char *s)
     return j ? j : json_null();
 }
 
-const char *api_id_invalid(const char *s, size_t len)
-{
-    if (len == 0)
-        return "is empty";
-    if (len > 256)
-        return "is longer than 256 bytes";
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return "contains a control character";
-    if (!api_utf8_valid(s, len))
-        return "is not valid UTF-8";
-    return NULL;
-}
-
 void api_reply_oom(struct api_req *req)
 {
+    api_add_header(req, "Retry-After", "1"); /* a transient condition: try again */
     api_reply_problem(req, 503, "out-of-memory", "Service Unavailable", NULL, "out of memory");
 }
 

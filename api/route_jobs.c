@@ -1,7 +1,7 @@
 /*
  * /v1/jobs: submit (202 + Location once the job record is durable), get,
  * list (newest first, filter by state and type) and cancel. The job system
- * (daemon/jobs.c) owns the jobs; this file only maps HTTP to it.
+ * (jobs/jobs.c) owns the jobs; this file only maps HTTP to it.
  */
 #include <errno.h>
 #include <stdio.h>

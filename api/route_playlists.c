@@ -34,7 +34,7 @@ void api__reply_storage_error(struct api_req *req, int rc)
 const char *api__path_id(struct api_req *req)
 {
     const char *id = api_param(req, 0);
-    const char *why = api_id_invalid(id, strlen(id));
+    const char *why = text_id_invalid(id, strlen(id));
     if (why) {
         api_reply_problem(req, 400, "bad-id", "Bad Request", NULL, "the id in the path %s", why);
         return NULL;

@@ -600,7 +600,7 @@ static enum MHD_Result query_value_ok(void *cls, enum MHD_ValueKind kind, const 
     char *dec = value ? api__percent_decode(value, strlen(value), 1) : NULL;
     if (value && !dec)
         bad = "is not valid percent-encoding";
-    else if (dec && !api_utf8_valid(dec, strlen(dec)))
+    else if (dec && !text_utf8_valid(dec, strlen(dec)))
         bad = "is not valid UTF-8";
     free(dec);
     if (!bad)

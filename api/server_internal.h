@@ -33,7 +33,7 @@ void api__metrics_observe(struct api_req *req, int status, double seconds);
 /* Replies 500/503 for a storage error code. */
 void api__reply_storage_error(struct api_req *req, int rc);
 
-/* The {id} path parameter after api_id_invalid; replies 400 and returns
+/* The {id} path parameter after text_id_invalid; replies 400 and returns
  * NULL when invalid. */
 const char *api__path_id(struct api_req *req);
 
@@ -41,5 +41,13 @@ const char *api__path_id(struct api_req *req);
  * fails. The caller clears *it on success. */
 struct store_item;
 int api__item_get(struct api_req *req, const char *id, struct store_item *it);
+
+/* Gets the matrix of pmi job `job` (NULL or "": the newest succeeded pmi
+ * job) through serving/pmi_cache: resolves the job here (serving/ does
+ * not know the job system), then as pmi_cache_get. cb gets -ENOENT at
+ * once when there is no such succeeded job. (route_pmi.c) */
+struct pmi_matrix;
+void api__pmi_get(struct api_req *req, const char *job,
+                  void (*cb)(void *arg, struct pmi_matrix *m, int rc), void *arg);
 
 #endif

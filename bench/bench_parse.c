@@ -5,7 +5,7 @@
  * MB/s and rows/s per format (per CPU-second of this thread, best of 3);
  * never fails on a time. NDJSON/JSON are timed twice: as the daemon parses
  * them, and with the JSON fast path switched off (jansson only, the
- * test-only flag of api/upload_internal.h) for comparison.
+ * test-only flag of ingest/upload_internal.h) for comparison.
  *
  * usage: bench_parse [MB]   (default 64)
  */

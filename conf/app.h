@@ -27,7 +27,7 @@ struct app {
     struct writer *writer; /* all writes */
     struct api_server *server;
     struct jobs *jobs;
-    void *serving; /* daemon/serving.c */
+    void *serving; /* serving/serving.c */
     int ready;    /* storage open, recovery done, listener up */
     int draining; /* SIGTERM received */
     uint64_t started_ms;

@@ -27,6 +27,7 @@
 #include "conf/app.h"
 #include "jobs/jobs.h"
 #include "base/log.h"
+#include "base/thread.h"
 #include "serving/pmi_cache.h"
 #include "serving/serving.h"
 #include "storage/file_util.h"
@@ -320,6 +321,7 @@ int main(int argc, char **argv)
         return 1;
     }
     remove_stale_temps(g_app.cfg.state_dir);
+    thread_loop_register(); /* this thread runs the loop: base/thread.h checks it */
     g_app.loop = uv_default_loop();
     g_app.started_ms = uv_now(g_app.loop);
     struct store_error serr;

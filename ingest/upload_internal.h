@@ -1,6 +1,6 @@
 /*
- * Private to the upload parsers (api/upload_parse.c for the driver and
- * CSV/TSV, api/upload_json.c for NDJSON/JSON, api/upload_json_fast.c for
+ * Private to the upload parsers (ingest/upload_parse.c for the driver and
+ * CSV/TSV, ingest/upload_json.c for NDJSON/JSON, ingest/upload_json_fast.c for
  * the JSON fast path). Not for use outside those files, except by the
  * parser tests and fuzz targets: the parser struct is opaque everywhere
  * else (upload_parse.h).

@@ -2,7 +2,7 @@
  * Upload body parsers, part 1: the format-independent driver (create, feed,
  * finish, BOM skipping, row emission, content-type mapping) and the CSV/TSV
  * push parser. NDJSON/JSON live in upload_json.c; both share the parser
- * struct through the private api/upload_internal.h.
+ * struct through the private ingest/upload_internal.h.
  *
  * CSV/TSV design: a byte-level state machine over RFC 4180 (quotes may
  * appear in TSV too). Field contents are copied (unquoted) into the one

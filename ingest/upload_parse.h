@@ -22,7 +22,7 @@
  *   object {"id":..., "title":..., "artist":...}. Blank lines are ignored.
  * - JSON: one such object, or an array of them.
  *
- * Details fixed by the implementation (api/upload_parse.c, upload_json.c):
+ * Details fixed by the implementation (ingest/upload_parse.c, upload_json.c):
  * - CSV/TSV: lines holding only spaces/tabs count as empty. Spaces before
  *   an opening quote and after a closing quote are dropped. A CR just before
  *   LF belongs to the line ending. The playlist_id, item_id, title and

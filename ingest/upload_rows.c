@@ -9,8 +9,8 @@
  * Cost: this runs once per uploaded row on the loop thread. Ids, titles
  * and artists are nearly always plain ASCII, so each is first tested eight
  * bytes at a time (rows_plain); only a string with a byte outside the
- * plain range takes the byte-wise checks of api_id_invalid /
- * api_utf8_valid, which keep their messages. Every format still gets the
+ * plain range takes the byte-wise checks of text_id_invalid /
+ * text_utf8_valid, which keep their messages. Every format still gets the
  * same validation here (the CSV/TSV parser also checks UTF-8, jansson
  * does for JSON, but PUT and future callers build rows too).
  */
@@ -21,7 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "api/api.h"
+#include "base/text.h"
 #include "storage/batch.h"
 
 /* 1 when every byte of s is printable ASCII (0x20..0x7e): such a string
@@ -48,17 +48,17 @@ static int rows_plain(const char *s, size_t len)
     return 1;
 }
 
-/* The plain-ASCII fast paths of api_id_invalid and api_utf8_valid. */
+/* The plain-ASCII fast paths of text_id_invalid and text_utf8_valid. */
 static const char *rows_id_invalid(const char *s, size_t len)
 {
     if (len >= 1 && len <= 256 && rows_plain(s, len))
         return NULL;
-    return api_id_invalid(s, len);
+    return text_id_invalid(s, len);
 }
 
 static int rows_utf8_valid(const char *s, size_t len)
 {
-    return rows_plain(s, len) || api_utf8_valid(s, len);
+    return rows_plain(s, len) || text_utf8_valid(s, len);
 }
 
 int upload_id_non_positive(const char *s, size_t len)

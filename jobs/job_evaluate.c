@@ -11,7 +11,9 @@
  *   popularity item frequency (the same list for every query)
  *   embedding_dot  inner product of the same embeddings (not served; the
  *              study's diagnostic, opt-in: what cosine normalisation costs)
- * Ties are broken by item id, as the serving endpoints do.
+ * Ties are broken by item id, as the serving endpoints do: every method
+ * but popularity ranks through serving/neighbours.c, the code the
+ * endpoints answer with.
  */
 #include <errno.h>
 #include <math.h>
@@ -28,6 +30,7 @@
 #include "ml/knn.h"
 #include "ml/rating.h"
 #include "ml/wals.h"
+#include "serving/neighbours.h"
 #include "storage/store.h"
 
 enum { M_EMBEDDING, M_COOC, M_PMI, M_POPULARITY, M_EMBEDDING_DOT, N_METHODS };
@@ -133,11 +136,6 @@ static int on_eval(void *ud, double f)
     return stage_report(ud, f);
 }
 
-static int rank_knn(void *ud, uint32_t q, uint32_t k, uint32_t *out)
-{
-    return knn_index_neighbors(ud, q, k, out, NULL);
-}
-
 static int by_name(const void *a, const void *b, void *arg)
 {
     char **names = arg;
@@ -156,9 +154,8 @@ static int eval_run(struct job *j, struct job_error *err)
     uint64_t *toff = NULL, *hoff = NULL;
     uint32_t *titems = NULL, *hitems = NULL, *rank = NULL, *order = NULL, *tmp = NULL;
     int32_t *dense = NULL;
-    double *value = NULL;
     float *val = NULL, *emb = NULL;
-    void *dot_scratch = NULL;
+    struct serving_ranker *sr = NULL; /* the served rankers' scratch */
     int rc;
     double t0 = now_s();
     struct stage st = {j, "load", 0, 0.05};
@@ -267,25 +264,22 @@ static int eval_run(struct job *j, struct job_error *err)
 
     double ts = now_s();
     double slice = 0.15;
-    /* co-occurrence and PMI rankers */
-    if (c->use[M_COOC] || c->use[M_PMI]) {
-        value = malloc(sizeof *value * (res.nnz + 1));
-        if (!value) {
-            rc = -ENOMEM;
-            goto out;
-        }
+    sr = calloc(1, sizeof *sr);
+    if (!sr) {
+        rc = -ENOMEM;
+        goto out;
     }
+    /* co-occurrence and PMI rankers: the served cooc and pmi sources */
     for (int m = M_COOC; m <= M_PMI; m++) {
         if (!c->use[m])
             continue;
-        for (uint32_t i = 0; i < res.n; i++)
-            for (uint64_t e = res.row_ptr[i]; e < res.row_ptr[i + 1]; e++)
-                value[e] = m == M_COOC ? (double)res.cooc[e] : cooc_score(&res, i, e);
-        struct eval_matrix_ranker mr = {res.row_ptr, res.col, value, rank};
+        sr->items = (struct serving_items){.n = res.n, .tie = rank, .cooc = &res};
+        sr->source = m == M_COOC ? SERVING_SOURCE_COOC : SERVING_SOURCE_PMI;
+        sr->metric = SERVING_METRIC_COSINE;
         st = (struct stage){j, method_names[m], slice, slice + 0.1};
         slice += 0.1;
-        rc =
-            eval_score(&lists, res.n, c->ks, c->n_ks, eval_rank_matrix, &mr, on_eval, &st, c->m[m]);
+        rc = eval_score(&lists, res.n, c->ks, c->n_ks, serving_neighbours_rank, sr, on_eval, &st,
+                        c->m[m]);
         if (rc != 0)
             goto out;
     }
@@ -327,15 +321,13 @@ static int eval_run(struct job *j, struct job_error *err)
         }
         if (c->use[M_EMBEDDING_DOT]) {
             double t4 = now_s();
-            dot_scratch = malloc(eval_dot_scratch_size(res.n));
-            if (!dot_scratch) {
-                rc = -ENOMEM;
-                goto out;
-            }
-            struct eval_dot_ranker dr = {emb, res.n, (uint32_t)c->wp.dimensions, rank, dot_scratch};
+            sr->items = (struct serving_items){
+                .n = res.n, .tie = rank, .emb = emb, .dim = (uint32_t)c->wp.dimensions};
+            sr->source = SERVING_SOURCE_EMBEDDING;
+            sr->metric = SERVING_METRIC_DOT;
             st = (struct stage){j, "embedding_dot", 0.9, 0.95};
-            rc = eval_score(&lists, res.n, c->ks, c->n_ks, eval_rank_dot, &dr, on_eval, &st,
-                            c->m[M_EMBEDDING_DOT]);
+            rc = eval_score(&lists, res.n, c->ks, c->n_ks, serving_neighbours_rank, sr, on_eval,
+                            &st, c->m[M_EMBEDDING_DOT]);
             if (rc != 0)
                 goto out;
             c->t_score += now_s() - t4;
@@ -350,8 +342,11 @@ static int eval_run(struct job *j, struct job_error *err)
             goto out;
         }
         double t3 = now_s();
+        sr->items = (struct serving_items){.n = res.n, .tie = rank, .index = idx};
+        sr->source = SERVING_SOURCE_EMBEDDING;
+        sr->metric = SERVING_METRIC_COSINE;
         st = (struct stage){j, "embedding", 0.9, 1.0};
-        rc = eval_score(&lists, res.n, c->ks, c->n_ks, rank_knn, idx, on_eval, &st,
+        rc = eval_score(&lists, res.n, c->ks, c->n_ks, serving_neighbours_rank, sr, on_eval, &st,
                         c->m[M_EMBEDDING]);
         if (rc != 0)
             goto out;
@@ -377,10 +372,9 @@ out:
     free(order);
     free(tmp);
     free(dense);
-    free(value);
     free(val);
     free(emb);
-    free(dot_scratch);
+    free(sr);
     return rc;
 }
 

@@ -194,7 +194,7 @@ void job_progress_set(struct job *j, double fraction, const char *stage, int n,
  * long, so tests can catch a job while it runs; see docs/operations.md.) */
 int job_cancelled(struct job *j);
 
-/* Job types (daemon/job_*.c). */
+/* Job types (jobs/job_*.c). */
 extern const struct job_type job_type_pmi;
 extern const struct job_type job_type_train;
 extern const struct job_type job_type_evaluate;

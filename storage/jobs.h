@@ -2,7 +2,7 @@
  * Durable job records (schema v2): one row per job with its parameters,
  * progress, result and error as JSON text, so GET /v1/jobs/{id} works after
  * a restart and a job interrupted by a crash is found again. The JSON is
- * opaque here; daemon/jobs.c owns its shape.
+ * opaque here; jobs/jobs.c owns its shape.
  */
 #ifndef ITEMVEC_STORAGE_JOBS_H
 #define ITEMVEC_STORAGE_JOBS_H

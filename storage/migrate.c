@@ -66,7 +66,7 @@ static const struct store_migration store_migrations[] = {
      "INSERT INTO counters(id, playlists, items, memberships) VALUES (1, 0, 0, 0);"},
     {2, "jobs",
      /* Job records (storage/jobs.c): params/progress/result/error are JSON
-      * text owned by daemon/jobs.c. The index serves listing by state and
+      * text owned by jobs/jobs.c. The index serves listing by state and
       * recovery at start-up. */
      "CREATE TABLE jobs ("
      "  seq INTEGER PRIMARY KEY,"

@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for the streaming gzip decoder (api/gunzip.h).
+ * libFuzzer target for the streaming gzip decoder (ingest/gunzip.h).
  * Byte 0 picks the mode and the output bound, byte 1 seeds the chunking.
  * Mode A: the rest is taken as a gzip body and decoded whole and in
  * data-dependent chunks; both must agree on the result, the output (hash)

@@ -1,6 +1,6 @@
 /*
  * Differential libFuzzer target for the JSON record fast path
- * (api/upload_json_fast.c): each input is parsed with the fast path on and
+ * (ingest/upload_json_fast.c): each input is parsed with the fast path on and
  * off (the jansson path alone is the reference), whole and in chunks, and
  * the runs must agree on the return code, the error (line, column,
  * message) and every row (all fields, line included, in order).

@@ -1,5 +1,5 @@
 /*
- * Unit tests for the streaming gzip decoder (api/gunzip.h): round trips at
+ * Unit tests for the streaming gzip decoder (ingest/gunzip.h): round trips at
  * every chunking, concatenated members, truncation, corruption, trailing
  * garbage, the output bound (zip bomb) and sink errors. Test data is
  * compressed here with zlib's deflate in gzip mode.

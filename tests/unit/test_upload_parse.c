@@ -1,12 +1,12 @@
 /*
- * Unit tests for the upload push parsers (api/upload_parse.h): CSV, TSV,
+ * Unit tests for the upload push parsers (ingest/upload_parse.h): CSV, TSV,
  * NDJSON, JSON. Rows are serialized to one text line each
  * ("line:playlist|item|title|artist|has_title", NULL shown as ~) so that
  * expectations are readable and results from different chunkings can be
  * compared as strings. Every case is run whole, byte by byte, at every
  * single split point and in random chunk sizes, and must give the same rows
  * and the same error (code, line, column, message) each time. NDJSON/JSON
- * cases are also run with the JSON fast path (api/upload_json_fast.c)
+ * cases are also run with the JSON fast path (ingest/upload_json_fast.c)
  * switched off, through the test-only flag of upload_internal.h: jansson
  * alone is the reference the fast path must match exactly.
  */
