@@ -36,6 +36,7 @@
 
 #include "api/api.h"
 #include "api/server_internal.h"
+#include "base/thread.h"
 #include "conf/app.h"
 #include "base/log.h"
 
@@ -239,6 +240,7 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
                           enum MHD_ConnectionNotificationCode code)
 {
     struct api_server *s = cls;
+    ASSERT_LOOP_THREAD();
     if (code == MHD_CONNECTION_NOTIFY_STARTED)
         conn_started(s, mc, socket_context);
     else if (*socket_context)
@@ -294,6 +296,7 @@ static void server__run(struct api_server *s)
 {
     if (!s->mhd)
         return;
+    ASSERT_LOOP_THREAD();
     MHD_run(s->mhd);
     uint64_t due = sweep_waiting(s);
     MHD_UNSIGNED_LONG_LONG ms;
