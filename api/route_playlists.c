@@ -299,7 +299,7 @@ void api_playlist_put(struct api_req *req)
         return;
     }
     api_req_suspend(req);
-    writer_submit(req->app->writer, &st->op, put_commit, put_done, st);
+    (void)api__writer_submit(req, &st->op, batch_memory(st->batch), put_commit, put_done, st);
 }
 
 /* ---- DELETE /v1/playlists/{id} ---- */
@@ -350,5 +350,5 @@ void api_playlist_delete(struct api_req *req)
     req->state = st;
     req->state_free = delete_free;
     api_req_suspend(req);
-    writer_submit(req->app->writer, &st->op, delete_fn, delete_done, st);
+    (void)api__writer_submit(req, &st->op, 0, delete_fn, delete_done, st);
 }
