@@ -13,7 +13,7 @@
  * stored) and, summed over every upload in flight in app->upload_memory,
  * against limits.max_upload_memory_total (over it: 503 + Retry-After). A
  * gzip body may not decode to more than limits.max_gzip_ratio bytes per
- * byte received (+1 MiB): a zip bomb is refused after little work. The
+ * byte received (+64 KiB): a zip bomb is refused after little work. The
  * commit goes through the writer's bounded queue (503 when full). A refused
  * upload frees its memory at once, not when the client stops sending.
  *
@@ -39,7 +39,7 @@
 
 /* Decoded bytes a gzip body may always reach, whatever its ratio: small
  * bodies compress far better than big ones (headers, repeats). */
-#define UPLOAD_GZIP_ALLOWANCE (1u << 20)
+#define UPLOAD_GZIP_ALLOWANCE (64u << 10)
 
 struct upload {
     struct api_req *req;

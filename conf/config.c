@@ -56,7 +56,7 @@ static const struct key_def config_keys[] = {
         INT64_C(1) << 40, "512M"),
     NUM("limits", "max_upload_memory_total", KEY_SIZE, max_upload_memory_total,
         INT64_C(1) << 20, INT64_C(1) << 42, "1G"),
-    NUM("limits", "max_gzip_ratio", KEY_INT, max_gzip_ratio, 2, 100000, "100"),
+    NUM("limits", "max_gzip_ratio", KEY_INT, max_gzip_ratio, 2, 100000, "32"),
     NUM("limits", "max_writer_queue", KEY_INT, max_writer_queue, 1, 100000, "32"),
     NUM("limits", "max_writer_queue_bytes", KEY_SIZE, max_writer_queue_bytes, INT64_C(1) << 20,
         INT64_C(1) << 42, "512M"),

@@ -18,7 +18,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from daemon import Daemon, run  # noqa: E402
-from healthprobe import HealthProbe  # noqa: E402
+from attack import HealthProbe  # noqa: E402
 
 N = 30000
 ROUNDS = 2

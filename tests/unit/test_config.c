@@ -40,7 +40,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.max_upload_rows, 20000000);
     assert_int_equal(c.max_upload_memory, 512LL << 20);
     assert_int_equal(c.max_upload_memory_total, 1LL << 30);
-    assert_int_equal(c.max_gzip_ratio, 100);
+    assert_int_equal(c.max_gzip_ratio, 32);
     assert_int_equal(c.max_writer_queue, 32);
     assert_int_equal(c.max_writer_queue_bytes, 512LL << 20);
     assert_int_equal(c.max_json_body, 16LL << 20);
