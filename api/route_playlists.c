@@ -291,6 +291,11 @@ void api_playlist_put(struct api_req *req)
                           "%s: %s", pointer, err.message);
         return;
     }
+    if (rc == -EOVERFLOW) { /* storage/batch.c: slot runs far beyond chance */
+        api_reply_problem(req, 400, "hash-collisions", "Bad Request", NULL,
+                          "the body's item ids collide in the hash table far beyond chance");
+        return;
+    }
     if (rc != 0) {
         api_reply_problem(req, rc == -EFBIG ? 413 : 503,
                           rc == -EFBIG ? "upload-too-large" : "out-of-memory",

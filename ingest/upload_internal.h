@@ -57,16 +57,15 @@ struct upload_parser {
     size_t nfields;       /* fields completed in this record */
     /* Only the fields a row needs are kept (a fixed set, whatever the
      * number of columns: a record of 1 MB of commas must not cost 32 bytes
-     * per comma): the four known columns, the first field (blank-line
-     * test) and the first one past the header's count (error position).
-     * The bytes of other fields leave buf when the field ends. */
+     * per comma): the four known columns and the position of the first
+     * field past the header's count (for its error). The bytes of other
+     * fields leave buf when the field ends. */
     struct upload__csv_field {
         size_t ofs, len;          /* in buf */
         unsigned long line, col;  /* body position of its first byte */
-        size_t index;             /* field number in the record */
-        int set;                  /* filled in this record */
-    } cf[6];
-    int first_blank;      /* field 0 is empty or only spaces (unquoted) */
+    } cf[5];
+    signed char slot_of[16]; /* field k < 16 → its cf[] slot, -1: not kept */
+    int first_blank;      /* field 0 is empty or only spaces */
     unsigned long cur_line, cur_col;     /* current field's start */
     unsigned long quote_line, quote_col; /* opening quote of current field */
     size_t ncols;

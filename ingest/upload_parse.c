@@ -38,7 +38,6 @@ enum {
 
 /* The fields of a record the parser keeps (upload_internal.h, cf[]). */
 enum {
-    CF_FIRST,    /* field 0: blank-line test */
     CF_PLAYLIST, /* the four known columns, in col_* order */
     CF_ITEM,
     CF_TITLE,
@@ -224,8 +223,6 @@ static void csv_record_begin(struct upload_parser *p, uint64_t abs)
     p->nfields = 0;
     p->ended_cr = 0;
     p->first_blank = 0;
-    for (int k = 0; k < CF_N; k++)
-        p->cf[k].set = 0;
 }
 
 static void csv_field_begin(struct upload_parser *p, uint64_t abs)
@@ -269,16 +266,16 @@ static int csv_header_field(struct upload_parser *p, size_t k, struct upload_err
     return 0;
 }
 
-static void csv_keep(struct upload_parser *p, int slot, size_t k)
+/* The cf[] slot of data field k >= 16 (slot_of[] has the others), or -1
+ * when a row does not need it. */
+static int csv_slot_of_far(const struct upload_parser *p, size_t k)
 {
-    struct upload__csv_field *f = &p->cf[slot];
+    const long cols[4] = {p->col_playlist, p->col_item, p->col_title, p->col_artist};
 
-    f->ofs = p->field_start;
-    f->len = p->len - p->field_start;
-    f->line = p->cur_line;
-    f->col = p->cur_col;
-    f->index = k;
-    f->set = 1;
+    for (int c = 0; c < 4; c++)
+        if (cols[c] == (long)k)
+            return CF_PLAYLIST + c;
+    return -1;
 }
 
 /* The current field ended (a line-ending CR already dropped). Keeps it if
@@ -287,30 +284,35 @@ static void csv_keep(struct upload_parser *p, int slot, size_t k)
 static int csv_field_end(struct upload_parser *p, struct upload_error *err)
 {
     size_t k = p->nfields++;
-    int keep = 0, rc;
+    struct upload__csv_field *f;
+    int slot, rc;
 
-    if (k == 0) {
+    if (__builtin_expect(k == 0, 0)) {
         size_t n = p->len - p->field_start;
         if (n)
             trim(p->buf + p->field_start, &n);
         p->first_blank = n == 0;
-        csv_keep(p, CF_FIRST, k);
     }
-    if (!p->header_done) {
+    if (__builtin_expect(!p->header_done, 0)) {
         if ((rc = csv_header_field(p, k, err)) < 0)
             return rc;
-    } else {
-        for (int c = 0; c < 4; c++) {
-            if (*csv_col(p, c) == (long)k) {
-                csv_keep(p, CF_PLAYLIST + c, k);
-                keep = 1;
-            }
-        }
-        if (k == p->ncols)
-            csv_keep(p, CF_EXTRA, k);
-    }
-    if (!keep)
         p->len = p->field_start;
+        return 0;
+    }
+    slot = k < sizeof p->slot_of ? p->slot_of[k] : csv_slot_of_far(p, k);
+    if (slot < 0) {
+        if (k == p->ncols) {
+            p->cf[CF_EXTRA].line = p->cur_line;
+            p->cf[CF_EXTRA].col = p->cur_col;
+        }
+        p->len = p->field_start;
+        return 0;
+    }
+    f = &p->cf[slot];
+    f->ofs = p->field_start;
+    f->len = p->len - p->field_start;
+    f->line = p->cur_line;
+    f->col = p->cur_col;
     return 0;
 }
 
@@ -323,6 +325,12 @@ static int csv_header(struct upload_parser *p, struct upload_error *err)
                                 "missing required column %s", csv_canon[c]);
     p->ncols = p->nfields;
     p->header_done = 1;
+    for (size_t k = 0; k < sizeof p->slot_of; k++) {
+        p->slot_of[k] = -1;
+        for (int c = 0; c < 4; c++)
+            if (*csv_col(p, c) == (long)k)
+                p->slot_of[k] = (signed char)(CF_PLAYLIST + c);
+    }
     return 0;
 }
 
