@@ -75,21 +75,21 @@ static inline __attribute__((always_inline)) uint64_t
 sip_hash(const struct siphash_key *key, const void *data, size_t len, int c, int d)
 {
     const unsigned char *p = data;
-    const unsigned char *end = p + (len & ~(size_t)7);
+    const size_t blocks = len & ~(size_t)7; /* by index: data may be NULL */
     uint64_t v0 = UINT64_C(0x736f6d6570736575) ^ key->k0;
     uint64_t v1 = UINT64_C(0x646f72616e646f6d) ^ key->k1;
     uint64_t v2 = UINT64_C(0x6c7967656e657261) ^ key->k0;
     uint64_t v3 = UINT64_C(0x7465646279746573) ^ key->k1;
     uint64_t m;
 
-    for (; p != end; p += 8) {
-        m = sip_load64(p);
+    for (size_t off = 0; off < blocks; off += 8) {
+        m = sip_load64(p + off);
         v3 ^= m;
         for (int i = 0; i < c; i++)
             SIP_ROUND;
         v0 ^= m;
     }
-    m = sip_last(p, len & 7, len);
+    m = sip_last(len & 7 ? p + blocks : p, len & 7, len);
     v3 ^= m;
     for (int i = 0; i < c; i++)
         SIP_ROUND;

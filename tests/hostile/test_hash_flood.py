@@ -9,6 +9,8 @@ the crafted ids are just ids: the crafted/random time ratio stays near 1
 /healthz is probed during the crafted uploads; its p99 is printed and must
 stay under 100 ms (the issue's bound for every attack).
 Loopback only; bounded: 2 rounds of 2 uploads of 30,000 rows (~0.5 MB).
+In sanitizer builds the latency and memory figures are printed, not
+bounded (attack.check_bound).
 """
 import os
 import subprocess
@@ -18,7 +20,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from daemon import Daemon, run  # noqa: E402
-from attack import HealthProbe  # noqa: E402
+from attack import HealthProbe, check_bound  # noqa: E402
 
 N = 30000
 ROUNDS = 2
@@ -74,7 +76,7 @@ class HashFlood(unittest.TestCase):
             print("crafted/random time ratios %s; worst /healthz p99 %.1f ms"
                   % (["%.2f" % x for x in ratios], worst_p99 * 1e3))
             self.assertLess(min(ratios), 3.0, "crafted ids are still much slower than random ones")
-            self.assertLess(worst_p99, 0.100, "/healthz p99 over 100 ms during the attack")
+            check_bound(self, worst_p99, 0.100, "/healthz p99 (s) during the crafted uploads")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ Bounds: growth <= 4 x bytes + 4 MiB for the parser shapes, <= 10 x bytes +
 probes); p99 and max printed, p99 < 100 ms (a 1 MB record is ~35 ms of loop
 work in one piece, so the max may pass 100 ms on a loaded machine).
 Loopback only; ~6 MB sent in all, ~3 s per shape.
+In sanitizer builds the latency and memory figures are printed, not
+bounded (attack.check_bound).
 """
 import os
 import sys
@@ -23,7 +25,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from daemon import Daemon, run  # noqa: E402
-from attack import HealthProbe, RawUpload, rss_bytes  # noqa: E402
+from attack import HealthProbe, RawUpload, check_bound, rss_bytes  # noqa: E402
 
 MiB = 1 << 20
 PIECE = 16 * 1024
@@ -81,9 +83,8 @@ class TrickleMemory(unittest.TestCase):
                 self.assertEqual(status, 200, body)
             else:
                 up.close()
-            self.assertLessEqual(grown, bound, "%s: memory grows faster than the bytes sent"
-                                 % name)
-            self.assertLess(probe.p99(), 0.100, "%s: /healthz p99 over 100 ms" % name)
+            check_bound(self, grown, bound + 1, "%s: RSS growth (bytes)" % name)
+            check_bound(self, probe.p99(), 0.100, "%s: /healthz p99 (s)" % name)
 
     def test_csv_wide_header(self):
         self.trickle("csv 1 MB of commas", "text/csv", csv_commas, 1000000, 4, finish=False)

@@ -10,6 +10,8 @@ and the second must succeed when retried after it. /healthz is probed
 throughout (p99 printed, < 100 ms). On the old code all three are stored
 (it does not know the budgets).
 Loopback only; ~8 MB sent.
+In sanitizer builds the latency and memory figures are printed, not
+bounded (attack.check_bound).
 """
 import os
 import re
@@ -19,7 +21,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from daemon import Daemon, run  # noqa: E402
-from attack import HealthProbe, RawUpload  # noqa: E402
+from attack import HealthProbe, RawUpload, check_bound  # noqa: E402
 
 CONF = "[limits]\nmax_upload_memory = 8M\nmax_upload_memory_total = 10M\n"
 TSV = "text/tab-separated-values"
@@ -73,7 +75,7 @@ class UploadBudget(unittest.TestCase):
             self.assertEqual(r.json()["rows_stored"], int(n8 * 0.9))
             probe.stop()
             print("/healthz: %s" % probe.summary())
-            self.assertLess(probe.p99(), 0.100, "/healthz p99 over 100 ms")
+            check_bound(self, probe.p99(), 0.100, "/healthz p99 (s)")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ printed). When the lock is released the accepted uploads commit (200). On
 the old code nothing is refused: every upload waits for the lock.
 Loopback only; bounded: the lock is held ~2 s (the writer's busy timeout
 is 10 s), 8 small uploads.
+In sanitizer builds the latency and memory figures are printed, not
+bounded (attack.check_bound).
 """
 import os
 import sqlite3
@@ -20,7 +22,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from daemon import Daemon, run  # noqa: E402
-from attack import HealthProbe  # noqa: E402
+from attack import HealthProbe, check_bound  # noqa: E402
 
 CONF = "[limits]\nmax_writer_queue = 1\n"
 
@@ -85,7 +87,7 @@ class WriterQueue(unittest.TestCase):
             self.assertEqual(d.request("GET", "/v1/playlists/y").status, 404)
             self.assertEqual(d.request("GET", "/v1/playlists/warm").status, 200)
             self.assertEqual(d.request("GET", "/v1/playlists/b").status, 200)
-            self.assertLess(probe.p99(), 0.100, "/healthz p99 over 100 ms")
+            check_bound(self, probe.p99(), 0.100, "/healthz p99 (s)")
 
 
 if __name__ == "__main__":
