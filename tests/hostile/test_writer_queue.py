@@ -5,8 +5,8 @@ The test holds SQLite's write lock on the daemon's database itself (BEGIN
 IMMEDIATE from Python, as a stuck commit would), so the writer stalls on its
 first commit. With limits.max_writer_queue = 1, one more write may wait;
 every further upload, PUT or DELETE must be answered 503 with Retry-After at
-once (nothing stored), and /healthz must keep answering (p99 < 100 ms,
-printed). When the lock is released the accepted uploads commit (200). On
+once (nothing stored), and /healthz must keep answering (p99 < 100 ms, or
+3x the idle p99 of the same run on a slower machine; printed). When the lock is released the accepted uploads commit (200). On
 the old code nothing is refused: every upload waits for the lock.
 Loopback only; bounded: the lock is held ~2 s (the writer's busy timeout
 is 10 s), 8 small uploads.
@@ -22,7 +22,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from daemon import Daemon, run  # noqa: E402
-from attack import HealthProbe, check_bound  # noqa: E402
+from attack import HealthProbe, check_latency, idle_probe  # noqa: E402
 
 CONF = "[limits]\nmax_writer_queue = 1\n"
 
@@ -35,6 +35,7 @@ class WriterQueue(unittest.TestCase):
     def test_full_queue_answers_503(self):
         with Daemon(config_text=CONF) as d:
             self.assertEqual(d.upload(body(b"warm")).status, 200)
+            idle = idle_probe(d.port)
             db = sqlite3.connect(os.path.join(d.state_dir, "itemvec.db"), timeout=5,
                                  isolation_level=None)
             db.execute("BEGIN IMMEDIATE")  # the writer's next commit waits on this
@@ -87,7 +88,7 @@ class WriterQueue(unittest.TestCase):
             self.assertEqual(d.request("GET", "/v1/playlists/y").status, 404)
             self.assertEqual(d.request("GET", "/v1/playlists/warm").status, 200)
             self.assertEqual(d.request("GET", "/v1/playlists/b").status, 200)
-            check_bound(self, probe.p99(), 0.100, "/healthz p99 (s)")
+            check_latency(self, probe, idle, "test_writer_queue")
 
 
 if __name__ == "__main__":
