@@ -4,6 +4,9 @@
 #   2. clang with ASan+UBSan (-fno-sanitize-recover=all): the whole suite;
 #   3. clang with ThreadSanitizer: the threaded parts (job system, PMI,
 #      WALS and kNN kernels, serving swaps).
+# After each build, scripts/check_deps.py checks that every header, library,
+# Python module and tool the build and tests use comes from a package that
+# scripts/deps.sh installs (the fresh-machine guard).
 #   ./test.sh            all three
 #   ./test.sh --quick    the plain build only
 set -euo pipefail
@@ -15,6 +18,7 @@ run_suite() { # dir ctest-regex cmake-args...
   local dir=$1 regex=$2; shift 2
   cmake -S . -B "$dir" "$@" >/dev/null
   cmake --build "$dir" -j"$jobs"
+  scripts/check_deps.py --profile test "$dir"
   (cd "$dir" && ctest --output-on-failure -j"$jobs" --timeout 900 ${regex:+-R "$regex"})
 }
 

@@ -16,7 +16,8 @@ set -euo pipefail
 BUILD_PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev
   libmicrohttpd-dev libjansson-dev libsqlite3-dev libopenblas-dev liblapack-dev liblapacke-dev
   libuv1-dev libsystemd-dev libinih-dev libcmocka-dev zlib1g-dev curl python3)
-# Tests: numpy and sqlite3 (oracles), systemd (systemd-analyze verify in
+# Tests: numpy (oracles), sqlite3 (the CLI docs/operations.md uses on a state
+# dir), systemd (systemd-analyze verify in
 # tests/api/test_systemd_units.py), debootstrap + systemd-container
 # (systemd-nspawn: tests/systemd/test_units_nspawn.py boots the units under
 # a real systemd).
