@@ -27,8 +27,10 @@ bookworm` tree cached in /var/cache/itemvec-test/bookworm-systemd (made
 once, ~5 min, with the mirror of /etc/apt/sources.list*; $ITEMVEC_NSPAWN_CACHE
 moves it). The packages that hold the built binary's shared libraries (ldd
 of $ITEMVECD, owners by dpkg -S) are installed into the cached image with apt
-in a chroot, so the image follows the build's libraries. Each run boots a
-fresh copy of the image (cp --reflink=auto, ~1 s), installs the build with
+in a chroot, so the image follows the build's libraries. Each run boots an
+overlayfs on the image (its own upper dir, so runs are independent and the
+image stays clean; a copy where overlayfs cannot be mounted), installs the
+build with
 `DESTDIR=<copy> cmake --install $ITEMVEC_BUILD --prefix /usr`, boots it with
 `systemd-nspawn --boot --register=no --keep-unit --private-network` and runs
 commands inside with `nsenter -t <its PID 1> -a`. --private-network: the
