@@ -187,12 +187,38 @@ def ensure_image(pkgs):
             chroot_apt(IMAGE, missing)
 
 
+def clean_stale():
+    """Removes what a killed earlier run (ctest timeout: SIGKILL) left: its
+    container (the systemd-nspawn whose -D is the run's tree), overlay mount
+    and directory. A run's directory names its pid; live runs are left."""
+    for d in glob.glob("/var/tmp/itemvec-nspawn-*-*"):
+        try:
+            pid = int(os.path.basename(d).split("-")[2])
+        except ValueError:
+            continue
+        if os.path.exists("/proc/%d" % pid):
+            continue
+        root = os.path.join(d, "root")
+        for cmd in glob.glob("/proc/[0-9]*/cmdline"):
+            try:
+                with open(cmd, "rb") as f:
+                    argv = f.read().split(b"\0")
+            except OSError:
+                continue
+            if argv[0].endswith(b"systemd-nspawn") and root.encode() in argv:
+                os.kill(int(cmd.split("/")[2]), 9)
+                time.sleep(1)
+        sh(["umount", "-l", root], check=False)
+        shutil.rmtree(d, ignore_errors=True)
+        log("removed the leftovers of run %d: %s" % (pid, d))
+
+
 class Container:
     """A booted copy of the image. Borrowed paths; owns its copy and the
     systemd-nspawn process."""
 
     def __init__(self):
-        self.tmp = tempfile.mkdtemp(prefix="itemvec-nspawn-", dir="/var/tmp")
+        self.tmp = tempfile.mkdtemp(prefix="itemvec-nspawn-%d-" % os.getpid(), dir="/var/tmp")
         self.root = os.path.join(self.tmp, "root")
         self.name = "itemvec-test-%d" % os.getpid()
         self.proc = None
@@ -395,6 +421,7 @@ def set_up():
     for tool in ("debootstrap", "systemd-nspawn", "nsenter", "chroot", "ldd"):
         if not shutil.which(tool, path=PATH):
             give_up("%s not found (scripts/deps.sh test installs it)" % tool)
+    clean_stale()
     log("preparing the image")
     ensure_image(runtime_packages(binary))
     log("image ready")
