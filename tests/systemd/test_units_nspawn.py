@@ -33,7 +33,9 @@ image stays clean; a copy where overlayfs cannot be mounted), installs the
 build with
 `DESTDIR=<copy> cmake --install $ITEMVEC_BUILD --prefix /usr`, boots it with
 `systemd-nspawn --boot --register=no --keep-unit --private-network` and runs
-commands inside with `nsenter -t <its PID 1> -a`. --private-network: the
+commands inside with `nsenter -t <its PID 1> -a -r -w` (-r -w: nspawn
+chroots into the tree, so entering the mount namespace alone would leave a
+caller that is itself in a chroot at the namespace's original root). --private-network: the
 container has only its own loopback, so all HTTP traffic (sent by this
 file's Python, entered into the container's network namespace with
 `nsenter -n`) stays inside it.
@@ -290,7 +292,7 @@ class Container:
 
     def run(self, cmd, check=True, timeout=120, input=None):
         """Runs cmd inside the container (all its namespaces)."""
-        full = ["nsenter", "-t", str(self.pid1), "-a", "env", "-i", "PATH=" + PATH,
+        full = ["nsenter", "-t", str(self.pid1), "-a", "-r", "-w", "env", "-i", "PATH=" + PATH,
                 "SYSTEMD_PAGER=", "SYSTEMD_COLORS=0", "LANG=C.UTF-8"] + cmd
         p = subprocess.run(full, capture_output=True, text=True, timeout=timeout, input=input)
         if check and p.returncode != 0:
@@ -334,7 +336,7 @@ class Container:
             os.remove(full)
 
     def journal_tail(self):
-        full = ["nsenter", "-t", str(self.pid1), "-a", "journalctl", "--no-pager", "-n", "40",
+        full = ["nsenter", "-t", str(self.pid1), "-a", "-r", "-w", "journalctl", "--no-pager", "-n", "40",
                 "-o", "short-monotonic"]
         p = subprocess.run(full, capture_output=True, text=True, timeout=60)
         return p.stdout + p.stderr
@@ -418,9 +420,17 @@ def set_up():
         raise RuntimeError("ITEMVECD / ITEMVEC_BUILD not set (run through ctest)")
     if os.geteuid() != 0:
         give_up("needs root (debootstrap, systemd-nspawn)")
-    for tool in ("debootstrap", "systemd-nspawn", "nsenter", "chroot", "ldd"):
+    for tool in ("debootstrap", "systemd-nspawn", "nsenter", "unshare", "chroot", "ldd"):
         if not shutil.which(tool, path=PATH):
             give_up("%s not found (scripts/deps.sh test installs it)" % tool)
+    # The units' PrivateUsers=yes needs user namespaces, which the kernel
+    # refuses (EPERM) to a process in a chroot, and so to a container
+    # booted from one: probe from here.
+    p = sh(["unshare", "--user", "true"], check=False)
+    if p.returncode != 0:
+        give_up("cannot create a user namespace (%s), so neither can the container's "
+                "systemd for PrivateUsers=yes; in a chroot, run in a mount namespace whose "
+                "root is the tree (unshare -m + pivot_root) instead" % p.stderr.strip())
     clean_stale()
     log("preparing the image")
     ensure_image(runtime_packages(binary))
@@ -442,6 +452,8 @@ def set_up():
         with open(os.path.join(CT.tmp, "console.log")) as f:
             tail = "\n".join(f.read().splitlines()[-20:])
         CT.shutdown()
+        if "MS_SLAVE" in tail:
+            err += " (a chroot whose root is not a mount point: bind-mount it onto itself)"
         give_up("the container cannot boot: %s\n%s" % (err, tail))
     log("booted (PID 1 is %d on the host)" % CT.pid1)
 
@@ -557,7 +569,8 @@ class Units(unittest.TestCase):
         if as_daemon:
             uid = CT.run(["stat", "-c", "%u", "/proc/%s" % pid]).stdout.strip()
             ids = ["-S", uid, "-G", uid]
-        return CT.run(["nsenter", "-t", pid, "-m"] + ids + ["sh", "-c", script], check=False)
+        return CT.run(["nsenter", "-t", pid, "-m", "-r", "-w"] + ids + ["sh", "-c", script],
+                      check=False)
 
     def test_4_protect_system(self):
         for as_daemon in (False, True):
