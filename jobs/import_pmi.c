@@ -333,7 +333,7 @@ static int pmi_record(struct import_run *r)
         json_decref(progress);
         return -ENOMEM;
     }
-    im->rec.params = json_dumps(params, JSON_COMPACT);
+    im->rec.params = json_dumps(params, JSON_COMPACT | JSON_REAL_PRECISION(15));
     im->rec.result = json_dumps(result, JSON_COMPACT);
     im->rec.progress = json_dumps(progress, JSON_COMPACT);
     json_decref(params);
