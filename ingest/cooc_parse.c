@@ -117,7 +117,7 @@ static int parse_cooc(const char *s, size_t n, unsigned long line, size_t col, u
 static int parse_pmi(const char *s, size_t n, unsigned long line, size_t col, double *out,
                      struct upload_error *err)
 {
-    int rc = lex_double(s, n, out);
+    int rc = lex_double_approx(s, n, out); /* only checked within a tolerance */
     if (rc == 0)
         return 0;
     if (rc == -ENOMEM)
@@ -178,8 +178,10 @@ static long split_fields(const struct cooc_parser *p, const char *rec, size_t le
                 return -EINVAL;
             }
         } else {
-            const char *sp = memchr(rec + k, p->sep, len - k);
-            end = sp ? (size_t)(sp - rec) : len;
+            /* fields are short: a plain loop beats memchr's call */
+            end = k;
+            while (end < len && rec[end] != p->sep)
+                end++;
             f.len = end - k;
         }
         if (nwant < 0 && out)

@@ -61,14 +61,23 @@ static int rec_append(struct lex_records *r, const char *p, size_t n, struct upl
     return 0;
 }
 
-/* Quote parity over p[0..n): toggles *in for each '"' ("" toggles twice). */
-static void quote_scan(const char *p, size_t n, int *in)
+/* First byte in [p, end) that is '\n' or '"', or end: eight bytes at a
+ * time (records are short; two memchr calls per record cost more). */
+static const char *find_nl_or_quote(const char *p, const char *end)
 {
-    const char *end = p + n;
-    while ((p = memchr(p, '"', (size_t)(end - p))) != NULL) {
-        *in = !*in;
-        p++;
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    while (end - p >= 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        uint64_t a = v ^ (ones * '\n'), b = v ^ (ones * '"');
+        uint64_t hit = ((a - ones) & ~a & highs) | ((b - ones) & ~b & highs);
+        if (hit)
+            return p + (__builtin_ctzll(hit) >> 3);
+        p += 8;
     }
+    while (p < end && *p != '\n' && *p != '"')
+        p++;
+    return p;
 }
 
 static int rec_emit(struct lex_records *r, const char *rec, size_t len, lex_record_cb cb,
@@ -114,14 +123,25 @@ int lex_records_feed(struct lex_records *r, const char *data, size_t len, lex_re
         const char *nl;
         int in = r->in_quotes;
         unsigned long inner = 0; /* newlines inside quotes before the end */
-        for (;;) {
+        if (!r->quotes) {
             nl = memchr(p, '\n', (size_t)(end - p));
-            if (r->quotes)
-                quote_scan(p, (size_t)((nl ? nl : end) - p), &in);
-            if (!nl || !in)
-                break;
-            inner++;
-            p = nl + 1;
+        } else {
+            for (;;) {
+                const char *q = find_nl_or_quote(p, end);
+                if (q == end) {
+                    nl = NULL;
+                    break;
+                }
+                if (*q == '"') {
+                    in = !in;
+                } else if (in) {
+                    inner++;
+                } else {
+                    nl = q;
+                    break;
+                }
+                p = q + 1;
+            }
         }
         if (!nl) { /* the record goes on in the next chunk */
             if ((rc = rec_append(r, data + off, len - off, err)) < 0)
@@ -199,7 +219,7 @@ static const double pow10_exact[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6, 
                                        1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
                                        1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
-int lex_double(const char *s, size_t len, double *out)
+static int lex_number(const char *s, size_t len, double *out, int approx)
 {
     size_t i = 0;
     int neg = 0;
@@ -246,6 +266,12 @@ int lex_double(const char *s, size_t len, double *out)
     if (i != len)
         return -EINVAL;
     long e = exp10 - frac;
+    if (approx && !dropped && e >= -22 && e <= 22) {
+        double v = (double)mant; /* rounds once when mant > 2^53 */
+        v = e < 0 ? v / pow10_exact[-e] : v * pow10_exact[e];
+        *out = neg ? -v : v;
+        return 0;
+    }
     if (!dropped && mant <= (1ULL << 53) && e >= -22 && e <= 22) {
         double v = (double)mant;
         v = e < 0 ? v / pow10_exact[-e] : v * pow10_exact[e];
@@ -272,6 +298,16 @@ int lex_double(const char *s, size_t len, double *out)
         return -ERANGE;
     *out = v; /* underflow to a subnormal or zero is fine */
     return 0;
+}
+
+int lex_double(const char *s, size_t len, double *out)
+{
+    return lex_number(s, len, out, 0);
+}
+
+int lex_double_approx(const char *s, size_t len, double *out)
+{
+    return lex_number(s, len, out, 1);
 }
 
 int lex_uint(const char *s, size_t len, uint64_t max, uint64_t *out)

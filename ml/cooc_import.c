@@ -240,12 +240,6 @@ DEFINE_SORT(tri, struct triple)
 
 /* ---- check ---- */
 
-static double pmi_of(uint32_t cooc, uint32_t f1, uint32_t f2, uint64_t total)
-{
-    /* the seed's expression, left to right, as cooc_pmi evaluates it */
-    return log2((double)cooc) - log2((double)f1) - log2((double)f2) + log2((double)total);
-}
-
 static int pmi_ok(double given, double want, double tol)
 {
     double scale = fabs(want) > 1 ? fabs(want) : 1;
@@ -262,6 +256,7 @@ static int issue(struct cooc_import_issue *is, enum cooc_import_problem p, uint3
 int cooc_import_check(struct cooc_import *ci, double tol, struct cooc_import_issue *is)
 {
     uint64_t *start_up = NULL, *start_lo = NULL, *next = NULL;
+    double *lf = NULL; /* log2 of each frequency */
     int rc = 0;
     memset(is, 0, sizeof *is);
     if (ci->rows == 0)
@@ -275,13 +270,16 @@ int cooc_import_check(struct cooc_import *ci, double tol, struct cooc_import_iss
     /* nnz and every count must fit the result's types */
     if (ci->n_up > (UINT64_MAX - ci->n) / 2 || total > (1ULL << 53))
         return issue(is, COOC_IMPORT_TOO_BIG, 0, 0, (double)total, 0, ci->rows);
+    lf = malloc(sizeof *lf * ((size_t)ci->n + 1));
     start_up = malloc(sizeof *start_up * ((size_t)ci->n + 1));
     start_lo = malloc(sizeof *start_lo * ((size_t)ci->n + 1));
     next = malloc(sizeof *next * ((size_t)ci->n + 1));
-    if (!start_up || !start_lo || !next) {
+    if (!lf || !start_up || !start_lo || !next) {
         rc = -ENOMEM;
         goto out;
     }
+    for (uint32_t i = 0; i < ci->n; i++)
+        lf[i] = log2((double)ci->diag[i]);
     up_sort(ci->up, ci->n_up, ci->n, start_up, next);
     lo_sort(ci->lo, ci->n_lo, ci->n, start_lo, next);
     int with_pmi = ci->pmi_mode == 1;
@@ -289,7 +287,7 @@ int cooc_import_check(struct cooc_import *ci, double tol, struct cooc_import_iss
     for (uint32_t a = 0; a < ci->n; a++) {
         uint32_t fa = ci->diag[a];
         if (with_pmi) {
-            double want = log2((double)fa) - log2((double)fa) - log2((double)fa) + lt;
+            double want = lf[a] - lf[a] - lf[a] + lt;
             if (!pmi_ok(ci->diag_pmi[a], want, tol)) {
                 rc = issue(is, COOC_IMPORT_PMI_MISMATCH, a, a, ci->diag_pmi[a], want, 1);
                 goto out;
@@ -329,12 +327,14 @@ int cooc_import_check(struct cooc_import *ci, double tol, struct cooc_import_iss
                 goto out;
             }
             if (with_pmi) {
-                double want = pmi_of(U->cooc, fa, fb, total);
+                /* the seed's expression, left to right, as cooc_pmi evaluates it */
+                double lc = log2((double)U->cooc);
+                double want = lc - lf[a] - lf[b] + lt;
                 if (!pmi_ok((double)U->pmi, want, tol)) {
                     rc = issue(is, COOC_IMPORT_PMI_MISMATCH, a, b, U->pmi, want, 1);
                     goto out;
                 }
-                double mirror = pmi_of(U->cooc, fb, fa, total);
+                double mirror = lc - lf[b] - lf[a] + lt;
                 sum_want += mirror;
                 sum_abs += fabs(mirror);
                 allowed += tol * (fabs(mirror) > 1 ? fabs(mirror) : 1);
@@ -356,6 +356,7 @@ int cooc_import_check(struct cooc_import *ci, double tol, struct cooc_import_iss
     ci->lo = NULL;
     ci->n_lo = ci->cap_lo = 0;
 out:
+    free(lf);
     free(start_up);
     free(start_lo);
     free(next);
