@@ -25,7 +25,7 @@ max_upload_rows = 200000000"
 BASE_RSS=$(awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$DPID/status")
 
 t0=$(date +%s.%N)
-ans=$(curl -fsS -X POST -H 'Content-Type: text/csv' --data-binary @"$BENCH_TMP/item_cooc.csv" \
+ans=$(curl -fsS -X POST -H 'Content-Type: text/csv' -T "$BENCH_TMP/item_cooc.csv" \
   "$URL/v1/pmi/import")
 t1=$(date +%s.%N)
 job=$(echo "$ans" | json job)
@@ -44,7 +44,7 @@ PY
 curl -fsS "$URL/v1/jobs/$job" | json result.timings
 
 t0=$(date +%s.%N)
-ans=$(curl -fsS -X POST -H 'Content-Type: application/x-ndjson' --data-binary @"$BENCH_TMP/emb.jsonl" \
+ans=$(curl -fsS -X POST -H 'Content-Type: application/x-ndjson' -T "$BENCH_TMP/emb.jsonl" \
   "$URL/v1/models/import")
 t1=$(date +%s.%N)
 python3 - "$t0" "$t1" "$EMB_BYTES" "$EMB_ITEMS" "$DIMS" <<'PY'

@@ -40,6 +40,7 @@ struct pmi_import {
     double t_begin, t_commit, t_check, t_build, t_write;
     uint64_t rows;
     size_t peak_bytes;
+    uint64_t budget; /* bytes the rows and ids may take (see pmi_import_create) */
     int file_written;
     struct store_job rec; /* texts built on the loop for the writer */
     json_t *answer;
@@ -74,6 +75,12 @@ int pmi_import_create(struct app *app, uint64_t max_rows, struct pmi_import **ou
     im->app = app;
     strtab_init(&im->ids, 0);
     cooc_import_init(&im->ci, max_rows);
+    /* A real table names each item on many rows (2 per pair + its diagonal),
+     * so ~14 bytes per row dominate; a hostile one naming two new ids per
+     * row would cost ~100 bytes per ~10 bytes of body. Bound the whole: 48
+     * bytes per allowed row (rows + ids + per-item arrays of a sparse real
+     * table fit) plus 1 MiB. */
+    im->budget = (max_rows ? max_rows : 100000000) * 48 + (1ULL << 20);
     im->created_ms = jobs_now_ms();
     im->t_begin = now_s();
     pmi_imports_running++;
@@ -117,6 +124,14 @@ int pmi_import_add(struct pmi_import *im, const char *item1, size_t len1, const 
         rc = strtab_intern(&im->ids, item2, len2, &b, NULL);
     if (rc == 0)
         rc = cooc_import_add(&im->ci, a, b, cooc, has_pmi, pmi);
+    if (rc == 0 && (im->rows & 1023) == 0 && pmi_import_bytes(im) > im->budget) {
+        err->line = line;
+        snprintf(err->message, sizeof err->message,
+                 "the table needs more than %llu MiB to import (48 bytes per row of "
+                 "limits.max_upload_rows + 1 MiB): too many distinct item ids for its rows",
+                 (unsigned long long)(im->budget >> 20));
+        return -E2BIG;
+    }
     if (rc == 0) {
         im->rows++;
         return 0;

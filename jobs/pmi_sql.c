@@ -185,7 +185,7 @@ static void header(struct sb *b, const struct pmi_sql_params *p, const char *out
               "-- max_group_size = %lld. Run it whole, e.g.: %s\n"
               "-- It ends by exporting item_cooc (item1_Id, item2_Id, cooc, pmi; CSV with a "
               "header)\n-- to %s; then load that into itemvecd (shards may be concatenated):\n"
-              "--   cat <files> | curl -X POST -H 'Content-Type: text/csv' --data-binary @- \\\n"
+              "--   cat <files> | curl -X POST -H 'Content-Type: text/csv' -T - \\\n"
               "--     'http://HOST/v1/pmi/import?min_item_frequency=%lld&max_group_size=%lld'\n\n",
               engine[p->dialect], p->table, (long long)p->min_item_frequency,
               (long long)p->max_group_size, run[p->dialect], out,

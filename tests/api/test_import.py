@@ -245,6 +245,15 @@ class Imports(unittest.TestCase):
             self.assertEqual(d.json("GET", "/v1/jobs")["jobs"], [])
             body = ("item1,item2,cooc\n" + "".join("i%d,i%d,1\n" % (k, k) for k in range(10))).encode()
             self.assertEqual(d.request("POST", "/v1/pmi/import", body, {"Content-Type": "text/csv"}).status, 201)
+        # memory, not only rows: two new long ids per row cost far more than a row
+        with Daemon(config_text="[limits]\nmax_upload_rows = 20000\n") as d:
+            body = ("item1,item2,cooc\n" + "".join("%s%d,%s%d,1\n" % ("a" * 240, k, "b" * 240, k)
+                                                    for k in range(8000))).encode()
+            r = d.request("POST", "/v1/pmi/import", body, {"Content-Type": "text/csv"})
+            self.assertEqual(r.status, 413, r)
+            self.assertIn("distinct item ids", r.json()["detail"])
+            self.assertEqual(d.json("GET", "/v1/jobs")["jobs"], [])
+            self.assertEqual(d.json("GET", "/v1/info")["counts"]["items"], 0)
 
     def test_one_import_at_a_time(self):
         # a first import whose body is still arriving holds the slot
