@@ -272,9 +272,11 @@ static int pmi_prepare(struct import_run *r)
         im->peak_bytes = bytes;
     int rc = cooc_import_check(&im->ci, im->params.pmi_tolerance, &is);
     if (rc == -EDOM)
-        return issue_error(im, &is);
-    if (rc != 0)
+        rc = issue_error(im, &is);
+    if (rc != 0) {
+        cooc_import_deinit(&im->ci); /* GBs at scale: free them here, not on the loop */
         return rc;
+    }
     double t1 = now_s();
     im->t_check = t1 - t0;
     if ((rc = import_keys_predict(r)) != 0)

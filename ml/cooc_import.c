@@ -267,6 +267,7 @@ int cooc_import_check(struct cooc_import *ci, double tol, struct cooc_import_iss
             return issue(is, COOC_IMPORT_MISSING_DIAGONAL, i, i, 0, 0, 0);
         total += ci->diag[i];
     }
+    ci->total = total; /* also for the caller's message when a check fails */
     /* nnz and every count must fit the result's types */
     if (ci->n_up > (UINT64_MAX - ci->n) / 2 || total > (1ULL << 53))
         return issue(is, COOC_IMPORT_TOO_BIG, 0, 0, (double)total, 0, ci->rows);
@@ -350,7 +351,6 @@ int cooc_import_check(struct cooc_import *ci, double tol, struct cooc_import_iss
             goto out;
         }
     }
-    ci->total = total;
     /* the mirror half has served: give its memory back now */
     free(ci->lo);
     ci->lo = NULL;

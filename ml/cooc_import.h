@@ -97,7 +97,8 @@ struct cooc_import_issue {
 };
 
 /* Sorts and checks (see the top of this file) with pmi tolerance tol.
- * Returns 0 (ci->total set), -EDOM with *issue filled, or -ENOMEM. The
+ * Returns 0, -EDOM with *issue filled, or -ENOMEM; ci->total (the sum of
+ * the diagonal) is set once every item has its diagonal. The
  * rows stay (sorted) for cooc_import_build; the mirror half is freed. */
 int cooc_import_check(struct cooc_import *ci, double tol, struct cooc_import_issue *issue);
 

@@ -222,6 +222,10 @@ class Imports(unittest.TestCase):
             p = self.assert_refused(r, status, before, *where)
             if "pair" in where:
                 self.assertEqual(len(p["pair"]), 2, p)
+        # a pmi in another log base names the pair and the total it was checked with
+        r = self.post("/v1/pmi/import", body([",".join(x.split(",")[:3] + [repr(float(x.split(",")[3]) * math.log(2))])
+                                              for x in rows]))
+        self.assertIn("total = %d" % self.native_file["total"], r.json()["detail"])
         # an asymmetric pair names the row and its missing mirror
         r = self.post("/v1/pmi/import", body(rest + [off[0]]))
         self.assertEqual(r.json()["pair"], [a, b])
