@@ -236,8 +236,8 @@ static int query_params(struct import_req *ir)
             return bad_param(req, "activate", "must be true or false");
         return 0;
     }
-    if (api_query_int(req, "min_item_frequency", 0, 1, 1000000000, &ir->params.min_item_frequency) !=
-            0 ||
+    if (api_query_int(req, "min_item_frequency", 0, 1, 1000000000,
+                      &ir->params.min_item_frequency) != 0 ||
         api_query_int(req, "max_group_size", 0, 2, 1000000000, &ir->params.max_group_size) != 0)
         return -EINVAL;
     ir->params.pmi_tolerance = -1;

@@ -56,8 +56,7 @@ void api_pmi_sql(struct api_req *req)
         api_reply_oom(req);
         return;
     }
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
         free(text);
         api_reply_oom(req);

@@ -127,8 +127,8 @@ int strtab_intern(struct strtab *t, const char *s, size_t len, uint32_t *index, 
     if ((rc = strtab_grow((void **)&t->len, &cap, (uint64_t)t->n + 1, sizeof *t->len, 256)) < 0)
         return rc;
     t->cap = (uint32_t)(cap > UINT32_MAX ? UINT32_MAX : cap);
-    if ((rc = strtab_grow((void **)&t->arena, &t->arena_cap, t->arena_len + len + 1, 1,
-                          1 << 16)) < 0)
+    if ((rc = strtab_grow((void **)&t->arena, &t->arena_cap, t->arena_len + len + 1, 1, 1 << 16)) <
+        0)
         return rc;
     if ((!t->slot || ((uint64_t)t->n + 1) * 2 > (uint64_t)t->mask + 1) &&
         (rc = strtab_rehash(t)) < 0)

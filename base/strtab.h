@@ -23,12 +23,12 @@
 #include <stdint.h>
 
 struct strtab {
-    char *arena;       /* the strings, each NUL-terminated */
+    char *arena; /* the strings, each NUL-terminated */
     uint64_t arena_len, arena_cap;
-    uint64_t *off;     /* [n] offset of string i in arena */
-    uint32_t *len;     /* [n] its length */
-    uint32_t n, cap;   /* strings, capacity of off/len */
-    uint32_t *slot;    /* [mask + 1] index + 1, 0 = empty */
+    uint64_t *off;   /* [n] offset of string i in arena */
+    uint32_t *len;   /* [n] its length */
+    uint32_t n, cap; /* strings, capacity of off/len */
+    uint32_t *slot;  /* [mask + 1] index + 1, 0 = empty */
     uint32_t mask;
     uint32_t max_strings;
 };

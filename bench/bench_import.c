@@ -85,13 +85,15 @@ int main(int argc, char **argv)
     strtab_init(&c.ids, 0);
     cooc_import_init(&c.ci, 0);
     struct upload_error err = {0};
-    struct cooc_parser *cp = emb ? NULL : cooc_parser_create(UPLOAD_FORMAT_CSV, 1 << 20, on_cooc, &c);
+    struct cooc_parser *cp =
+        emb ? NULL : cooc_parser_create(UPLOAD_FORMAT_CSV, 1 << 20, on_cooc, &c);
     struct emb_parser *ep = emb ? emb_parser_create(1 << 20, 4096, on_emb, &c) : NULL;
     double w0 = wall(), c0 = cpu();
     int rc = 0;
     for (size_t off = 0; rc == 0 && off < len; off += 256 * 1024) {
         size_t n = len - off < 256 * 1024 ? len - off : 256 * 1024;
-        rc = emb ? emb_parser_feed(ep, body + off, n, &err) : cooc_parser_feed(cp, body + off, n, &err);
+        rc = emb ? emb_parser_feed(ep, body + off, n, &err)
+                 : cooc_parser_feed(cp, body + off, n, &err);
     }
     if (rc == 0)
         rc = emb ? emb_parser_finish(ep, &err) : cooc_parser_finish(cp, &err);

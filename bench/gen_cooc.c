@@ -33,8 +33,9 @@ static uint64_t mix(uint64_t x)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: gen_cooc --items N --rows R [--format csv|ndjson] [--seed S] [--out FILE]\n"
-                    "       gen_cooc --embeddings --items N --dims D [--seed S] [--out FILE]\n");
+    fprintf(stderr,
+            "usage: gen_cooc --items N --rows R [--format csv|ndjson] [--seed S] [--out FILE]\n"
+            "       gen_cooc --embeddings --items N --dims D [--seed S] [--out FILE]\n");
     exit(2);
 }
 
@@ -105,12 +106,14 @@ int main(int argc, char **argv)
         for (int64_t k = -(int64_t)d; k <= (int64_t)d; k++) {
             uint64_t j = (i + n + (uint64_t)k) % n;
             uint64_t lo = i < j ? i : j, hi = i < j ? j : i;
-            uint32_t c = k == 0 ? freq[i] : 1 + (uint32_t)(mix(seed ^ (lo * 2654435761u + hi)) % 16);
+            uint32_t c =
+                k == 0 ? freq[i] : 1 + (uint32_t)(mix(seed ^ (lo * 2654435761u + hi)) % 16);
             double pmi = log2((double)c) - log2((double)freq[i]) - log2((double)freq[j]) + lt;
             unsigned long long a = 100000 + i * 7, b = 100000 + j * 7;
             if (ndjson)
-                fprintf(f, "{\"item1_Id\":\"%llu\",\"item2_Id\":\"%llu\",\"cooc\":%u,\"pmi\":%.17g}\n", a,
-                        b, c, pmi);
+                fprintf(f,
+                        "{\"item1_Id\":\"%llu\",\"item2_Id\":\"%llu\",\"cooc\":%u,\"pmi\":%.17g}\n",
+                        a, b, c, pmi);
             else
                 fprintf(f, "%llu,%llu,%u,%.17g\n", a, b, c, pmi);
         }

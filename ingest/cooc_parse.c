@@ -39,8 +39,8 @@ struct cooc_parser {
     struct lex_buf scratch[N_ROLES];
 };
 
-struct cooc_parser *cooc_parser_create(enum upload_format format, size_t max_record,
-                                       cooc_row_cb cb, void *userdata)
+struct cooc_parser *cooc_parser_create(enum upload_format format, size_t max_record, cooc_row_cb cb,
+                                       void *userdata)
 {
     if (!cb || (format != UPLOAD_FORMAT_CSV && format != UPLOAD_FORMAT_TSV &&
                 format != UPLOAD_FORMAT_NDJSON))
@@ -362,8 +362,9 @@ static int json_record(struct cooc_parser *p, const char *s, size_t n, unsigned 
     if (i == n)
         return 0; /* blank line */
     if (s[i] != '{') {
-        lex_error(err, line, i + 1, "expected a JSON object ({\"item1_Id\", \"item2_Id\", "
-                                    "\"cooc\", \"pmi\"}) on each line");
+        lex_error(err, line, i + 1,
+                  "expected a JSON object ({\"item1_Id\", \"item2_Id\", "
+                  "\"cooc\", \"pmi\"}) on each line");
         return -EINVAL;
     }
     i++;
@@ -407,8 +408,8 @@ static int json_record(struct cooc_parser *p, const char *s, size_t n, unsigned 
             seen[role] = 1;
             vcol[role] = i + 1;
             if (i < n && s[i] == '"') {
-                if ((rc = lexj_string(s, n, &i, &p->scratch[role], &val[role], &vlen[role],
-                                      &why)) < 0) {
+                if ((rc = lexj_string(s, n, &i, &p->scratch[role], &val[role], &vlen[role], &why)) <
+                    0) {
                     if (rc == -ENOMEM)
                         return rc;
                     goto syntax;
@@ -449,7 +450,9 @@ end:
     for (int r = ROLE_ITEM1; r <= ROLE_COOC; r++) {
         if (!seen[r]) {
             lex_error(err, line, 1, "missing key \"%s\" (also accepted: \"%s\")", role_names[r],
-                      r == ROLE_ITEM1 ? "item1" : r == ROLE_ITEM2 ? "item2" : "cooc");
+                      r == ROLE_ITEM1   ? "item1"
+                      : r == ROLE_ITEM2 ? "item2"
+                                        : "cooc");
             return -EINVAL;
         }
     }
@@ -464,12 +467,12 @@ end:
     row.item1_len = vlen[ROLE_ITEM1];
     row.item2 = val[ROLE_ITEM2];
     row.item2_len = vlen[ROLE_ITEM2];
-    if ((rc = parse_cooc(val[ROLE_COOC], vlen[ROLE_COOC], line, vcol[ROLE_COOC], &row.cooc,
-                         err)) < 0)
+    if ((rc = parse_cooc(val[ROLE_COOC], vlen[ROLE_COOC], line, vcol[ROLE_COOC], &row.cooc, err)) <
+        0)
         return rc;
     if (seen[ROLE_PMI]) {
-        if ((rc = parse_pmi(val[ROLE_PMI], vlen[ROLE_PMI], line, vcol[ROLE_PMI], &row.pmi,
-                            err)) < 0)
+        if ((rc = parse_pmi(val[ROLE_PMI], vlen[ROLE_PMI], line, vcol[ROLE_PMI], &row.pmi, err)) <
+            0)
             return rc;
         row.has_pmi = 1;
         p->has_pmi = 1;
@@ -491,8 +494,7 @@ static int on_record(void *ud, const char *rec, size_t len, unsigned long line,
     return csv_record(p, rec, len, line, err);
 }
 
-int cooc_parser_feed(struct cooc_parser *p, const char *data, size_t len,
-                     struct upload_error *err)
+int cooc_parser_feed(struct cooc_parser *p, const char *data, size_t len, struct upload_error *err)
 {
     return lex_records_feed(&p->rec, data, len, on_record, p, err);
 }

@@ -52,14 +52,13 @@ struct cooc_parser;
 
 /* format: UPLOAD_FORMAT_CSV, _TSV or _NDJSON (others: NULL). max_record
  * bounds one record's bytes. NULL on ENOMEM or a bad argument. */
-struct cooc_parser *cooc_parser_create(enum upload_format format, size_t max_record,
-                                       cooc_row_cb cb, void *userdata);
+struct cooc_parser *cooc_parser_create(enum upload_format format, size_t max_record, cooc_row_cb cb,
+                                       void *userdata);
 
 /* Feeds len bytes. Returns 0, -EINVAL (syntax or value error: err has
  * line, column, message), -E2BIG (record over max_record), -ENOMEM, or
  * the callback's error. After an error only destroy is allowed. */
-int cooc_parser_feed(struct cooc_parser *p, const char *data, size_t len,
-                     struct upload_error *err);
+int cooc_parser_feed(struct cooc_parser *p, const char *data, size_t len, struct upload_error *err);
 
 /* End of body: the last record, and a header must have been seen (CSV,
  * TSV). Same returns as feed. */

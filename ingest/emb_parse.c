@@ -160,8 +160,8 @@ static int on_record(void *ud, const char *s, size_t n, unsigned long line,
         size_t klen;
         struct lex_buf ks = {0};
         rc = lexj_string(s, n, &i, &ks, &key, &klen, &why);
-        int which = rc < 0 ? 0
-                    : klen == 2 && memcmp(key, "id", 2) == 0          ? 1
+        int which = rc < 0                                          ? 0
+                    : klen == 2 && memcmp(key, "id", 2) == 0        ? 1
                     : klen == 9 && memcmp(key, "embedding", 9) == 0 ? 2
                                                                     : 0;
         lex_buf_deinit(&ks);

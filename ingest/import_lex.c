@@ -80,8 +80,8 @@ static const char *find_nl_or_quote(const char *p, const char *end)
     return p;
 }
 
-static int rec_emit(struct lex_records *r, const char *rec, size_t len, lex_record_cb cb,
-                    void *ud, struct upload_error *err)
+static int rec_emit(struct lex_records *r, const char *rec, size_t len, lex_record_cb cb, void *ud,
+                    struct upload_error *err)
 {
     if (len && rec[len - 1] == '\r')
         len--;
@@ -104,8 +104,8 @@ int lex_records_feed(struct lex_records *r, const char *data, size_t len, lex_re
     while (!r->bom_done && len > 0) {
         if ((unsigned char)*data != BOM[r->bom_len]) {
             r->bom_done = 1;
-            if (r->bom_len && (rc = lex_records_feed(r, (const char *)BOM, r->bom_len, cb, ud,
-                                                     err)) < 0)
+            if (r->bom_len &&
+                (rc = lex_records_feed(r, (const char *)BOM, r->bom_len, cb, ud, err)) < 0)
                 return rc;
             break;
         }
@@ -172,8 +172,7 @@ fail:
     return rc;
 }
 
-int lex_records_finish(struct lex_records *r, lex_record_cb cb, void *ud,
-                       struct upload_error *err)
+int lex_records_finish(struct lex_records *r, lex_record_cb cb, void *ud, struct upload_error *err)
 {
     int rc;
     if (r->failed)
@@ -456,14 +455,30 @@ int lexj_string(const char *s, size_t n, size_t *i, struct lex_buf *scratch, con
         }
         char e = s[++k];
         switch (e) {
-        case '"': o[m++] = '"'; break;
-        case '\\': o[m++] = '\\'; break;
-        case '/': o[m++] = '/'; break;
-        case 'b': o[m++] = '\b'; break;
-        case 'f': o[m++] = '\f'; break;
-        case 'n': o[m++] = '\n'; break;
-        case 'r': o[m++] = '\r'; break;
-        case 't': o[m++] = '\t'; break;
+        case '"':
+            o[m++] = '"';
+            break;
+        case '\\':
+            o[m++] = '\\';
+            break;
+        case '/':
+            o[m++] = '/';
+            break;
+        case 'b':
+            o[m++] = '\b';
+            break;
+        case 'f':
+            o[m++] = '\f';
+            break;
+        case 'n':
+            o[m++] = '\n';
+            break;
+        case 'r':
+            o[m++] = '\r';
+            break;
+        case 't':
+            o[m++] = '\t';
+            break;
         case 'u': {
             uint32_t cp, lo;
             if (k + 5 > end || hex4(s + k + 1, &cp) < 0) {
@@ -512,8 +527,8 @@ int lexj_string(const char *s, size_t n, size_t *i, struct lex_buf *scratch, con
     return 0;
 }
 
-int lexj_number(const char *s, size_t n, size_t *i, const char **tok, size_t *tok_len,
-                int *is_int, const char **why)
+int lexj_number(const char *s, size_t n, size_t *i, const char **tok, size_t *tok_len, int *is_int,
+                const char **why)
 {
     size_t k = *i, start = k;
     *is_int = 1;

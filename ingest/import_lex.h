@@ -34,7 +34,7 @@ struct lex_records {
     size_t max_record; /* raw bytes of one record, line ending excluded */
     char *buf;         /* the record being assembled across chunks */
     size_t len, cap;
-    int in_quotes;     /* quote state at the end of buf */
+    int in_quotes;          /* quote state at the end of buf */
     unsigned long line;     /* line of the next byte */
     unsigned long rec_line; /* line where buf's record started */
     unsigned char bom[3];
@@ -97,8 +97,8 @@ int lexj_string(const char *s, size_t n, size_t *i, struct lex_buf *scratch, con
                 size_t *out_len, const char **why);
 /* A number token (JSON grammar); *tok and *tok_len its text; *is_int when it
  * has neither fraction nor exponent. */
-int lexj_number(const char *s, size_t n, size_t *i, const char **tok, size_t *tok_len,
-                int *is_int, const char **why);
+int lexj_number(const char *s, size_t n, size_t *i, const char **tok, size_t *tok_len, int *is_int,
+                const char **why);
 /* Skips any value (nesting up to 64 levels). */
 int lexj_skip(const char *s, size_t n, size_t *i, const char **why);
 

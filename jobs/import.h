@@ -40,7 +40,7 @@
 struct app;
 
 struct import_error {
-    unsigned long line, column; /* 0 when not applicable */
+    unsigned long line, column;  /* 0 when not applicable */
     char item1[260], item2[260]; /* the offending pair or item, "" when none */
     char message[1400];
 };

@@ -34,12 +34,12 @@ struct model_import {
     struct strtab ids;
     unsigned long *first_line; /* [ids] line of each id, for duplicate messages */
     uint64_t lines_cap;
-    float *values;             /* [ids × dims], local order until prepare sorts by key */
+    float *values; /* [ids × dims], local order until prepare sorts by key */
     uint64_t values_cap;
     uint32_t dims;
     uint32_t max_dims;
     uint64_t max_rows;
-    struct model_data data;    /* the file's content (prepare) */
+    struct model_data data; /* the file's content (prepare) */
     int activate;
     char format[16];
     int64_t seq;
@@ -147,8 +147,7 @@ int model_import_add(struct model_import *im, const char *id, size_t len, const 
         return -EDOM;
     }
     if (im->max_rows && im->ids.n >= im->max_rows) {
-        snprintf(err->message, sizeof err->message,
-                 "more lines than limits.max_upload_rows (%llu)",
+        snprintf(err->message, sizeof err->message, "more lines than limits.max_upload_rows (%llu)",
                  (unsigned long long)im->max_rows);
         return -E2BIG;
     }
@@ -198,8 +197,8 @@ static int write_file(struct model_import *im)
     mkdir(dir, 0750);
     int rc = model_file_write(dir, im->file, &im->data);
     if (rc != 0)
-        snprintf(im->run.err.message, sizeof im->run.err.message, "cannot write %.300s/%s: %s",
-                 dir, im->file, strerror(-rc));
+        snprintf(im->run.err.message, sizeof im->run.err.message, "cannot write %.300s/%s: %s", dir,
+                 im->file, strerror(-rc));
     else
         im->file_written = 1;
     return rc;
@@ -309,11 +308,11 @@ static void model_remove_file(struct import_run *r)
 static int model_record(struct import_run *r)
 {
     struct model_import *im = (struct model_import *)r;
-    json_t *params = json_pack("{s:s,s:s,s:I,s:I,s:{s:f,s:f,s:f}}", "source", "import", "format",
-                               im->format, "rows_received", (json_int_t)im->data.n, "new_items",
-                               (json_int_t)r->keys.n_new, "timings", "receive_seconds",
-                               im->t_commit - im->t_begin, "sort_seconds", im->t_sort,
-                               "write_seconds", im->t_write);
+    json_t *params =
+        json_pack("{s:s,s:s,s:I,s:I,s:{s:f,s:f,s:f}}", "source", "import", "format", im->format,
+                  "rows_received", (json_int_t)im->data.n, "new_items", (json_int_t)r->keys.n_new,
+                  "timings", "receive_seconds", im->t_commit - im->t_begin, "sort_seconds",
+                  im->t_sort, "write_seconds", im->t_write);
     if (!params)
         return -ENOMEM;
     im->rec.params = json_dumps(params, JSON_COMPACT);

@@ -153,8 +153,7 @@ int pmi_import_add(struct pmi_import *im, const char *item1, size_t len1, const 
                          : "this row has no pmi but the rows before it have one");
         return -EINVAL;
     case -E2BIG:
-        snprintf(err->message, sizeof err->message,
-                 "more rows than limits.max_upload_rows (%llu)",
+        snprintf(err->message, sizeof err->message, "more rows than limits.max_upload_rows (%llu)",
                  (unsigned long long)im->ci.max_rows);
         return -E2BIG;
     default:
@@ -241,8 +240,7 @@ static int issue_error(struct pmi_import *im, const struct cooc_import_issue *is
     }
 }
 
-static void pmi_dir(const struct pmi_import *im, char *dir, size_t size, char *name,
-                    size_t nsize)
+static void pmi_dir(const struct pmi_import *im, char *dir, size_t size, char *name, size_t nsize)
 {
     snprintf(dir, size, "%s/pmi", im->run.state_dir);
     snprintf(name, nsize, "%s.cooc", im->job);
@@ -335,14 +333,14 @@ static int pmi_record(struct import_run *r)
                                opt_int(im->params.min_item_frequency), "max_group_size",
                                opt_int(im->params.max_group_size));
     json_t *result = json_pack(
-        "{s:s,s:I,s:I,s:I,s:I,s:I,s:n,s:n,s:n,s:I,s:I,s:{s:f,s:f,s:f,s:f,s:f},s:I,s:s++}",
-        "source", "import", "total", (json_int_t)res->total, "cooc_rows", (json_int_t)res->nnz,
+        "{s:s,s:I,s:I,s:I,s:I,s:I,s:n,s:n,s:n,s:I,s:I,s:{s:f,s:f,s:f,s:f,s:f},s:I,s:s++}", "source",
+        "import", "total", (json_int_t)res->total, "cooc_rows", (json_int_t)res->nnz,
         "matrix_items", (json_int_t)res->n, "pairs", (json_int_t)cooc_result_pairs(res),
-        "valid_items", (json_int_t)res->n, "valid_groups", "memberships", "groups",
-        "rows_received", (json_int_t)im->rows, "new_items", (json_int_t)r->keys.n_new, "timings",
-        "receive_seconds", im->t_commit - im->t_begin, "check_seconds", im->t_check,
-        "build_seconds", im->t_build, "write_seconds", im->t_write, "total_seconds", total_s,
-        "memory_bytes", (json_int_t)im->peak_bytes, "file", "pmi/", im->job, ".cooc");
+        "valid_items", (json_int_t)res->n, "valid_groups", "memberships", "groups", "rows_received",
+        (json_int_t)im->rows, "new_items", (json_int_t)r->keys.n_new, "timings", "receive_seconds",
+        im->t_commit - im->t_begin, "check_seconds", im->t_check, "build_seconds", im->t_build,
+        "write_seconds", im->t_write, "total_seconds", total_s, "memory_bytes",
+        (json_int_t)im->peak_bytes, "file", "pmi/", im->job, ".cooc");
     json_t *progress = json_pack("{s:f,s:s}", "fraction", 1.0, "stage", "done");
     if (!params || !result || !progress) {
         json_decref(params);
@@ -364,11 +362,11 @@ static int pmi_record(struct import_run *r)
     im->rec.started_ms = im->created_ms;
     im->rec.finished_ms = jobs_now_ms();
     im->rec.attempts = 1;
-    im->answer = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I}", "job", im->job, "matrix_items",
-                           (json_int_t)res->n, "cooc_rows", (json_int_t)res->nnz, "total",
-                           (json_int_t)res->total, "pairs", (json_int_t)cooc_result_pairs(res),
-                           "rows_received", (json_int_t)im->rows, "new_items",
-                           (json_int_t)r->keys.n_new);
+    im->answer =
+        json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I}", "job", im->job, "matrix_items",
+                  (json_int_t)res->n, "cooc_rows", (json_int_t)res->nnz, "total",
+                  (json_int_t)res->total, "pairs", (json_int_t)cooc_result_pairs(res),
+                  "rows_received", (json_int_t)im->rows, "new_items", (json_int_t)r->keys.n_new);
     snprintf(im->location, sizeof im->location, "/v1/jobs/%s", im->job);
     return im->rec.params && im->rec.result && im->rec.progress && im->answer ? 0 : -ENOMEM;
 }

@@ -17,7 +17,7 @@
 #include "storage/items_import.h"
 #include "storage/store.h"
 
-#define RUN_OF(w) ((struct import_run *)(void *)((char *)(w) - offsetof(struct import_run, work)))
+#define RUN_OF(w) ((struct import_run *)(void *)((char *)(w)-offsetof(struct import_run, work)))
 
 void import_error_item(struct import_error *err, int which, const char *id, size_t len)
 {
@@ -64,8 +64,7 @@ static int keys_alloc(struct import_keys *k, uint32_t n)
     k->new_ids = malloc(sizeof *k->new_ids * ((size_t)n + 1));
     k->new_lens = malloc(sizeof *k->new_lens * ((size_t)n + 1));
     k->new_local = malloc(sizeof *k->new_local * ((size_t)n + 1));
-    return k->ids && k->lens && k->keys && k->new_ids && k->new_lens && k->new_local ? 0
-                                                                                     : -ENOMEM;
+    return k->ids && k->lens && k->keys && k->new_ids && k->new_lens && k->new_local ? 0 : -ENOMEM;
 }
 
 /* Looks ids[0..n) up; fills keys (0 = not stored) and max_key. */
@@ -191,8 +190,8 @@ static void after_work(uv_work_t *w, int status)
 static int write_fn(struct store *s, void *arg)
 {
     struct import_run *r = arg;
-    return store_items_import(s, r->keys.max_key, r->keys.new_ids, r->keys.new_lens,
-                              r->keys.n_new, r->insert, r);
+    return store_items_import(s, r->keys.max_key, r->keys.new_ids, r->keys.new_lens, r->keys.n_new,
+                              r->insert, r);
 }
 
 static void write_done(void *arg, int rc)

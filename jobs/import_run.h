@@ -24,14 +24,14 @@ struct store;
 /* Item keys of an import's ids (strtab order = local index). */
 struct import_keys {
     uint32_t n;
-    const char **ids;  /* [n] borrowed from the strtab */
-    uint32_t *lens;    /* [n] */
-    uint32_t *keys;    /* [n] stored or predicted key */
-    uint32_t max_key;  /* the snapshot's largest key */
+    const char **ids; /* [n] borrowed from the strtab */
+    uint32_t *lens;   /* [n] */
+    uint32_t *keys;   /* [n] stored or predicted key */
+    uint32_t max_key; /* the snapshot's largest key */
     uint32_t n_new;
     const char **new_ids; /* [n_new] the ids not stored, local order */
     uint32_t *new_lens;
-    uint32_t *new_local;  /* [n_new] their local indices */
+    uint32_t *new_local; /* [n_new] their local indices */
 };
 
 struct import_run {
@@ -45,12 +45,12 @@ struct import_run {
     struct import_keys keys;
     char state_dir[1024];
     /* hooks */
-    int (*prepare)(struct import_run *r);   /* worker: check, predict (import_keys_predict), file */
-    int (*rewrite)(struct import_run *r);   /* worker: keys shifted, write the file again */
-    int (*record)(struct import_run *r);    /* loop: build the record's text */
-    int (*insert)(struct store *s, void *r); /* writer: insert the record */
+    int (*prepare)(struct import_run *r); /* worker: check, predict (import_keys_predict), file */
+    int (*rewrite)(struct import_run *r); /* worker: keys shifted, write the file again */
+    int (*record)(struct import_run *r);  /* loop: build the record's text */
+    int (*insert)(struct store *s, void *r);   /* writer: insert the record */
     void (*remove_file)(struct import_run *r); /* any thread: drop the file */
-    void (*finished)(struct import_run *r); /* loop: the end, rc in r->rc */
+    void (*finished)(struct import_run *r);    /* loop: the end, rc in r->rc */
 };
 
 /* Loop thread: runs the stages; r->finished is called exactly once. */

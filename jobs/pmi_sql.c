@@ -173,8 +173,7 @@ static const char *default_out(enum pmi_sql_dialect d)
 
 static void header(struct sb *b, const struct pmi_sql_params *p, const char *out)
 {
-    static const char *const engine[] = {"BigQuery (the seed's own engine)", "Spark SQL",
-                                         "DuckDB"};
+    static const char *const engine[] = {"BigQuery (the seed's own engine)", "Spark SQL", "DuckDB"};
     static const char *const run[] = {"bq query --use_legacy_sql=false < pmi.sql",
                                       "spark-sql -f pmi.sql", "duckdb DB < pmi.sql"};
     sb_printf(b,
@@ -188,8 +187,8 @@ static void header(struct sb *b, const struct pmi_sql_params *p, const char *out
               "--   cat <files> | curl -X POST -H 'Content-Type: text/csv' -T - \\\n"
               "--     'http://HOST/v1/pmi/import?min_item_frequency=%lld&max_group_size=%lld'\n\n",
               engine[p->dialect], p->table, (long long)p->min_item_frequency,
-              (long long)p->max_group_size, run[p->dialect], out,
-              (long long)p->min_item_frequency, (long long)p->max_group_size);
+              (long long)p->max_group_size, run[p->dialect], out, (long long)p->min_item_frequency,
+              (long long)p->max_group_size);
 }
 
 /* itemvecd's cleaning rules (ingest/upload_rows.c) in each dialect. */
@@ -290,9 +289,10 @@ static void bigquery(struct sb *b, const struct pmi_sql_params *p, const char *o
     N("item_frequency");
     sb_printf(b, " c\nON a.item2_Id = c.item_Id;\nEND;\n\nCALL ");
     N("sp_ComputePMI");
-    sb_printf(b, "(%lld, %lld);\n\n-- The export for POST /v1/pmi/import.\n"
-                 "EXPORT DATA OPTIONS (uri = '%s', format = 'CSV', overwrite = true, "
-                 "header = true)\nAS\nSELECT item1_Id, item2_Id, cooc, pmi\nFROM ",
+    sb_printf(b,
+              "(%lld, %lld);\n\n-- The export for POST /v1/pmi/import.\n"
+              "EXPORT DATA OPTIONS (uri = '%s', format = 'CSV', overwrite = true, "
+              "header = true)\nAS\nSELECT item1_Id, item2_Id, cooc, pmi\nFROM ",
               (long long)p->min_item_frequency, (long long)p->max_group_size, out);
     N("item_cooc");
     sb_printf(b, ";\n");
@@ -305,41 +305,46 @@ static void inline_body(struct sb *b, const struct pmi_sql_params *p, const char
     enum pmi_sql_dialect d = p->dialect;
     const char *t = p->table;
 #define N(obj) name(b, d, t, obj)
-#define CREATE(obj)                                                                            \
-    do {                                                                                       \
-        if (d == PMI_SQL_SPARK) {                                                              \
-            sb_printf(b, "DROP TABLE IF EXISTS ");                                             \
-            N(obj);                                                                            \
-            sb_printf(b, ";\nCREATE TABLE ");                                                  \
-            N(obj);                                                                            \
-            sb_printf(b, " USING parquet\n");                                                  \
-        } else {                                                                               \
-            sb_printf(b, "CREATE OR REPLACE TABLE ");                                          \
-            N(obj);                                                                            \
-            sb_printf(b, "\n");                                                                \
-        }                                                                                      \
+#define CREATE(obj)                                                                                \
+    do {                                                                                           \
+        if (d == PMI_SQL_SPARK) {                                                                  \
+            sb_printf(b, "DROP TABLE IF EXISTS ");                                                 \
+            N(obj);                                                                                \
+            sb_printf(b, ";\nCREATE TABLE ");                                                      \
+            N(obj);                                                                                \
+            sb_printf(b, " USING parquet\n");                                                      \
+        } else {                                                                                   \
+            sb_printf(b, "CREATE OR REPLACE TABLE ");                                              \
+            N(obj);                                                                                \
+            sb_printf(b, "\n");                                                                    \
+        }                                                                                          \
     } while (0)
-    sb_printf(b, "-- sp_ComputePMI(%lld, %lld): the seed's procedure body with its parameters "
-                 "in place.\n\n-- Get items with minimum frequency\n",
+    sb_printf(b,
+              "-- sp_ComputePMI(%lld, %lld): the seed's procedure body with its parameters "
+              "in place.\n\n-- Get items with minimum frequency\n",
               (long long)p->min_item_frequency, (long long)p->max_group_size);
     CREATE("valid_item_groups");
-    sb_printf(b, "AS\nWITH\nvalid_items AS (\n    SELECT item_Id, COUNT(group_Id) AS item_frequency\n"
-                 "    FROM ");
+    sb_printf(b,
+              "AS\nWITH\nvalid_items AS (\n    SELECT item_Id, COUNT(group_Id) AS item_frequency\n"
+              "    FROM ");
     N("vw_item_groups");
-    sb_printf(b, "\n    GROUP BY item_Id\n    HAVING COUNT(group_Id) >= %lld\n),\n"
-                 "valid_groups AS (\n    SELECT group_Id, COUNT(item_Id) AS group_size\n    FROM ",
+    sb_printf(b,
+              "\n    GROUP BY item_Id\n    HAVING COUNT(group_Id) >= %lld\n),\n"
+              "valid_groups AS (\n    SELECT group_Id, COUNT(item_Id) AS group_size\n    FROM ",
               (long long)p->min_item_frequency);
     N("vw_item_groups");
-    sb_printf(b, "\n    WHERE item_Id IN (SELECT item_Id FROM valid_items)\n    GROUP BY group_Id\n"
-                 "    HAVING COUNT(item_Id) BETWEEN 2 AND %lld\n)\nSELECT item_Id, group_Id\nFROM ",
+    sb_printf(b,
+              "\n    WHERE item_Id IN (SELECT item_Id FROM valid_items)\n    GROUP BY group_Id\n"
+              "    HAVING COUNT(item_Id) BETWEEN 2 AND %lld\n)\nSELECT item_Id, group_Id\nFROM ",
               (long long)p->max_group_size);
     N("vw_item_groups");
     sb_printf(b, "\nWHERE item_Id IN (SELECT item_Id FROM valid_items)\n"
                  "AND group_Id IN (SELECT group_Id FROM valid_groups);\n\n"
                  "-- Compute pairwise cooc\n");
     CREATE("item_cooc_pairs");
-    sb_printf(b, "AS\nSELECT item1_Id, item2_Id, SUM(cooc) AS cooc\nFROM\n(\n    SELECT\n"
-                 "    a.item_Id AS item1_Id,\n    b.item_Id AS item2_Id,\n    1 AS cooc\n    FROM ");
+    sb_printf(b,
+              "AS\nSELECT item1_Id, item2_Id, SUM(cooc) AS cooc\nFROM\n(\n    SELECT\n"
+              "    a.item_Id AS item1_Id,\n    b.item_Id AS item2_Id,\n    1 AS cooc\n    FROM ");
     N("valid_item_groups");
     sb_printf(b, " a\n    JOIN ");
     N("valid_item_groups");
@@ -377,8 +382,9 @@ static void inline_body(struct sb *b, const struct pmi_sql_params *p, const char
     N("item_total");
     sb_printf(b, " t;\n\n-- The export for POST /v1/pmi/import.\n");
     if (d == PMI_SQL_SPARK) {
-        sb_printf(b, "INSERT OVERWRITE DIRECTORY '%s'\nUSING csv OPTIONS (header 'true')\n"
-                     "SELECT item1_Id, item2_Id, cooc, pmi\nFROM ",
+        sb_printf(b,
+                  "INSERT OVERWRITE DIRECTORY '%s'\nUSING csv OPTIONS (header 'true')\n"
+                  "SELECT item1_Id, item2_Id, cooc, pmi\nFROM ",
                   out);
         N("item_cooc");
         sb_printf(b, ";\n");
@@ -391,8 +397,7 @@ static void inline_body(struct sb *b, const struct pmi_sql_params *p, const char
 #undef N
 }
 
-int pmi_sql_generate(const struct pmi_sql_params *p, char **out_text, size_t *len,
-                     const char **why)
+int pmi_sql_generate(const struct pmi_sql_params *p, char **out_text, size_t *len, const char **why)
 {
     *out_text = NULL;
     *why = NULL;

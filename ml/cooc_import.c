@@ -125,109 +125,109 @@ int cooc_import_add(struct cooc_import *ci, uint32_t a, uint32_t b, uint32_t coo
 
 /* ---- in-place sort by (a, b) for both row types ---- */
 
-#define DEFINE_SORT(NAME, T)                                                                   \
-    static void NAME##_isort(T *v, uint64_t n)                                                 \
-    {                                                                                          \
-        for (uint64_t i = 1; i < n; i++) {                                                     \
-            T x = v[i];                                                                        \
-            uint64_t j = i;                                                                    \
-            while (j > 0 && v[j - 1].b > x.b) {                                                \
-                v[j] = v[j - 1];                                                               \
-                j--;                                                                           \
-            }                                                                                  \
-            v[j] = x;                                                                          \
-        }                                                                                      \
-    }                                                                                          \
-    static void NAME##_sift(T *v, uint64_t n, uint64_t i)                                      \
-    {                                                                                          \
-        for (;;) {                                                                             \
-            uint64_t l = 2 * i + 1, r = l + 1, m = i;                                          \
-            if (l < n && v[l].b > v[m].b)                                                      \
-                m = l;                                                                         \
-            if (r < n && v[r].b > v[m].b)                                                      \
-                m = r;                                                                         \
-            if (m == i)                                                                        \
-                return;                                                                        \
-            T t = v[i];                                                                        \
-            v[i] = v[m];                                                                       \
-            v[m] = t;                                                                          \
-            i = m;                                                                             \
-        }                                                                                      \
-    }                                                                                          \
-    static void NAME##_heapsort(T *v, uint64_t n)                                              \
-    {                                                                                          \
-        for (uint64_t i = n / 2; i-- > 0;)                                                     \
-            NAME##_sift(v, n, i);                                                              \
-        for (uint64_t e = n; e-- > 1;) {                                                       \
-            T t = v[0];                                                                        \
-            v[0] = v[e];                                                                       \
-            v[e] = t;                                                                          \
-            NAME##_sift(v, e, 0);                                                              \
-        }                                                                                      \
-    }                                                                                          \
-    static void NAME##_qsort(T *v, uint64_t n, int depth)                                      \
-    {                                                                                          \
-        while (n > 16) {                                                                       \
-            if (depth-- <= 0) {                                                                \
-                NAME##_heapsort(v, n);                                                         \
-                return;                                                                        \
-            }                                                                                  \
-            uint32_t x = v[0].b, y = v[n / 2].b, z = v[n - 1].b;                               \
-            uint32_t piv = x < y ? (y < z ? y : (x < z ? z : x)) : (x < z ? x : (y < z ? z : y)); \
-            uint64_t i = 0, j = n - 1;                                                         \
-            for (;;) {                                                                         \
-                while (v[i].b < piv)                                                           \
-                    i++;                                                                       \
-                while (v[j].b > piv)                                                           \
-                    j--;                                                                       \
-                if (i >= j)                                                                    \
-                    break;                                                                     \
-                T t = v[i];                                                                    \
-                v[i] = v[j];                                                                   \
-                v[j] = t;                                                                      \
-                i++;                                                                           \
-                j--;                                                                           \
-            }                                                                                  \
-            uint64_t left = j + 1;                                                             \
-            if (left < n - left) {                                                             \
-                NAME##_qsort(v, left, depth);                                                  \
-                v += left;                                                                     \
-                n -= left;                                                                     \
-            } else {                                                                           \
-                NAME##_qsort(v + left, n - left, depth);                                       \
-                n = left;                                                                      \
-            }                                                                                  \
-        }                                                                                      \
-        NAME##_isort(v, n);                                                                    \
-    }                                                                                          \
-    /* start: [nb + 1] (out: bucket starts), next: [nb] scratch. */                            \
-    static void NAME##_sort(T *v, uint64_t n, uint32_t nb, uint64_t *start, uint64_t *next)    \
-    {                                                                                          \
-        memset(start, 0, sizeof *start * ((size_t)nb + 1));                                    \
-        for (uint64_t i = 0; i < n; i++)                                                       \
-            start[v[i].a + 1]++;                                                               \
-        for (uint32_t k = 0; k < nb; k++)                                                      \
-            start[k + 1] += start[k];                                                          \
-        memcpy(next, start, sizeof *next * nb);                                                \
-        for (uint32_t k = 0; k < nb; k++) {                                                    \
-            while (next[k] < start[k + 1]) {                                                   \
-                T x = v[next[k]];                                                              \
-                while (x.a != k) {                                                             \
-                    T y = v[next[x.a]];                                                        \
-                    v[next[x.a]++] = x;                                                        \
-                    x = y;                                                                     \
-                }                                                                              \
-                v[next[k]++] = x;                                                              \
-            }                                                                                  \
-        }                                                                                      \
-        for (uint32_t k = 0; k < nb; k++) {                                                    \
-            uint64_t len = start[k + 1] - start[k];                                            \
-            int depth = 2;                                                                     \
-            for (uint64_t m = len; m > 1; m >>= 1)                                             \
-                depth += 2;                                                                    \
-            if (len > 1)                                                                       \
-                NAME##_qsort(v + start[k], len, depth);                                        \
-        }                                                                                      \
+#define DEFINE_SORT(NAME, T)                                                                       \
+    static void NAME##_isort(T *v, uint64_t n)                                                     \
+    {                                                                                              \
+        for (uint64_t i = 1; i < n; i++) {                                                         \
+            T x = v[i];                                                                            \
+            uint64_t j = i;                                                                        \
+            while (j > 0 && v[j - 1].b > x.b) {                                                    \
+                v[j] = v[j - 1];                                                                   \
+                j--;                                                                               \
+            }                                                                                      \
+            v[j] = x;                                                                              \
+        }                                                                                          \
+    }                                                                                              \
+    static void NAME##_sift(T *v, uint64_t n, uint64_t i)                                          \
+    {                                                                                              \
+        for (;;) {                                                                                 \
+            uint64_t l = 2 * i + 1, r = l + 1, m = i;                                              \
+            if (l < n && v[l].b > v[m].b)                                                          \
+                m = l;                                                                             \
+            if (r < n && v[r].b > v[m].b)                                                          \
+                m = r;                                                                             \
+            if (m == i)                                                                            \
+                return;                                                                            \
+            T t = v[i];                                                                            \
+            v[i] = v[m];                                                                           \
+            v[m] = t;                                                                              \
+            i = m;                                                                                 \
+        }                                                                                          \
+    }                                                                                              \
+    static void NAME##_heapsort(T *v, uint64_t n)                                                  \
+    {                                                                                              \
+        for (uint64_t i = n / 2; i-- > 0;)                                                         \
+            NAME##_sift(v, n, i);                                                                  \
+        for (uint64_t e = n; e-- > 1;) {                                                           \
+            T t = v[0];                                                                            \
+            v[0] = v[e];                                                                           \
+            v[e] = t;                                                                              \
+            NAME##_sift(v, e, 0);                                                                  \
+        }                                                                                          \
+    }                                                                                              \
+    static void NAME##_qsort(T *v, uint64_t n, int depth)                                          \
+    {                                                                                              \
+        while (n > 16) {                                                                           \
+            if (depth-- <= 0) {                                                                    \
+                NAME##_heapsort(v, n);                                                             \
+                return;                                                                            \
+            }                                                                                      \
+            uint32_t x = v[0].b, y = v[n / 2].b, z = v[n - 1].b;                                   \
+            uint32_t piv = x < y ? (y < z ? y : (x < z ? z : x)) : (x < z ? x : (y < z ? z : y));  \
+            uint64_t i = 0, j = n - 1;                                                             \
+            for (;;) {                                                                             \
+                while (v[i].b < piv)                                                               \
+                    i++;                                                                           \
+                while (v[j].b > piv)                                                               \
+                    j--;                                                                           \
+                if (i >= j)                                                                        \
+                    break;                                                                         \
+                T t = v[i];                                                                        \
+                v[i] = v[j];                                                                       \
+                v[j] = t;                                                                          \
+                i++;                                                                               \
+                j--;                                                                               \
+            }                                                                                      \
+            uint64_t left = j + 1;                                                                 \
+            if (left < n - left) {                                                                 \
+                NAME##_qsort(v, left, depth);                                                      \
+                v += left;                                                                         \
+                n -= left;                                                                         \
+            } else {                                                                               \
+                NAME##_qsort(v + left, n - left, depth);                                           \
+                n = left;                                                                          \
+            }                                                                                      \
+        }                                                                                          \
+        NAME##_isort(v, n);                                                                        \
+    }                                                                                              \
+    /* start: [nb + 1] (out: bucket starts), next: [nb] scratch. */                                \
+    static void NAME##_sort(T *v, uint64_t n, uint32_t nb, uint64_t *start, uint64_t *next)        \
+    {                                                                                              \
+        memset(start, 0, sizeof *start *((size_t)nb + 1));                                         \
+        for (uint64_t i = 0; i < n; i++)                                                           \
+            start[v[i].a + 1]++;                                                                   \
+        for (uint32_t k = 0; k < nb; k++)                                                          \
+            start[k + 1] += start[k];                                                              \
+        memcpy(next, start, sizeof *next *nb);                                                     \
+        for (uint32_t k = 0; k < nb; k++) {                                                        \
+            while (next[k] < start[k + 1]) {                                                       \
+                T x = v[next[k]];                                                                  \
+                while (x.a != k) {                                                                 \
+                    T y = v[next[x.a]];                                                            \
+                    v[next[x.a]++] = x;                                                            \
+                    x = y;                                                                         \
+                }                                                                                  \
+                v[next[k]++] = x;                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+        for (uint32_t k = 0; k < nb; k++) {                                                        \
+            uint64_t len = start[k + 1] - start[k];                                                \
+            int depth = 2;                                                                         \
+            for (uint64_t m = len; m > 1; m >>= 1)                                                 \
+                depth += 2;                                                                        \
+            if (len > 1)                                                                           \
+                NAME##_qsort(v + start[k], len, depth);                                            \
+        }                                                                                          \
     }
 
 DEFINE_SORT(up, struct cooc_import_upper)
@@ -246,8 +246,8 @@ static int pmi_ok(double given, double want, double tol)
     return fabs(given - want) <= tol * scale;
 }
 
-static int issue(struct cooc_import_issue *is, enum cooc_import_problem p, uint32_t i1,
-                 uint32_t i2, double v1, double v2, uint64_t count)
+static int issue(struct cooc_import_issue *is, enum cooc_import_problem p, uint32_t i1, uint32_t i2,
+                 double v1, double v2, uint64_t count)
 {
     *is = (struct cooc_import_issue){p, i1, i2, v1, v2, count};
     return -EDOM;

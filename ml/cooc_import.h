@@ -49,17 +49,17 @@ struct cooc_import_lower { /* the row (item1 = b, item2 = a), a < b */
 };
 
 struct cooc_import {
-    uint32_t n, ncap;       /* items seen (local indices 0..n-1) */
-    uint32_t *diag;         /* [n] diagonal cooc = frequency; 0 = no row yet */
-    double *diag_pmi;       /* [n] */
-    double *lower_pmi;      /* [n] sum of the pmi of lower rows by their a */
+    uint32_t n, ncap;  /* items seen (local indices 0..n-1) */
+    uint32_t *diag;    /* [n] diagonal cooc = frequency; 0 = no row yet */
+    double *diag_pmi;  /* [n] */
+    double *lower_pmi; /* [n] sum of the pmi of lower rows by their a */
     struct cooc_import_upper *up;
     uint64_t n_up, cap_up;
     struct cooc_import_lower *lo;
     uint64_t n_lo, cap_lo;
-    int pmi_mode;           /* -1 before the first row, 0 no pmi, 1 every row has one */
+    int pmi_mode; /* -1 before the first row, 0 no pmi, 1 every row has one */
     uint64_t rows, max_rows;
-    uint64_t total;         /* set by cooc_import_check */
+    uint64_t total; /* set by cooc_import_check */
 };
 
 /* Initialises ci (embedded) for at most max_rows rows (0: no bound). */

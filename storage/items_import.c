@@ -47,8 +47,8 @@ out:
 
 /* Inserts ids[from .. from+count) with keys first + (from ..): one
  * multi-row statement when count is STORE__INSERT_ROWS, else row by row. */
-static int insert_rows(struct store *s, const char *const *ids, const uint32_t *lens,
-                       uint32_t from, uint32_t count, sqlite3_int64 first)
+static int insert_rows(struct store *s, const char *const *ids, const uint32_t *lens, uint32_t from,
+                       uint32_t count, sqlite3_int64 first)
 {
     int full = count == STORE__INSERT_ROWS;
     sqlite3_stmt *st = store__stmt(s, full ? STORE__ITEM_INSERT_ROWS : STORE__ITEM_INSERT_NEW);

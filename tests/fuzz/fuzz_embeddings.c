@@ -43,8 +43,8 @@ static int on_row(void *ud, const struct emb_row *r, struct upload_error *err)
     return 0;
 }
 
-static int parse(size_t max_record, const uint8_t *body, size_t len, unsigned seed,
-                 struct run *x, struct upload_error *err)
+static int parse(size_t max_record, const uint8_t *body, size_t len, unsigned seed, struct run *x,
+                 struct upload_error *err)
 {
     struct emb_parser *p = emb_parser_create(max_record, x->max_dims, on_row, x);
     if (!p)

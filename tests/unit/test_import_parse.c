@@ -34,8 +34,8 @@ static int on_cooc(void *ud, const struct cooc_row *r, struct upload_error *err)
                      (int)r->item1_len, r->item1, (int)r->item2_len, r->item2, r->cooc,
                      r->has_pmi ? "" : "-");
     if (r->has_pmi)
-        n += snprintf(o->buf + o->len + n - 1, sizeof o->buf - o->len - n + 1, "%.17g\n",
-                      r->pmi) - 1;
+        n += snprintf(o->buf + o->len + n - 1, sizeof o->buf - o->len - n + 1, "%.17g\n", r->pmi) -
+             1;
     o->len += (size_t)n;
     return 0;
 }
@@ -46,8 +46,8 @@ static int on_emb(void *ud, const struct emb_row *r, struct upload_error *err)
     o->len += (size_t)snprintf(o->buf + o->len, sizeof o->buf - o->len, "%lu:%.*s|", r->line,
                                (int)r->id_len, r->id);
     for (uint32_t k = 0; k < r->dims; k++)
-        o->len += (size_t)snprintf(o->buf + o->len, sizeof o->buf - o->len, "%s%.7g",
-                                   k ? "," : "", (double)r->values[k]);
+        o->len += (size_t)snprintf(o->buf + o->len, sizeof o->buf - o->len, "%s%.7g", k ? "," : "",
+                                   (double)r->values[k]);
     o->len += (size_t)snprintf(o->buf + o->len, sizeof o->buf - o->len, "\n");
     return 0;
 }
@@ -68,7 +68,8 @@ static void run_one(int emb, enum upload_format fmt, const char *body, size_t le
         size_t n = split ? (off < split ? split : len - off) : step ? step : len;
         if (n > len - off)
             n = len - off;
-        rc = emb ? emb_parser_feed(ep, body + off, n, &err) : cooc_parser_feed(cp, body + off, n, &err);
+        rc = emb ? emb_parser_feed(ep, body + off, n, &err)
+                 : cooc_parser_feed(cp, body + off, n, &err);
         off += n;
     }
     if (rc == 0)
@@ -106,7 +107,8 @@ static void test_csv(void **state)
     check(0, UPLOAD_FORMAT_CSV, "item1_Id,item2_Id,cooc,pmi\na,b,3,1.5\nb,a,3,1.5\n",
           "2:a|b|3|1.5\n3:b|a|3|1.5\n");
     /* itemvecd's names, any case, other columns ignored, spaces, CRLF, BOM, no final newline */
-    check(0, UPLOAD_FORMAT_CSV, "\xef\xbb\xbfScore, ITEM2 ,item1,Cooc\r\n9, b , a ,7\r\n\r\n1,x,y,2",
+    check(0, UPLOAD_FORMAT_CSV,
+          "\xef\xbb\xbfScore, ITEM2 ,item1,Cooc\r\n9, b , a ,7\r\n\r\n1,x,y,2",
           "2:a|b|7|-\n4:y|x|2|-\n");
     /* quotes: separators and "" inside ids; a repeated header is skipped */
     check(0, UPLOAD_FORMAT_CSV,
@@ -129,8 +131,9 @@ static void test_csv(void **state)
     check(0, UPLOAD_FORMAT_CSV, "a,b,cooc\nx,y,1\n", "!-22@1:1");
     check(0, UPLOAD_FORMAT_CSV, "item1,item1_id,item2,cooc\n", "!-22@1:7");
     check(0, UPLOAD_FORMAT_CSV, "", "!-22@1:1");
-    check(0, UPLOAD_FORMAT_CSV, "item1,item2,cooc\n0123456789012345678901234567890123456789012345"
-                                "678901234567890123456789,b,1\n",
+    check(0, UPLOAD_FORMAT_CSV,
+          "item1,item2,cooc\n0123456789012345678901234567890123456789012345"
+          "678901234567890123456789,b,1\n",
           "!-7@2:0");
 }
 
@@ -172,8 +175,8 @@ static void test_embeddings(void **state)
 static void test_numbers(void **state)
 {
     double v;
-    const char *bad[] = {"", "+", "-", ".", "e5", "1e", "1e+", "NaN", "nan", "inf", "Infinity",
-                         "0x10", "1.2.3", "1 ", " 1", "1,5", "--1"};
+    const char *bad[] = {"",    "+",        "-",    ".",     "e5", "1e", "1e+", "NaN", "nan",
+                         "inf", "Infinity", "0x10", "1.2.3", "1 ", " 1", "1,5", "--1"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(lex_double(bad[i], strlen(bad[i]), &v), -EINVAL);
     assert_int_equal(lex_double("1e400", 5, &v), -ERANGE);
@@ -218,10 +221,8 @@ static void test_no_mismatch(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_csv),
-        cmocka_unit_test(test_ndjson),
-        cmocka_unit_test(test_embeddings),
-        cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_csv),         cmocka_unit_test(test_ndjson),
+        cmocka_unit_test(test_embeddings),  cmocka_unit_test(test_numbers),
         cmocka_unit_test(test_no_mismatch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -21,8 +21,8 @@ static void test_table_grammar(void **state)
     const char *ok[] = {"t", "_t1", "db.t", "a.b.c", "T_2.x_Y"};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
         assert_null(pmi_sql_table_invalid(PMI_SQL_DUCKDB, ok[i]));
-    const char *bad[] = {"", "1t", "t;", "t x", "a.b.c.d", "a..b", ".a", "a.", "t'", "t\"", "t`",
-                         "t-1", "t/*", "é", "t\n"};
+    const char *bad[] = {"",   "1t",  "t;", "t x", "a.b.c.d", "a..b", ".a", "a.",
+                         "t'", "t\"", "t`", "t-1", "t/*",     "é",    "t\n"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_non_null(pmi_sql_table_invalid(PMI_SQL_DUCKDB, bad[i]));
         assert_non_null(pmi_sql_table_invalid(PMI_SQL_SPARK, bad[i]));
@@ -74,7 +74,8 @@ static void test_dialects(void **state)
     free(s);
     s = gen(PMI_SQL_SPARK, "rows", "/data/out");
     assert_non_null(s);
-    assert_non_null(strstr(s, "DROP TABLE IF EXISTS `item_cooc`;\nCREATE TABLE `item_cooc` USING parquet"));
+    assert_non_null(
+        strstr(s, "DROP TABLE IF EXISTS `item_cooc`;\nCREATE TABLE `item_cooc` USING parquet"));
     assert_non_null(strstr(s, "INSERT OVERWRITE DIRECTORY '/data/out'"));
     assert_non_null(strstr(s, "item_id RLIKE"));
     free(s);
