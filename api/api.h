@@ -173,5 +173,10 @@ void api_recommend(struct api_req *req);
 int api_upload_begin(struct api_req *req);
 int api_upload_chunk(struct api_req *req, const char *data, size_t len);
 void api_upload_finish(struct api_req *req);
+int api_pmi_import_begin(struct api_req *req);
+int api_model_import_begin(struct api_req *req);
+int api_import_chunk(struct api_req *req, const char *data, size_t len);
+void api_import_finish(struct api_req *req);
+void api_pmi_sql(struct api_req *req);
 
 #endif

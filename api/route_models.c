@@ -26,9 +26,15 @@ static json_t *model_json(const struct store_model *m, int details)
 {
     char t[40];
     jobs_format_time(m->created_ms, t, sizeof t);
-    json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:I,s:b}", "id", m->id, "job", m->job, "created_at",
-                          t, "dimensions", (json_int_t)m->dimensions, "items",
-                          (json_int_t)m->items, "active", m->active);
+    /* imported models (jobs/import_model.c) have no job and params.source */
+    json_t *pj = m->params ? json_loads(m->params, 0, NULL) : NULL;
+    const char *src = json_string_value(json_object_get(pj, "source"));
+    json_t *o = json_pack("{s:s,s:o,s:s,s:s,s:I,s:I,s:b}", "id", m->id, "job",
+                          m->job && *m->job ? json_string(m->job) : json_null(), "source",
+                          src ? src : "train", "created_at", t, "dimensions",
+                          (json_int_t)m->dimensions, "items", (json_int_t)m->items, "active",
+                          m->active);
+    json_decref(pj);
     if (details) {
         json_object_set_new(o, "pmi_job", api_json_str(m->pmi_job));
         json_t *p = m->params ? json_loads(m->params, 0, NULL) : NULL;

@@ -715,7 +715,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         return MHD_YES;
     if (!req->handled) {
         req->handled = 1;
-        if (req->route->body == API_BODY_STREAM)
+        if (req->route->body == API_BODY_STREAM && !req->route->handle)
             api_upload_finish(req);
         else
             req->route->handle(req);

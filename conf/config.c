@@ -55,6 +55,7 @@ static const struct key_def config_keys[] = {
     NUM("limits", "max_body_size", KEY_SIZE, max_body_size, 1024, INT64_C(1) << 40, "1G"),
     NUM("limits", "max_json_body", KEY_SIZE, max_json_body, 1024, INT64_C(1) << 32, "16M"),
     NUM("limits", "max_upload_rows", KEY_INT, max_upload_rows, 1, INT64_C(1) << 40, "20000000"),
+    NUM("limits", "max_import_rows", KEY_INT, max_import_rows, 1, INT64_C(1) << 40, "100000000"),
     NUM("limits", "max_record_size", KEY_SIZE, max_record_size, 1024, INT64_C(1) << 30, "1M"),
     NUM("limits", "max_upload_memory", KEY_SIZE, max_upload_memory, INT64_C(1) << 20,
         INT64_C(1) << 40, "512M"),

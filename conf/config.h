@@ -29,6 +29,7 @@ struct config {
     int64_t max_body_size;    /* bytes of a request body (after gzip decoding for uploads) */
     int64_t max_json_body;    /* bytes of a buffered JSON body (PUT, jobs) */
     int64_t max_upload_rows;  /* rows in one upload */
+    int64_t max_import_rows;  /* item_cooc rows / embedding lines in one import */
     int64_t max_record_size;  /* bytes of one CSV row / NDJSON line / JSON element */
     int64_t max_upload_memory;       /* bytes one upload may hold (write set + parser) → 413 */
     int64_t max_upload_memory_total; /* bytes all uploads may hold at once → 503 */

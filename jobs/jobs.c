@@ -712,6 +712,15 @@ int jobs_is_succeeded(struct jobs *js, const char *id, const char *type)
     return ok;
 }
 
+int jobs_reserve_id(struct jobs *js, int64_t *seq, char *id, size_t size)
+{
+    if (js->shutting_down || js->app->draining)
+        return -ESHUTDOWN;
+    *seq = ++js->max_seq;
+    snprintf(id, size, "j%lld", (long long)*seq);
+    return 0;
+}
+
 void jobs_shutdown(struct jobs *js)
 {
     js->shutting_down = 1;
