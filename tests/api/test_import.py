@@ -242,7 +242,7 @@ class Imports(unittest.TestCase):
         self.assert_refused(r, 400, before)
 
     def test_row_limit(self):
-        with Daemon(config_text="[limits]\nmax_upload_rows = 10\n") as d:
+        with Daemon(config_text="[limits]\nmax_import_rows = 10\n") as d:
             body = ("item1,item2,cooc\n" + "".join("i%d,i%d,1\n" % (k, k) for k in range(11))).encode()
             r = d.request("POST", "/v1/pmi/import", body, {"Content-Type": "text/csv"})
             self.assertEqual(r.status, 413, r)
@@ -250,7 +250,7 @@ class Imports(unittest.TestCase):
             body = ("item1,item2,cooc\n" + "".join("i%d,i%d,1\n" % (k, k) for k in range(10))).encode()
             self.assertEqual(d.request("POST", "/v1/pmi/import", body, {"Content-Type": "text/csv"}).status, 201)
         # memory, not only rows: two new long ids per row cost far more than a row
-        with Daemon(config_text="[limits]\nmax_upload_rows = 20000\n") as d:
+        with Daemon(config_text="[limits]\nmax_import_rows = 20000\n") as d:
             body = ("item1,item2,cooc\n" + "".join("%s%d,%s%d,1\n" % ("a" * 240, k, "b" * 240, k)
                                                     for k in range(8000))).encode()
             r = d.request("POST", "/v1/pmi/import", body, {"Content-Type": "text/csv"})
