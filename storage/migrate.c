@@ -104,6 +104,14 @@ static const struct store_migration store_migrations[] = {
      "  active INTEGER NOT NULL DEFAULT 0 CHECK (active IN (0, 1))"
      ");"
      "CREATE UNIQUE INDEX models_one_active ON models(active) WHERE active = 1;"},
+    {4, "item search indexes",
+     /* GET /v1/items?q=PREFIX (storage/items_search.c): case-insensitive
+      * prefix ranges on id, title and artist. NOCASE folds ASCII only, as
+      * the search documents; each index ends in the key (rowid), so a
+      * page is an index range scan in (value, key) order with no sort. */
+     "CREATE INDEX items_id_nocase ON items(id COLLATE NOCASE);"
+     "CREATE INDEX items_title_nocase ON items(title COLLATE NOCASE);"
+     "CREATE INDEX items_artist_nocase ON items(artist COLLATE NOCASE);"},
 };
 
 #define STORE_N_MIGRATIONS ((int)(sizeof store_migrations / sizeof store_migrations[0]))

@@ -45,6 +45,11 @@ _Static_assert(STORE__INSERT_ROWS == 64, "STORE_ROWS64 writes 64 rows");
 #define MODEL_COLS\
     "SELECT seq, id, job, pmi_job, created_ms, dimensions, items, params, loss, file, crc, active FROM models "
 
+#define ITEM_SEARCH_SQL(col)                                                                   \
+    "SELECT key, id, title, artist, playlists FROM items WHERE " col " >= ?1 COLLATE NOCASE "    \
+    "AND " col " < ?2 COLLATE NOCASE AND (" col " COLLATE NOCASE, key) > (?3, ?4) "            \
+    "ORDER BY " col " COLLATE NOCASE, key LIMIT ?5"
+
 static const char *const store__sql[STORE__STMT_COUNT] = {
     [STORE__BEGIN] = "BEGIN",
     [STORE__BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
@@ -121,6 +126,16 @@ static const char *const store__sql[STORE__STMT_COUNT] = {
     [STORE__MODEL_ACTIVE] = MODEL_COLS "WHERE active = 1",
     [STORE__MODEL_LIST] = MODEL_COLS "WHERE seq < ?1 ORDER BY seq DESC LIMIT ?2",
     [STORE__MODEL_DELETE] = "DELETE FROM models WHERE id = ?1",
+    /* item search (storage/items_search.c): ?1 the prefix, ?2 the prefix
+     * followed by a 0xFF byte (above any UTF-8 continuation), so the range
+     * [?1, ?2) under NOCASE holds exactly the values starting with the
+     * prefix; (?3, ?4) the position to resume after; ?5 the rows to scan.
+     * Each is one range scan of its items_*_nocase index (migration v4). */
+    [STORE__ITEM_SEARCH_ID] = ITEM_SEARCH_SQL("id"),
+    [STORE__ITEM_SEARCH_TITLE] = ITEM_SEARCH_SQL("title"),
+    [STORE__ITEM_SEARCH_ARTIST] = ITEM_SEARCH_SQL("artist"),
+    [STORE__ITEM_SEARCH_ALL] = "SELECT key, id, title, artist, playlists FROM items "
+                               "WHERE key > ?4 ORDER BY key LIMIT ?5",
 };
 
 int store__error(struct store *s, int rc)
