@@ -151,6 +151,7 @@ void api_playlist_get(struct api_req *req);
 void api_playlist_put(struct api_req *req);
 void api_playlist_delete(struct api_req *req);
 void api_item_get(struct api_req *req);
+void api_items_search(struct api_req *req);
 void api_jobs_post(struct api_req *req);
 void api_jobs_list(struct api_req *req);
 void api_job_get(struct api_req *req);

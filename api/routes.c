@@ -16,6 +16,7 @@ const struct api_route api_routes[] = {
     {"GET", "/v1/playlists/{id}", API_BODY_NONE, api_playlist_get, NULL, NULL},
     {"PUT", "/v1/playlists/{id}", API_BODY_JSON, api_playlist_put, NULL, NULL},
     {"DELETE", "/v1/playlists/{id}", API_BODY_NONE, api_playlist_delete, NULL, NULL},
+    {"GET", "/v1/items", API_BODY_NONE, api_items_search, NULL, NULL},
     {"GET", "/v1/items/{id}", API_BODY_NONE, api_item_get, NULL, NULL},
     {"GET", "/v1/items/{id}/cooccurrences", API_BODY_NONE, api_item_cooccurrences, NULL, NULL},
     {"GET", "/v1/pmi/pairs", API_BODY_NONE, api_pmi_pairs, NULL, NULL},
