@@ -7,7 +7,9 @@ set -euo pipefail
 BUILD_PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev
   libmicrohttpd-dev libjansson-dev libsqlite3-dev libopenblas-dev liblapack-dev liblapacke-dev
   libuv1-dev libsystemd-dev libinih-dev libcmocka-dev zlib1g-dev curl python3)
-TEST_PKGS=(python3 python3-numpy sqlite3)
+# python3 is also a build tool: scripts/embed_assets.py embeds ui/ and docs/openapi.json
+# chromium + python3-websocket + a font: tests/browser drives the dashboard
+TEST_PKGS=(python3 python3-numpy sqlite3 chromium python3-websocket fonts-dejavu-core)
 BENCH_PKGS=(wrk nginx-light)
 
 want=("${BUILD_PKGS[@]}")

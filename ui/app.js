@@ -499,8 +499,8 @@
       var el = clear(sparks[c[0]]);
       el.appendChild(h("div", {class: "spark-head"}, h("span", null, c[1]),
                        h("strong", null, last(c[2], c[3]))));
-      el.appendChild(IVChart.line({title: c[1], small: true, dots: false, xFormat: xf,
-                                   yFormat: c[3], series: [{name: c[1], points: c[2]}],
+      el.appendChild(IVChart.line({title: c[1], small: true, dots: false, xFormat: xf, yMin: 0,
+                                   series: [{name: c[1], points: c[2]}],
                                    empty: "collecting samples…"}));
     });
   }

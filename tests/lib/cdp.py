@@ -206,9 +206,11 @@ class Browser:
         """Polls the JS expression until it is truthy; returns its value."""
         deadline = time.time() + timeout
         last = None
+        # a DOM node has no JSON value: count it as true
+        wrapped = "(function(){var v = (%s); return v instanceof Node ? true : v;})()" % expr
         while time.time() < deadline:
             try:
-                last = self.eval(expr)
+                last = self.eval(wrapped)
             except BrowserError as e:
                 last = e
             if last and not isinstance(last, BrowserError):
