@@ -344,7 +344,10 @@ class Dashboard(unittest.TestCase):
         b.click("#token-button")
         self.enter_token(RW)
         b.wait("!document.getElementById('token-dialog').open && "
-               "document.querySelector('#playlist-items')", what="the item page again")
+               "document.querySelector('#playlist-items') && "
+               "document.querySelectorAll('section[data-source] ol').length === 4 && "
+               "document.querySelectorAll('main .card.wide table tbody tr').length > 0",
+               what="the item page again, loaded")
         self.assertEqual(b.eval("document.getElementById('playlist-items').value"), self.target)
         b.click("form.stack button.primary")
         b.wait("document.querySelectorAll('#recommend-out li').length > 0", what="recommendations")

@@ -239,10 +239,18 @@ class Browser:
         self.eval("document.querySelector(%s).focus()" % json.dumps(selector))
 
     def click(self, selector):
-        """Clicks the element's centre with the mouse."""
-        box = self.eval("""(function(){var e=document.querySelector(%s);
+        """Clicks the element's centre with the mouse, once it stopped moving
+        (content loading above it shifts it)."""
+        expr = """(function(){var e=document.querySelector(%s);
             e.scrollIntoView({block:'center'}); var r=e.getBoundingClientRect();
-            return [r.left + r.width/2, r.top + r.height/2];})()""" % json.dumps(selector))
+            return [r.left + r.width/2, r.top + r.height/2];})()""" % json.dumps(selector)
+        box, deadline = self.eval(expr), time.time() + self.timeout
+        while time.time() < deadline:
+            self.pump(0.15)
+            again = self.eval(expr)
+            if again == box:
+                break
+            box = again
         for t in ("mousePressed", "mouseReleased"):
             self.send("Input.dispatchMouseEvent", type=t, x=box[0], y=box[1], button="left",
                       clickCount=1)
