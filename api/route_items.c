@@ -1,7 +1,10 @@
 /*
  * /v1/items/{id}: one item with its title, artist and playlist count, and
  * /v1/items?q=PREFIX: the search by id, title or artist prefix
- * (storage/items_search.c), paginated. Loop thread, the loop's store.
+ * (storage/items_search.c), paginated. Loop thread, the loop's store; when
+ * the search table lags the items (after an upload), the request first
+ * waits, suspended, for the writer to bring it up to date, so a search
+ * never misses a stored item and uploads never pay for the search.
  * (Similar items and co-occurrences of an item live in their own files.)
  */
 #include <errno.h>
@@ -13,6 +16,7 @@
 #include "api/server_internal.h"
 #include "conf/app.h"
 #include "storage/store.h"
+#include "storage/writer.h"
 
 int api__item_get(struct api_req *req, const char *id, struct store_item *it)
 {
@@ -75,25 +79,18 @@ static int search_cb(void *ud, const struct store_item *it)
                : -ENOMEM;
 }
 
-void api_items_search(struct api_req *req)
-{
-    const char *q = api_query(req, "q");
-    int64_t size;
+struct search_req {
+    struct api_req *req;
+    struct writer_op op;
+    const char *q; /* request-owned (api_query) */
     struct store_search_pos pos;
-    if (!q)
-        q = "";
-    if (strlen(q) > STORE_SEARCH_PREFIX_MAX) {
-        api_reply_problem(req, 400, "bad-parameter", "Bad Request",
-                          json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", "q", "detail",
-                                    "at most 256 bytes"),
-                          "q must be at most %d bytes", STORE_SEARCH_PREFIX_MAX);
-        return;
-    }
-    if (api_query_int(req, "page_size", 100, 1, 1000, &size) != 0 ||
-        search_token_parse(req, q, &pos) != 0)
-        return;
+    int size;
+};
+
+static void search_reply(struct api_req *req, struct search_req *sr)
+{
     json_t *arr = json_array();
-    int rc = arr ? store_items_search(req->app->store, q, &pos, (int)size, search_cb, arr)
+    int rc = arr ? store_items_search(req->app->store, sr->q, &sr->pos, sr->size, search_cb, arr)
                  : -ENOMEM;
     if (rc == -EINVAL) {
         json_decref(arr);
@@ -112,11 +109,59 @@ void api_items_search(struct api_req *req)
         return;
     }
     json_t *next = json_null();
-    if (pos.field != STORE_SEARCH_DONE) {
+    if (sr->pos.field != STORE_SEARCH_DONE) {
         char tok[32];
-        snprintf(tok, sizeof tok, "%c%lld", search_phase_letter[pos.field], (long long)pos.key);
+        snprintf(tok, sizeof tok, "%c%lld", search_phase_letter[sr->pos.field],
+                 (long long)sr->pos.key);
         json_decref(next);
         next = json_string(tok);
     }
     api_reply_json(req, 200, json_pack("{s:o,s:o}", "items", arr, "next_page_token", next));
+}
+
+static int search_sync_fn(struct store *s, void *arg)
+{
+    return store_items_search_sync(s);
+}
+
+static void search_synced(void *arg, int rc)
+{
+    struct search_req *sr = arg;
+    if (rc != 0)
+        api__reply_storage_error(sr->req, rc);
+    else
+        search_reply(sr->req, sr);
+    api_req_resume(sr->req);
+}
+
+void api_items_search(struct api_req *req)
+{
+    const char *q = api_query(req, "q");
+    int64_t size;
+    if (!q)
+        q = "";
+    if (strlen(q) > STORE_SEARCH_PREFIX_MAX) {
+        api_reply_problem(req, 400, "bad-parameter", "Bad Request",
+                          json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", "q", "detail",
+                                    "at most 256 bytes"),
+                          "q must be at most %d bytes", STORE_SEARCH_PREFIX_MAX);
+        return;
+    }
+    struct search_req *sr = NULL;
+    struct store_search_pos pos;
+    if (api_query_int(req, "page_size", 100, 1, 1000, &size) != 0 ||
+        search_token_parse(req, q, &pos) != 0 || !(sr = api_state_new(req, sizeof *sr, NULL)))
+        return;
+    *sr = (struct search_req){.req = req, .q = q, .pos = pos, .size = (int)size};
+    /* Listing every item reads items itself; a prefix search reads the
+     * search table, which may lag the items. */
+    int stale = *q ? store_items_search_stale(req->app->store) : 0;
+    if (stale < 0) {
+        api__reply_storage_error(req, stale);
+    } else if (stale) {
+        api_req_suspend(req);
+        writer_submit(req->app->writer, &sr->op, search_sync_fn, search_synced, sr);
+    } else {
+        search_reply(req, sr);
+    }
 }

@@ -45,11 +45,6 @@ _Static_assert(STORE__INSERT_ROWS == 64, "STORE_ROWS64 writes 64 rows");
 #define MODEL_COLS\
     "SELECT seq, id, job, pmi_job, created_ms, dimensions, items, params, loss, file, crc, active FROM models "
 
-#define ITEM_SEARCH_SQL(col)                                                                   \
-    "SELECT key, id, title, artist, playlists FROM items WHERE " col " >= ?1 COLLATE NOCASE "    \
-    "AND " col " < ?2 COLLATE NOCASE AND (" col " COLLATE NOCASE, key) > (?3, ?4) "            \
-    "ORDER BY " col " COLLATE NOCASE, key LIMIT ?5"
-
 static const char *const store__sql[STORE__STMT_COUNT] = {
     [STORE__BEGIN] = "BEGIN",
     [STORE__BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
@@ -127,15 +122,19 @@ static const char *const store__sql[STORE__STMT_COUNT] = {
     [STORE__MODEL_LIST] = MODEL_COLS "WHERE seq < ?1 ORDER BY seq DESC LIMIT ?2",
     [STORE__MODEL_DELETE] = "DELETE FROM models WHERE id = ?1",
     /* item search (storage/items_search.c): ?1 the prefix, ?2 the prefix
-     * followed by a 0xFF byte (above any UTF-8 continuation), so the range
+     * followed by a 0xFF byte (above any UTF-8 byte), so the range
      * [?1, ?2) under NOCASE holds exactly the values starting with the
-     * prefix; (?3, ?4) the position to resume after; ?5 the rows to scan.
-     * Each is one range scan of its items_*_nocase index (migration v4). */
-    [STORE__ITEM_SEARCH_ID] = ITEM_SEARCH_SQL("id"),
-    [STORE__ITEM_SEARCH_TITLE] = ITEM_SEARCH_SQL("title"),
-    [STORE__ITEM_SEARCH_ARTIST] = ITEM_SEARCH_SQL("artist"),
+     * prefix; (?3, ?4) the position to resume after; ?5 the rows to read;
+     * ?6 the field. One range scan of item_search's key (migration v4). */
+    [STORE__ITEM_SEARCH] =
+        "SELECT i.key, i.id, i.title, i.artist, i.playlists FROM item_search s "
+        "JOIN items i ON i.key = s.key WHERE s.field = ?6 AND s.value >= ?1 AND s.value < ?2 "
+        "AND (s.value, s.key) > (?3, ?4) ORDER BY s.value, s.key LIMIT ?5",
     [STORE__ITEM_SEARCH_ALL] = "SELECT key, id, title, artist, playlists FROM items "
                                "WHERE key > ?4 ORDER BY key LIMIT ?5",
+    [STORE__ITEM_SEARCH_STALE] =
+        "SELECT (SELECT coalesce(max(key), 0) FROM items) > indexed_key "
+        "OR EXISTS (SELECT 1 FROM item_search_dirty) FROM item_search_state WHERE id = 1",
 };
 
 int store__error(struct store *s, int rc)

@@ -140,10 +140,21 @@ typedef int (*store_item_cb)(void *userdata, const struct store_item *it);
  * (every item). */
 void store_items_search_start(const char *prefix, struct store_search_pos *pos);
 
+/* Whether the search table lags the items (new items, or items renamed
+ * since the last store_items_search_sync): 1 yes, 0 no, or a negative
+ * errno. Two index lookups; for the loop thread before each search. */
+int store_items_search_stale(struct store *s);
+
+/* Brings the search table up to date with the items, in one write
+ * transaction (for the writer): O(new and renamed items). 0 or a negative
+ * errno (nothing changed then). */
+int store_items_search_sync(struct store *s);
+
 /* Finds up to limit (1..1000) items whose id, title or artist starts with
  * prefix, case-insensitively for ASCII letters (SQLite's NOCASE; other
  * characters must match exactly), resuming at *pos, and calls cb for each,
- * in one read transaction. The work is bounded: at most 4 * limit + 64
+ * in one read transaction. It sees the items as of the last
+ * store_items_search_sync (sync first when store_items_search_stale). The work is bounded: at most 4 * limit + 64
  * index rows are read per call, so a page may hold fewer than limit items
  * (even none) while more remain. On return *pos is where the next page
  * starts, STORE_SEARCH_DONE when nothing is left. A title or artist changed

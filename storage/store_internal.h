@@ -60,10 +60,9 @@ enum store__stmt_id {
     STORE__MODEL_ACTIVE,
     STORE__MODEL_LIST,
     STORE__MODEL_DELETE,
-    STORE__ITEM_SEARCH_ID, /* items_search.c: one per searched field, */
-    STORE__ITEM_SEARCH_TITLE,  /* in the order of enum store_search_field */
-    STORE__ITEM_SEARCH_ARTIST,
+    STORE__ITEM_SEARCH, /* items_search.c */
     STORE__ITEM_SEARCH_ALL,
+    STORE__ITEM_SEARCH_STALE,
     STORE__STMT_COUNT
 };
 

@@ -1138,6 +1138,11 @@ static void test_search(void **state)
     assert_int_equal(add(b, "p2", "notitle", NULL, NULL), 0);
     assert_int_equal(store_batch_commit(f->s, b, STORE_COMMIT_MERGE, NULL), 0);
     batch_destroy(b);
+    /* the search table lags until synced */
+    assert_int_equal(store_items_search_stale(f->s), 1);
+    assert_int_equal(search_all(f->s, "beat", 100, got, sizeof got, &pages, &shortest), 0);
+    assert_int_equal(store_items_search_sync(f->s), 0);
+    assert_int_equal(store_items_search_stale(f->s), 0);
 
     /* ids first, then titles (folded order), then artists; each item once */
     assert_int_equal(search_all(f->s, "beat", 100, got, sizeof got, &pages, &shortest), 4);
@@ -1165,6 +1170,39 @@ static void test_search(void **state)
     /* the empty prefix lists every item by key, in pages */
     assert_int_equal(search_all(f->s, "", 4, got, sizeof got, &pages, &shortest), 9);
     assert_int_equal(pages, 3);
+
+    /* A rename (the latest upload's title wins) reaches the search after a
+     * sync: the new title is found, the old one no more; a playlist-count
+     * change alone does not make the table stale. */
+    b = batch_create();
+    assert_int_equal(add(b, "p3", "x5", "Zebra", NULL), 0);
+    assert_int_equal(store_batch_commit(f->s, b, STORE_COMMIT_MERGE, NULL), 0);
+    batch_destroy(b);
+    assert_int_equal(store_items_search_stale(f->s), 1);
+    assert_int_equal(store_items_search_sync(f->s), 0);
+    assert_int_equal(search_all(f->s, "zeb", 100, got, sizeof got, &pages, &shortest), 1);
+    assert_string_equal(got, "x5");
+    assert_int_equal(search_all(f->s, "beaz", 100, got, sizeof got, &pages, &shortest), 0);
+    b = batch_create();
+    assert_int_equal(add(b, "p4", "x5", "Zebra", NULL), 0);
+    assert_int_equal(store_batch_commit(f->s, b, STORE_COMMIT_MERGE, NULL), 0);
+    batch_destroy(b);
+    assert_int_equal(store_items_search_stale(f->s), 0);
+    /* renamed twice before a sync: the first old value is the indexed one */
+    b = batch_create();
+    assert_int_equal(add(b, "p5", "x5", "Yak", "Artie"), 0);
+    assert_int_equal(store_batch_commit(f->s, b, STORE_COMMIT_MERGE, NULL), 0);
+    batch_destroy(b);
+    b = batch_create();
+    assert_int_equal(add(b, "p5", "x5", "Xylophone", NULL), 0);
+    assert_int_equal(store_batch_commit(f->s, b, STORE_COMMIT_MERGE, NULL), 0);
+    batch_destroy(b);
+    assert_int_equal(store_items_search_sync(f->s), 0);
+    assert_int_equal(search_all(f->s, "zeb", 100, got, sizeof got, &pages, &shortest), 0);
+    assert_int_equal(search_all(f->s, "yak", 100, got, sizeof got, &pages, &shortest), 0);
+    assert_int_equal(search_all(f->s, "xylo", 100, got, sizeof got, &pages, &shortest), 1);
+    assert_int_equal(search_all(f->s, "artie", 100, got, sizeof got, &pages, &shortest), 1);
+    assert_int_equal(search_all(f->s, "", 100, got, sizeof got, &pages, &shortest), 9);
 
     /* bad arguments and tampered positions */
     struct search_acc a = {.n = 0};
@@ -1201,6 +1239,7 @@ static void test_search_bounded(void **state)
     }
     assert_int_equal(store_batch_commit(f->s, b, STORE_COMMIT_MERGE, NULL), 0);
     batch_destroy(b);
+    assert_int_equal(store_items_search_sync(f->s), 0);
     assert_int_equal(search_all(f->s, "zz", 10, got, sizeof got, &pages, &shortest), 300);
     assert_int_equal(shortest, 0); /* the artist phase skips 300 rows, 104 a call */
     assert_true(pages >= 30 + 2);
