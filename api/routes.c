@@ -10,17 +10,12 @@ const struct api_route api_routes[] = {
     {"GET", "/readyz", API_BODY_NONE, api_ready_get, NULL, NULL},
     {"GET", "/metrics", API_BODY_NONE, api_metrics_get, NULL, NULL},
     {"GET", "/v1/info", API_BODY_NONE, api_info_get, NULL, NULL},
-    {"GET", "/v1/openapi.json", API_BODY_NONE, api_openapi_get, NULL, NULL},
-    {"GET", "/ui", API_BODY_NONE, api_ui_redirect, NULL, NULL},
-    {"GET", "/ui/", API_BODY_NONE, api_ui_get, NULL, NULL},
-    {"GET", "/ui/{file}", API_BODY_NONE, api_ui_get, NULL, NULL},
     {"POST", "/v1/admin/backup", API_BODY_NONE, api_admin_backup, NULL, NULL},
     {"POST", "/v1/playlists", API_BODY_STREAM, NULL, api_upload_begin, api_upload_chunk},
     {"GET", "/v1/playlists", API_BODY_NONE, api_playlists_list, NULL, NULL},
     {"GET", "/v1/playlists/{id}", API_BODY_NONE, api_playlist_get, NULL, NULL},
     {"PUT", "/v1/playlists/{id}", API_BODY_JSON, api_playlist_put, NULL, NULL},
     {"DELETE", "/v1/playlists/{id}", API_BODY_NONE, api_playlist_delete, NULL, NULL},
-    {"GET", "/v1/items", API_BODY_NONE, api_items_search, NULL, NULL},
     {"GET", "/v1/items/{id}", API_BODY_NONE, api_item_get, NULL, NULL},
     {"GET", "/v1/items/{id}/cooccurrences", API_BODY_NONE, api_item_cooccurrences, NULL, NULL},
     {"GET", "/v1/pmi/pairs", API_BODY_NONE, api_pmi_pairs, NULL, NULL},
@@ -36,6 +31,13 @@ const struct api_route api_routes[] = {
     {"POST", "/v1/models/{id}/activate", API_BODY_NONE, api_model_activate, NULL, NULL},
     {"GET", "/v1/models/{id}/embeddings", API_BODY_NONE, api_model_embeddings, NULL, NULL},
     {"GET", "/v1/embeddings", API_BODY_NONE, api_embeddings, NULL, NULL},
+    /* Last, so that matching the routes above (the serving path) does not
+     * get longer: the table is scanned in order. */
+    {"GET", "/v1/items", API_BODY_NONE, api_items_search, NULL, NULL},
+    {"GET", "/v1/openapi.json", API_BODY_NONE, api_openapi_get, NULL, NULL},
+    {"GET", "/ui", API_BODY_NONE, api_ui_redirect, NULL, NULL},
+    {"GET", "/ui/", API_BODY_NONE, api_ui_get, NULL, NULL},
+    {"GET", "/ui/{file}", API_BODY_NONE, api_ui_get, NULL, NULL},
 };
 
 const size_t api_routes_count = sizeof api_routes / sizeof api_routes[0];
