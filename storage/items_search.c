@@ -6,6 +6,11 @@
  * by one thread at a time); the daemon searches on the loop thread and
  * syncs on the writer. No state is kept between calls.
  *
+ * Ids are in item_search only when they have an ASCII letter: a prefix
+ * without letters matches the same ids whatever the case, so its id phase
+ * is a range of items' own unique index (in byte order), and catalogs with
+ * numeric ids (the seed's) index a third fewer rows.
+ *
  * Why a table filled after the fact rather than indexes on items: indexes
  * are maintained inside each upload's commit, which they made ~1.8x as
  * long for a fresh 3 M-row upload (300 k new items, three NOCASE b-tree
@@ -104,6 +109,7 @@ struct search_run {
     store_item_cb cb;
     void *userdata;
     int cb_ret; /* the callback's non-zero value that stopped the search */
+    int has_letter; /* the prefix has an ASCII letter (else case cannot matter) */
 };
 
 enum { PHASE_END, PHASE_SETTLED, PHASE_STOPPED };
@@ -136,8 +142,9 @@ static int search_phase(struct store *s, struct search_run *r, struct store_sear
             }
         }
     }
-    st = store__stmt(s, pos.field == STORE_SEARCH_ALL ? STORE__ITEM_SEARCH_ALL
-                                                      : STORE__ITEM_SEARCH);
+    st = store__stmt(s, pos.field == STORE_SEARCH_ALL                   ? STORE__ITEM_SEARCH_ALL
+                        : pos.field == STORE_SEARCH_ID && !r->has_letter ? STORE__ITEM_SEARCH_ID_BINARY
+                                                                          : STORE__ITEM_SEARCH);
     if (!st) {
         free(value);
         return -EIO;
@@ -216,6 +223,9 @@ int store_items_search(struct store *s, const char *prefix, struct store_search_
     if ((pos->field == STORE_SEARCH_ALL) != (n == 0) || (int)pos->field < 0 ||
         pos->field > STORE_SEARCH_ALL)
         return -EINVAL;
+    for (size_t i = 0; i < n; i++)
+        r.has_letter |= search_fold(prefix[i]) != (unsigned char)prefix[i] ||
+                        (prefix[i] >= 'a' && prefix[i] <= 'z');
     memcpy(r.upper, prefix, n);
     r.upper[n] = '\xff';
     r.upper[n + 1] = '\0';
@@ -277,6 +287,7 @@ static const char search_sync_sql[] =
     "INSERT OR IGNORE INTO item_search(field, value, key)"
     " SELECT f, v, key FROM ("
     "  SELECT 0 AS f, id AS v, key FROM items WHERE key > (SELECT k FROM mark)"
+    "   AND id GLOB '*[A-Za-z]*'"
     "  UNION ALL SELECT 1, i.title, i.key FROM todo JOIN items i ON i.key = todo.key"
     "   WHERE i.title IS NOT NULL"
     "  UNION ALL SELECT 2, i.artist, i.key FROM todo JOIN items i ON i.key = todo.key"

@@ -112,7 +112,8 @@ static const struct store_migration store_migrations[] = {
       * store_items_search_sync, for the items above indexed_key and those
       * the trigger saw renamed (with the values they were indexed under).
       * value is NOCASE: the (field, value, key) key orders a page of one
-      * field's prefix range with no sort. field: 0 id, 1 title, 2 artist. */
+      * field's prefix range with no sort. field: 0 id (only ids with an
+      * ASCII letter), 1 title, 2 artist. */
      "CREATE TABLE item_search ("
      "  field INTEGER NOT NULL,"
      "  value TEXT NOT NULL COLLATE NOCASE,"

@@ -1204,6 +1204,23 @@ static void test_search(void **state)
     assert_int_equal(search_all(f->s, "artie", 100, got, sizeof got, &pages, &shortest), 1);
     assert_int_equal(search_all(f->s, "", 100, got, sizeof got, &pages, &shortest), 9);
 
+    /* Ids without letters are found through items' own id index (a prefix
+     * without letters), ids with letters through the search table too. */
+    b = batch_create();
+    assert_int_equal(add(b, "p6", "123", "Numbers", NULL), 0);
+    assert_int_equal(add(b, "p6", "1234", NULL, NULL), 0);
+    assert_int_equal(add(b, "p6", "12AB", NULL, NULL), 0);
+    assert_int_equal(store_batch_commit(f->s, b, STORE_COMMIT_MERGE, NULL), 0);
+    batch_destroy(b);
+    assert_int_equal(store_items_search_sync(f->s), 0);
+    assert_int_equal(search_all(f->s, "12", 100, got, sizeof got, &pages, &shortest), 3);
+    assert_string_equal(got, "123 1234 12AB");
+    assert_int_equal(search_all(f->s, "12", 1, got, sizeof got, &pages, &shortest), 3);
+    assert_string_equal(got, "123 1234 12AB");
+    assert_int_equal(search_all(f->s, "12a", 100, got, sizeof got, &pages, &shortest), 1);
+    assert_string_equal(got, "12AB");
+    assert_int_equal(search_all(f->s, "123", 100, got, sizeof got, &pages, &shortest), 2);
+
     /* bad arguments and tampered positions */
     struct search_acc a = {.n = 0};
     struct store_search_pos pos = {STORE_SEARCH_TITLE, 99999};
