@@ -71,12 +71,10 @@ static int search_token_parse(struct api_req *req, const char *q, struct store_s
 static int search_cb(void *ud, const struct store_item *it)
 {
     json_t *arr = ud;
-    return json_array_append_new(arr, json_pack("{s:o,s:o,s:o,s:I}", "id", api_json_str(it->id),
-                                                 "title", api_json_str(it->title), "artist",
-                                                 api_json_str(it->artist), "playlists",
-                                                 (json_int_t)it->playlists)) == 0
-               ? 0
-               : -ENOMEM;
+    json_t *o = json_pack("{s:o,s:o,s:o,s:I}", "id", api_json_str(it->id), "title",
+                          api_json_str(it->title), "artist", api_json_str(it->artist),
+                          "playlists", (json_int_t)it->playlists);
+    return json_array_append_new(arr, o) == 0 ? 0 : -ENOMEM;
 }
 
 struct search_req {

@@ -73,8 +73,7 @@ static int search_seen_before(const struct store_item *it, enum store_search_fie
 /* The value of the resume item's field (the lower bound of the rest of
  * the phase), malloc'ed into *out. -EINVAL when the item does not exist or
  * no longer has a value there. */
-static int search_resume_value(struct store *s, enum store_search_field f, int64_t key,
-                               char **out)
+static int search_resume_value(struct store *s, enum store_search_field f, int64_t key, char **out)
 {
     sqlite3_stmt *st = store__stmt(s, STORE__ITEM_GET_BY_KEY);
     int rc, ret = 0;
@@ -108,7 +107,7 @@ struct search_run {
     int lookahead;                   /* one more match exists after last */
     store_item_cb cb;
     void *userdata;
-    int cb_ret; /* the callback's non-zero value that stopped the search */
+    int cb_ret;     /* the callback's non-zero value that stopped the search */
     int has_letter; /* the prefix has an ASCII letter (else case cannot matter) */
 };
 
@@ -142,9 +141,10 @@ static int search_phase(struct store *s, struct search_run *r, struct store_sear
             }
         }
     }
-    st = store__stmt(s, pos.field == STORE_SEARCH_ALL                   ? STORE__ITEM_SEARCH_ALL
-                        : pos.field == STORE_SEARCH_ID && !r->has_letter ? STORE__ITEM_SEARCH_ID_BINARY
-                                                                          : STORE__ITEM_SEARCH);
+    st = store__stmt(s, pos.field == STORE_SEARCH_ALL ? STORE__ITEM_SEARCH_ALL
+                        : pos.field == STORE_SEARCH_ID && !r->has_letter
+                            ? STORE__ITEM_SEARCH_ID_BINARY
+                            : STORE__ITEM_SEARCH);
     if (!st) {
         free(value);
         return -EIO;
@@ -204,8 +204,8 @@ void store_items_search_start(const char *prefix, struct store_search_pos *pos)
     pos->key = 0;
 }
 
-int store_items_search(struct store *s, const char *prefix, struct store_search_pos *pos,
-                       int limit, store_item_cb cb, void *userdata)
+int store_items_search(struct store *s, const char *prefix, struct store_search_pos *pos, int limit,
+                       store_item_cb cb, void *userdata)
 {
     struct search_run r = {.prefix = prefix, .limit = limit, .cb = cb, .userdata = userdata};
     struct store_search_pos at;
