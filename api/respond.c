@@ -206,6 +206,7 @@ json_t *api_json_str(const char *s)
 
 void api_reply_oom(struct api_req *req)
 {
+    api_add_header(req, "Retry-After", "1"); /* a transient condition: try again */
     api_reply_problem(req, 503, "out-of-memory", "Service Unavailable", NULL, "out of memory");
 }
 

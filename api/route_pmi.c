@@ -11,8 +11,26 @@
 #include "api/api.h"
 #include "api/server_internal.h"
 #include "conf/app.h"
+#include "jobs/jobs.h"
 #include "serving/pmi_cache.h"
 #include "storage/store.h"
+
+void api__pmi_get(struct api_req *req, const char *job, pmi_cache_cb cb, void *arg)
+{
+    struct app *app = req->app;
+    char id[32];
+    if (!job || !*job) {
+        if (jobs_latest_succeeded(app->jobs, "pmi", id, sizeof id) != 0) {
+            cb(arg, NULL, -ENOENT);
+            return;
+        }
+        job = id;
+    } else if (!jobs_is_succeeded(app->jobs, job, "pmi")) {
+        cb(arg, NULL, -ENOENT);
+        return;
+    }
+    pmi_cache_get(app, job, cb, arg);
+}
 
 struct pmi_req {
     struct api_req *req;
@@ -101,7 +119,7 @@ void api_pmi_pairs(struct api_req *req)
     if (!pr)
         return;
     api_req_suspend(req);
-    pmi_cache_get(req->app, pr->job, pairs_ready, pr);
+    api__pmi_get(req, pr->job, pairs_ready, pr);
 }
 
 /* Row entries sorted by score (desc), ties by item key. */
@@ -130,10 +148,11 @@ static void cooc_ready(void *arg, struct pmi_matrix *m, int rc)
     }
     json_t *arr = json_array();
     int64_t i = pmi_matrix_index(m, (uint32_t)pr->item_key);
+    struct scored *s = NULL;
     if (i >= 0) {
         const struct cooc_result *r = &m->res;
         uint64_t b = r->row_ptr[i], e = r->row_ptr[i + 1];
-        struct scored *s = malloc(sizeof *s * (e - b + 1));
+        s = malloc(sizeof *s * (e - b + 1));
         size_t n = 0;
         for (uint64_t x = b; s && x < e; x++)
             if (r->col[x] != (uint32_t)i)
@@ -142,10 +161,16 @@ static void cooc_ready(void *arg, struct pmi_matrix *m, int rc)
             qsort(s, n, sizeof *s, scored_cmp);
         for (size_t t = 0; s && t < n && (int64_t)t < pr->limit; t++)
             json_array_append_new(arr, pair_json(m, (uint32_t)i, s[t].e, 1));
-        free(s);
     }
-    api_reply_json(req, 200, json_pack("{s:s,s:s,s:b,s:o}", "job", m->job, "item", pr->item_id,
-                                       "in_matrix", i >= 0, "pairs", arr));
+    if (i >= 0 && !s) {
+        json_decref(arr);
+        api_reply_oom(req); /* not a 200 with an empty list */
+    } else {
+        api_reply_json(req, 200,
+                       json_pack("{s:s,s:s,s:b,s:o}", "job", m->job, "item", pr->item_id,
+                                 "in_matrix", i >= 0, "pairs", arr));
+    }
+    free(s);
     pmi_matrix_unref(m);
     api_req_resume(req);
 }
@@ -171,5 +196,5 @@ void api_item_cooccurrences(struct api_req *req)
     it.id = NULL;
     store_item_clear(&it);
     api_req_suspend(req);
-    pmi_cache_get(req->app, pr->job, cooc_ready, pr);
+    api__pmi_get(req, pr->job, cooc_ready, pr);
 }

@@ -7,7 +7,9 @@
  * source=cooc|pmi answers from a PMI job's matrix instead: neighbours by
  * co-occurrence count, or by the seed's score cooc·pmi.
  * When the model (or matrix) is in memory the answer is computed in the
- * handler; otherwise the request waits, suspended, for the load.
+ * handler; otherwise the request waits, suspended, for the load. Every
+ * ranking is serving/neighbours.c's (the evaluate job ranks through it
+ * too); its only runtime error, out of memory, answers 503.
  */
 #include <errno.h>
 #include <microhttpd.h>
@@ -19,21 +21,18 @@
 #include "api/jbuf.h"
 #include "api/server_internal.h"
 #include "conf/app.h"
+#include "serving/neighbours.h"
 #include "serving/pmi_cache.h"
 #include "serving/serving.h"
-#include "ml/eval.h"
-#include "ml/knn.h"
 #include "storage/store.h"
 
-#define MAX_K 1000
+#define MAX_K SERVING_MAX_K
 #define MAX_INPUT_ITEMS 1000
-
-enum source { SRC_EMBEDDING, SRC_COOC, SRC_PMI };
 
 struct sim_req {
     struct api_req *req;
-    enum source source;
-    int dot; /* metric=dot: inner product of the raw embeddings */
+    enum serving_source source;
+    enum serving_metric metric; /* dot: inner product of the raw embeddings */
     uint32_t k;
     int in_handler; /* the callback ran before the handler returned */
     int answered;
@@ -80,6 +79,16 @@ static int reply_no_model(struct api_req *req, const char *model, int rc)
     return rc;
 }
 
+/* A failed neighbour query: out of memory (503), else a bug (500). */
+static void reply_query_error(struct api_req *req, int rc)
+{
+    if (rc == -ENOMEM)
+        api_reply_oom(req);
+    else
+        api_reply_problem(req, 500, "internal", "Internal Server Error", NULL,
+                          "the neighbour query failed: %s", strerror(-rc));
+}
+
 /* ---- similar from a model ---- */
 
 /* The hot path's answer, written directly (no jansson tree):
@@ -87,8 +96,8 @@ static int reply_no_model(struct api_req *req, const char *model, int rc)
  * lead is "\"item\":" with a string value; tail (may be NULL) is raw JSON
  * text to add, e.g. the unknown items of recommend. */
 static void reply_neighbors(struct api_req *req, const char *lead, const char *value,
-                            const struct served_model *m, const uint32_t *idx,
-                            const float *score, int n, const char *tail)
+                            const struct served_model *m, const uint32_t *idx, const double *score,
+                            int n, const char *tail)
 {
     struct jbuf b = {0};
     JBUF_LIT(&b, "{");
@@ -104,7 +113,7 @@ static void reply_neighbors(struct api_req *req, const char *lead, const char *v
         JBUF_LIT(&b, "{\"id\":");
         jbuf_str(&b, m->ids[idx[t]]);
         JBUF_LIT(&b, ",\"score\":");
-        jbuf_float(&b, score[t]);
+        jbuf_float(&b, (float)score[t]); /* the float the index ranks by */
         JBUF_LIT(&b, ",\"title\":");
         jbuf_str(&b, m->titles[idx[t]]);
         JBUF_LIT(&b, ",\"artist\":");
@@ -127,32 +136,6 @@ static void reply_neighbors(struct api_req *req, const char *lead, const char *v
     api_reply_response(req, 200, resp);
 }
 
-/* metric=dot: the k items with the largest inner product x_q·x_j of the
- * raw (unnormalised) embeddings, q excluded, ties by id: an exact scan
- * (ml/eval.c's ranker). Vector length carries popularity, which cosine
- * divides out; docs/quality.md measures the difference. */
-static int dot_neighbors(const struct served_model *m, uint32_t q, uint32_t k, uint32_t *idx,
-                         float *score)
-{
-    void *scratch = malloc(eval_dot_scratch_size(m->data.n));
-    if (!scratch)
-        return -ENOMEM;
-    struct eval_dot_ranker r = {m->data.embedding, m->data.n, m->data.dimensions, m->rank,
-                                scratch};
-    int n = eval_rank_dot(&r, q, k, idx);
-    free(scratch);
-    const uint32_t d = m->data.dimensions;
-    const float *eq = m->data.embedding + (size_t)q * d;
-    for (int t = 0; t < n; t++) {
-        const float *ej = m->data.embedding + (size_t)idx[t] * d;
-        double sum = 0;
-        for (uint32_t x = 0; x < d; x++)
-            sum += (double)eq[x] * ej[x];
-        score[t] = (float)sum;
-    }
-    return n;
-}
-
 static void similar_model_ready(void *arg, struct served_model *m, int rc)
 {
     struct sim_req *s = arg;
@@ -168,39 +151,31 @@ static void similar_model_ready(void *arg, struct served_model *m, int rc)
                           "item %s is not in model %s (unknown, or filtered out by the pmi "
                           "job's min_item_frequency / max_group_size)",
                           s->item, m->id);
-    } else if (s->dot) {
-        uint32_t idx[MAX_K];
-        float score[MAX_K];
-        int n = dot_neighbors(m, (uint32_t)i, s->k, idx, score);
-        if (n < 0)
-            api_reply_oom(req);
-        else
-            reply_neighbors(req, "\"item\":", s->item, m, idx, score, n, "\"metric\":\"dot\"");
     } else {
+        /* metric=dot: the k items with the largest inner product x_q·x_j
+         * of the raw (unnormalised) embeddings, an exact scan. Vector
+         * length carries popularity, which cosine divides out;
+         * docs/quality.md measures the difference. */
+        struct serving_items src;
+        serving_items_of_model(m, &src);
+        struct serving_query q = {.source = SERVING_SOURCE_EMBEDDING,
+                                  .metric = s->metric,
+                                  .k = s->k,
+                                  .item = (uint32_t)i};
         uint32_t idx[MAX_K];
-        float score[MAX_K];
-        int n = knn_index_neighbors(m->index, (uint32_t)i, s->k, idx, score);
-        reply_neighbors(req, "\"item\":", s->item, m, idx, score, n < 0 ? 0 : n, NULL);
+        double score[MAX_K];
+        int n = serving_neighbours_query(&src, &q, idx, score);
+        if (n < 0)
+            reply_query_error(req, n);
+        else
+            reply_neighbors(req, "\"item\":", s->item, m, idx, score, n,
+                            s->metric == SERVING_METRIC_DOT ? "\"metric\":\"dot\"" : NULL);
     }
     served_model_unref(m);
     finish(s);
 }
 
 /* ---- similar from the PMI matrix ---- */
-
-struct scored {
-    uint32_t col;
-    double score;
-    const char *id;
-};
-
-static int scored_cmp(const void *a, const void *b)
-{
-    const struct scored *x = a, *y = b;
-    if (x->score != y->score)
-        return x->score < y->score ? 1 : -1;
-    return strcmp(x->id, y->id);
-}
 
 static void similar_pmi_ready(void *arg, struct pmi_matrix *m, int rc)
 {
@@ -225,43 +200,39 @@ static void similar_pmi_ready(void *arg, struct pmi_matrix *m, int rc)
         finish(s);
         return;
     }
-    const struct cooc_result *r = &m->res;
-    uint64_t b = r->row_ptr[i], e = r->row_ptr[i + 1];
-    struct scored *sc = malloc(sizeof *sc * (e - b + 1));
-    size_t n = 0;
-    for (uint64_t x = b; sc && x < e; x++) {
-        uint32_t col = r->col[x];
-        if (col == (uint32_t)i)
-            continue;
-        double v = s->source == SRC_COOC ? (double)r->cooc[x] : cooc_score(r, (uint32_t)i, x);
-        sc[n++] = (struct scored){col, v, m->names.id[r->keys[col]]};
+    struct serving_items src;
+    serving_items_of_pmi(m, &src);
+    struct serving_query q = {.source = s->source, .k = s->k, .item = (uint32_t)i};
+    uint32_t idx[MAX_K];
+    double score[MAX_K];
+    int n = serving_neighbours_query(&src, &q, idx, score);
+    if (n < 0) {
+        reply_query_error(req, n);
+    } else {
+        json_t *arr = json_array();
+        for (int t = 0; t < n; t++) {
+            uint32_t key = pmi_matrix_key(m, idx[t]);
+            json_array_append_new(arr, neighbor_json(m->names.id[key], score[t],
+                                                     m->names.title[key], m->names.artist[key]));
+        }
+        api_reply_json(req, 200,
+                       json_pack("{s:s,s:n,s:s,s:s,s:o}", "item", s->item, "model", "source",
+                                 s->source == SERVING_SOURCE_COOC ? "cooc" : "pmi", "job", m->job,
+                                 "neighbors", arr));
     }
-    if (sc)
-        qsort(sc, n, sizeof *sc, scored_cmp);
-    json_t *arr = json_array();
-    for (size_t t = 0; sc && t < n && t < s->k; t++) {
-        uint32_t key = r->keys[sc[t].col];
-        json_array_append_new(arr, neighbor_json(sc[t].id, sc[t].score, m->names.title[key],
-                                                 m->names.artist[key]));
-    }
-    free(sc);
-    api_reply_json(req, 200,
-                   json_pack("{s:s,s:n,s:s,s:s,s:o}", "item", s->item, "model", "source",
-                             s->source == SRC_COOC ? "cooc" : "pmi", "job", m->job, "neighbors",
-                             arr));
     pmi_matrix_unref(m);
     finish(s);
 }
 
-static int parse_source(struct api_req *req, enum source *out)
+static int parse_source(struct api_req *req, enum serving_source *out)
 {
     const char *src = api_query(req, "source");
     if (!src || !*src || strcmp(src, "embedding") == 0)
-        *out = SRC_EMBEDDING;
+        *out = SERVING_SOURCE_EMBEDDING;
     else if (strcmp(src, "cooc") == 0)
-        *out = SRC_COOC;
+        *out = SERVING_SOURCE_COOC;
     else if (strcmp(src, "pmi") == 0)
-        *out = SRC_PMI;
+        *out = SERVING_SOURCE_PMI;
     else {
         api_reply_problem(req, 400, "bad-parameter", "Bad Request",
                           json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", "source", "detail",
@@ -278,7 +249,7 @@ void api_item_similar(struct api_req *req)
     if (!id)
         return;
     int64_t k;
-    enum source src;
+    enum serving_source src;
     if (api_query_int(req, "k", 10, 1, MAX_K, &k) != 0 || parse_source(req, &src) != 0)
         return;
     struct sim_req *s = calloc(1, sizeof *s);
@@ -295,17 +266,17 @@ void api_item_similar(struct api_req *req)
     req->state_free = sim_free;
     const char *metric = api_query(req, "metric");
     if (metric && *metric && strcmp(metric, "cosine") != 0) {
-        if (strcmp(metric, "dot") != 0 || src != SRC_EMBEDDING) {
+        if (strcmp(metric, "dot") != 0 || src != SERVING_SOURCE_EMBEDDING) {
             api_reply_problem(req, 400, "bad-parameter", "Bad Request",
                               json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", "metric",
                                         "detail", "cosine or dot (source=embedding only)"),
                               "metric must be cosine or dot (dot with source=embedding)");
             return;
         }
-        s->dot = 1;
+        s->metric = SERVING_METRIC_DOT;
     }
     s->in_handler = 1;
-    if (src == SRC_EMBEDDING) {
+    if (src == SERVING_SOURCE_EMBEDDING) {
         serving_get(req->app, s->model, similar_model_ready, s);
     } else {
         struct store_item it;
@@ -313,7 +284,7 @@ void api_item_similar(struct api_req *req)
             return;
         s->item_key = it.key;
         store_item_clear(&it);
-        pmi_cache_get(req->app, api_query(req, "job"), similar_pmi_ready, s);
+        api__pmi_get(req, api_query(req, "job"), similar_pmi_ready, s);
     }
     s->in_handler = 0;
     if (!s->answered)
@@ -368,22 +339,32 @@ static void recommend_ready(void *arg, struct served_model *m, int rc)
                           json_pack("{s:O}", "unknown_items", unknown),
                           "none of the items is in model %s", m->id);
     } else {
+        struct serving_items src;
+        serving_items_of_model(m, &src);
+        struct serving_query q = {.source = SERVING_SOURCE_EMBEDDING,
+                                  .k = s->k,
+                                  .items = in,
+                                  .n_items = ni,
+                                  .exclude = ex,
+                                  .n_exclude = ne};
         uint32_t idx[MAX_K];
-        float score[MAX_K];
-        int n = knn_index_recommend(m->index, in, ni, ex, ne, s->k, idx, score);
+        double score[MAX_K];
+        int n = serving_neighbours_query(&src, &q, idx, score);
         char *items = json_dumps(s->items, JSON_COMPACT);
         json_t *tail_obj = json_pack("{s:O}", "unknown_items", unknown);
         char *tail = json_dumps(tail_obj, JSON_COMPACT);
         json_decref(tail_obj);
-        if (!items || !tail) {
+        if (n < 0) {
+            reply_query_error(req, n);
+        } else if (!items || !tail) {
             api_reply_oom(req);
         } else {
             tail[strlen(tail) - 1] = '\0'; /* drop the closing brace: spliced in */
             struct jbuf lb = {0}; /* "items": the request's list, as sent */
             jbuf_lit(&lb, "\"items\":");
             jbuf_lit(&lb, items);
-            reply_neighbors(req, lb.failed ? "\"items\":null" : lb.p, NULL, m, idx, score,
-                            n < 0 ? 0 : n, tail + 1);
+            reply_neighbors(req, lb.failed ? "\"items\":null" : lb.p, NULL, m, idx, score, n,
+                            tail + 1);
             free(lb.p);
         }
         free(items);
@@ -429,11 +410,63 @@ static int check_ids(struct api_req *req, json_t *arr, const char *field, int re
     return 0;
 }
 
+/* Refuses a field recommend does not know (a typo such as "exlude" would
+ * otherwise be ignored silently and change the answer): 400 naming it.
+ * "source" is accepted as "embedding", the one source served here. */
+static int check_fields(struct api_req *req, json_t *doc)
+{
+    static const char *const known[] = {"items", "k", "exclude", "model", "source"};
+    const char *key;
+    json_t *v;
+    json_object_foreach(doc, key, v)
+    {
+        size_t i = 0;
+        while (i < sizeof known / sizeof known[0] && strcmp(key, known[i]) != 0)
+            i++;
+        if (i == sizeof known / sizeof known[0]) {
+            /* RFC 6901 pointer (~ → ~0, / → ~1), cut at 64 bytes on a
+             * character boundary */
+            char pointer[160];
+            size_t n = 0;
+            pointer[n++] = '/';
+            for (size_t j = 0; key[j]; j++) { /* n <= 1 + 2 * 67 */
+                if (j >= 64 && ((unsigned char)key[j] & 0xC0) != 0x80)
+                    break;
+                if (key[j] == '~' || key[j] == '/') {
+                    pointer[n++] = '~';
+                    pointer[n++] = key[j] == '~' ? '0' : '1';
+                } else {
+                    pointer[n++] = key[j];
+                }
+            }
+            pointer[n] = '\0';
+            api_reply_problem(req, 400, "unknown-field", "Bad Request",
+                              json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", pointer, "detail",
+                                        "unknown field"),
+                              "unknown field %s (expected items, k, exclude, model)", pointer);
+            return -EINVAL;
+        }
+        if (strcmp(key, "source") == 0 && !json_is_null(v) &&
+            !(json_is_string(v) && strcmp(json_string_value(v), "embedding") == 0)) {
+            api_reply_problem(req, 422, "invalid-body", "Unprocessable Content",
+                              json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", "/source", "detail",
+                                        "only \"embedding\" is served"),
+                              "source must be \"embedding\"");
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
 void api_recommend(struct api_req *req)
 {
     json_t *doc = api_body_json(req);
     if (!doc)
         return;
+    if (json_is_object(doc) && check_fields(req, doc) != 0) {
+        json_decref(doc);
+        return;
+    }
     struct sim_req *s = calloc(1, sizeof *s);
     if (!s) {
         json_decref(doc);

@@ -2,9 +2,11 @@
  * Hold-out metrics and rankers (see eval.h). The metric loop ranks each
  * query once at the largest k and scores every requested k on prefixes of
  * that list; set membership of R is a per-call stamp array, so a query
- * costs O(|R| + k) beyond the ranking.
+ * costs O(|R| + k) beyond the ranking. The rankers select with ml/rank.c,
+ * the order the serving endpoints answer in.
  */
 #include "ml/eval.h"
+#include "ml/rank.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -107,85 +109,31 @@ out:
     return rc;
 }
 
-/* ---- matrix ranker: partial selection of the best k entries of a row ---- */
-
-struct cand {
-    double v;
-    uint32_t rank;
-    uint32_t j;
-};
-
-static int cand_better(const struct cand *a, const struct cand *b)
-{
-    if (a->v != b->v)
-        return a->v > b->v;
-    if (a->rank != b->rank)
-        return a->rank < b->rank;
-    return a->j < b->j;
-}
-
-static int cand_cmp(const void *a, const void *b)
-{
-    return cand_better(a, b) ? -1 : cand_better(b, a) ? 1 : 0;
-}
+/* ---- rankers: ml/rank.c's selection under the one ranking order ---- */
 
 int eval_rank_matrix(void *ranker, uint32_t q, uint32_t k, uint32_t *out)
 {
     const struct eval_matrix_ranker *m = ranker;
-    uint64_t b = m->row_ptr[q], e = m->row_ptr[q + 1];
-    struct cand *c = malloc(sizeof *c * (e - b + 1));
-    if (!c)
+    double *score = malloc(sizeof *score * ((size_t)k + 1));
+    if (!score)
         return -ENOMEM;
-    uint32_t n = 0;
-    for (uint64_t x = b; x < e; x++) {
-        uint32_t j = m->col[x];
-        if (j == q)
-            continue;
-        c[n++] = (struct cand){m->value[x], m->tie_rank ? m->tie_rank[j] : j, j};
-    }
-    qsort(c, n, sizeof *c, cand_cmp);
-    uint32_t got = n < k ? n : k;
-    for (uint32_t t = 0; t < got; t++)
-        out[t] = c[t].j;
-    free(c);
-    return (int)got;
+    int got = rank_row(m->row_ptr, m->col, m->value, q, k, m->tie_rank, out, score);
+    free(score);
+    return got;
 }
 
 int eval_rank_dot(void *ranker, uint32_t q, uint32_t k, uint32_t *out)
 {
     const struct eval_dot_ranker *d = ranker;
-    struct cand *top = d->scratch; /* best first, `got` entries */
-    if (!top || q >= d->n)
+    if (!d->scratch || q >= d->n)
         return -EINVAL;
-    const float *eq = d->emb + (size_t)q * d->dim;
-    uint32_t got = 0, cap = k < d->n ? k : d->n;
-    for (uint32_t j = 0; j < d->n; j++) {
-        if (j == q)
-            continue;
-        const float *ej = d->emb + (size_t)j * d->dim;
-        double s = 0;
-        for (uint32_t t = 0; t < d->dim; t++)
-            s += (double)eq[t] * ej[t];
-        struct cand c = {s, d->tie_rank ? d->tie_rank[j] : j, j};
-        /* insertion into the sorted top list; most candidates fail the
-         * first comparison with the current worst */
-        if (got == cap && (cap == 0 || !cand_better(&c, &top[cap - 1])))
-            continue;
-        uint32_t at = got < cap ? got++ : cap - 1;
-        while (at > 0 && cand_better(&c, &top[at - 1])) {
-            top[at] = top[at - 1];
-            at--;
-        }
-        top[at] = c;
-    }
-    for (uint32_t t = 0; t < got; t++)
-        out[t] = top[t].j;
-    return (int)got;
+    /* the scratch holds n + 1 >= min(k, n - 1) scores */
+    return rank_dot(d->emb, d->n, d->dim, q, k, d->tie_rank, out, d->scratch);
 }
 
 size_t eval_dot_scratch_size(uint32_t n)
 {
-    return sizeof(struct cand) * ((size_t)n + 1);
+    return sizeof(double) * ((size_t)n + 1);
 }
 
 int eval_rank_order(void *ranker, uint32_t q, uint32_t k, uint32_t *out)
@@ -206,10 +154,7 @@ static int by_count(const void *a, const void *b, void *arg)
 {
     const struct count_order *o = arg;
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    if (o->count[x] != o->count[y])
-        return o->count[x] > o->count[y] ? -1 : 1;
-    uint32_t rx = o->rank ? o->rank[x] : x, ry = o->rank ? o->rank[y] : y;
-    return rx < ry ? -1 : rx > ry;
+    return rank_compare(o->count[x], x, o->count[y], y, o->rank);
 }
 
 int eval_order_by_count(const uint32_t *count, const uint32_t *tie_rank, uint32_t n,

@@ -53,11 +53,14 @@ int eval_score(const struct eval_lists *test, uint32_t n_items, const uint32_t *
                eval_rank_fn rank, void *rank_ud, eval_progress_fn progress, void *progress_ud,
                struct eval_metrics *out);
 
-/* --- rankers --- */
+/* --- rankers: all select with ml/rank.h, the order the serving
+ * endpoints answer in (score descending, ties by tie_rank, then index) ---
+ */
 
 /* By the values of q's row of a sparse matrix (CSR over dense indices,
  * borrowed): value[e] for entry e, higher first; ties by tie_rank[j]
- * ascending (NULL: by index). The diagonal is skipped. */
+ * ascending (NULL: by index). The diagonal is skipped. Allocates k
+ * doubles per call (-ENOMEM). */
 struct eval_matrix_ranker {
     const uint64_t *row_ptr;
     const uint32_t *col;
@@ -71,7 +74,8 @@ int eval_rank_matrix(void *ranker, uint32_t q, uint32_t k, uint32_t *out);
  * ties by tie_rank[j] ascending (NULL: by index); q excluded. A brute-force
  * scan (O(n·dim) per query) for the study's "embedding_dot" method: what
  * the factors score before the serving rule's cosine normalisation.
- * scratch: caller-owned, n entries (the ranker is not reentrant). */
+ * scratch: caller-owned, eval_dot_scratch_size(n) bytes, suitably aligned
+ * for doubles (malloc); the ranker is not reentrant. */
 struct eval_dot_ranker {
     const float *emb;
     uint32_t n, dim;

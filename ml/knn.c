@@ -89,15 +89,18 @@ static int scan(const struct knn_index *idx, const float *qn, uint32_t k, const 
 {
     const uint32_t n = idx->n, d = idx->d;
     const uint32_t kmax = k < n ? k : n;
-    float *c = NULL;
+    double *hbuf = NULL;
     int rc = 0;
 
     if (kmax == 0)
         return 0;
-    /* scores, pass-1 buffer (2·kmax), output scores if the caller wants none */
-    c = malloc(((size_t)n + 3 * (size_t)kmax) * sizeof(float));
-    if (!c)
+    /* one block: the selection heap's scores (kmax doubles, first for
+     * alignment), then the float scores, the pass-1 buffer (2·kmax) and
+     * the output scores if the caller wants none */
+    hbuf = malloc((size_t)kmax * sizeof(double) + ((size_t)n + 3 * (size_t)kmax) * sizeof(float));
+    if (!hbuf)
         return -ENOMEM;
+    float *c = (float *)(hbuf + kmax);
     float *tbuf = c + n;
     float *scores = out_score ? out_score : tbuf + 2 * (size_t)kmax;
 
@@ -124,11 +127,11 @@ static int scan(const struct knn_index *idx, const float *qn, uint32_t k, const 
     }
     const uint32_t avail = n - excluded;
     const uint32_t kf = kmax < avail ? kmax : avail;
-    knn__select(idx, qn, c, avail, kf, tbuf, out_idx, scores);
+    knn__select(idx, qn, c, avail, kf, tbuf, hbuf, out_idx, scores);
     rc = (int)kf;
 
 out:
-    free(c);
+    free(hbuf);
     return rc;
 }
 

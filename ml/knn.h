@@ -109,7 +109,7 @@ void knn_index_destroy(struct knn_index *idx);
  * Threading: not concurrent with any other call on idx (it writes the
  * lists); runs p->threads threads, the caller's among them, joined before
  * returning. Memory: 8·n·K bytes of lists plus per thread
- * 4·block_rows·block_cols + 8·block_rows·(3K + 16) + 4·n bytes of scratch
+ * 4·block_rows·block_cols + 8·block_rows·(3K + 16) + 4·n + 16·K bytes of scratch
  * (2 MB at the automatic sizes, K = 100, 92.7 k items).
  */
 int knn_index_precompute(struct knn_index *idx, const struct knn_params *p, knn_progress_cb cb,
@@ -120,7 +120,8 @@ int knn_index_precompute(struct knn_index *idx, const struct knn_params *p, knn_
  * out_score may be NULL). Uses the precomputed lists when k <= K (or when
  * they hold all n - 1 items), else an exact scan; both give the same
  * answer. Returns the number written, min(k, n - 1), or -EINVAL (NULL idx /
- * out_idx, i >= n), -ENOMEM (scan scratch: n + k floats). Thread-safe.
+ * out_idx, i >= n), -ENOMEM (scan scratch: n + 3k floats and k doubles).
+ * Thread-safe.
  */
 int knn_index_neighbors(const struct knn_index *idx, uint32_t i, uint32_t k, uint32_t *out_idx,
                         float *out_score);
@@ -132,7 +133,7 @@ int knn_index_neighbors(const struct knn_index *idx, uint32_t i, uint32_t k, uin
  * to k entries to out_idx / out_score (out_score may be NULL). Returns the
  * number written, min(k, n - excluded items), or -EINVAL (NULL idx / q /
  * out_idx, a non-finite q, an exclude index >= n), -ENOMEM. Thread-safe;
- * allocates n + k floats of scratch per call.
+ * allocates n + 3k floats and k doubles of scratch per call.
  */
 int knn_index_query_vector(const struct knn_index *idx, const float *q, uint32_t k,
                            const uint32_t *exclude, size_t n_exclude, uint32_t *out_idx,

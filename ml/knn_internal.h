@@ -75,10 +75,11 @@ float knn__score(const float *a, const float *b, uint32_t d);
 /* Exact top-kf of query row q (normalised, d floats) over all items, given
  * float shortlist scores c[0..n) (BLAS q·u_j, excluded items set to
  * -INFINITY). avail is the number of items not excluded, kf <= avail.
- * Writes kf items best first (score desc, rank asc, index asc) to
- * out_idx / out_score; tbuf is 2·kf floats of scratch. */
+ * Writes kf items best first (score desc, rank asc, index asc: ml/rank.h)
+ * to out_idx / out_score; tbuf is 2·kf floats and hbuf kf doubles of
+ * scratch (hbuf holds the heap's scores). */
 void knn__select(const struct knn_index *idx, const float *q, const float *c, uint32_t avail,
-                 uint32_t kf, float *tbuf, uint32_t *out_idx, float *out_score);
+                 uint32_t kf, float *tbuf, double *hbuf, uint32_t *out_idx, float *out_score);
 
 /* The k-th largest of a[0..m) (k in 1..m); reorders a. Quickselect with a
  * three-way partition, so runs of equal values stay linear. */
@@ -86,9 +87,10 @@ float knn__kth(float *a, uint32_t m, uint32_t k);
 
 /* Exact top-kf (score desc, rank asc, index asc) of query q over the
  * candidate items cand[0..nc) (distinct, nc >= kf): each is rescored with
- * knn__score; writes kf entries best first to out_idx / out_score. */
+ * knn__score; writes kf entries best first to out_idx / out_score. hbuf
+ * is kf doubles of scratch. */
 void knn__rescore_top(const struct knn_index *idx, const float *q, const uint32_t *cand,
-                      uint32_t nc, uint32_t kf, uint32_t *out_idx, float *out_score);
+                      uint32_t nc, uint32_t kf, double *hbuf, uint32_t *out_idx, float *out_score);
 
 /* The shortlist margin: every item of the exact top kf has a float BLAS
  * score >= (the kf-th largest float score) - eps, eps = (4d + 16)·2^-24 >
@@ -130,8 +132,9 @@ void knn__stream_feed(struct knn__stream *s, const float *c, uint32_t j0, uint32
 
 /* Writes the exact top-kf of query row q (best first) from the kept items
  * and returns 0, or returns 1 without writing when s overflowed. At least
- * kf finite scores must have been offered. tmp holds cap floats. */
+ * kf finite scores must have been offered. tmp holds cap floats, hbuf kf
+ * doubles. */
 int knn__stream_finish(struct knn__stream *s, const struct knn_index *idx, const float *q,
-                       float *tmp, uint32_t *out_idx, float *out_score);
+                       float *tmp, double *hbuf, uint32_t *out_idx, float *out_score);
 
 #endif

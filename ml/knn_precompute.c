@@ -44,6 +44,7 @@ struct pc_scratch {
     float *tmp;             /* cap */
     float *row;             /* n: whole-row fallback for an overflowed stream */
     float *tbuf;            /* 2·kf, for knn__select */
+    double *hbuf;           /* kf: the selection heap's scores */
 };
 
 struct pc_ctx {
@@ -95,13 +96,13 @@ static void pc_task(void *vctx, size_t task, int worker)
         const float *q = idx->u + (size_t)i * d;
         uint32_t *oi = ctx->nbr_idx + (size_t)i * kf;
         float *os = ctx->nbr_score + (size_t)i * kf;
-        if (knn__stream_finish(&w->st[r], idx, q, w->tmp, oi, os) == 0)
+        if (knn__stream_finish(&w->st[r], idx, q, w->tmp, w->hbuf, oi, os) == 0)
             continue;
         /* Many near-ties (duplicates, zero rows): the whole row, as a scan. */
         cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n, (int)d, 1.0f, idx->u, (int)d, q, 1, 0.0f,
                     w->row, 1);
         w->row[i] = -INFINITY;
-        knn__select(idx, q, w->row, n - 1, kf, w->tbuf, oi, os);
+        knn__select(idx, q, w->row, n - 1, kf, w->tbuf, w->hbuf, oi, os);
     }
     atomic_fetch_add_explicit(&ctx->done, rows, memory_order_relaxed);
 }
@@ -175,7 +176,9 @@ int knn_index_precompute(struct knn_index *idx, const struct knn_params *p, knn_
             w->tmp = malloc((size_t)cap * sizeof(float));
             w->row = malloc((size_t)n * sizeof(float));
             w->tbuf = malloc(2 * (size_t)kf * sizeof(float));
-            if (!w->tile || !w->val || !w->vidx || !w->st || !w->tmp || !w->row || !w->tbuf) {
+            w->hbuf = malloc((size_t)kf * sizeof(double));
+            if (!w->tile || !w->val || !w->vidx || !w->st || !w->tmp || !w->row || !w->tbuf ||
+                !w->hbuf) {
                 rc = -ENOMEM;
                 goto out;
             }
@@ -216,6 +219,7 @@ out:
             free(w->tmp);
             free(w->row);
             free(w->tbuf);
+            free(w->hbuf);
         }
     free(ctx.w);
     free(ctx.nbr_idx);

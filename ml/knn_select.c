@@ -10,8 +10,11 @@
  * every true top-k item has a float score >= t − 2γ_d (proof in
  * docs/algorithms.md). Pass 1 finds t (threshold buffer + quickselect);
  * pass 2 rescores only the items above t − eps exactly and keeps the best
- * k in a bounded heap stored in the output arrays. Typically k + a few
- * items are rescored; ties (zero rows, duplicates) are all rescored.
+ * k in ml/rank.c's bounded heap (the project's one ranking order; indices
+ * in the output array, scores in the caller's double scratch: a float
+ * score converts to double exactly, so the order is the float order).
+ * Typically k + a few items are rescored; ties (zero rows, duplicates) are
+ * all rescored.
  *
  * Both passes first test 16 scores at a time against the threshold
  * (knn__chunk_mask): after the heap fills, almost every chunk is rejected
@@ -19,11 +22,11 @@
  * (knn_stream.c) and shares knn__kth and knn__rescore_top from here.
  */
 #include "ml/knn_internal.h"
+#include "ml/rank.h"
 
 #include <errno.h>
 #include <float.h>
 #include <math.h>
-#include <stdbool.h>
 
 #define BATCH 64
 
@@ -163,94 +166,19 @@ static float kth_largest(const float *c, uint32_t n, uint32_t kf, float *buf)
     return knn__kth(buf, m, kf);
 }
 
-/* ---- pass 2: exact top-k (heap with the worst entry at the root) ---- */
+/* ---- pass 2: exact top-k (ml/rank.c's bounded heap) ---- */
 
-struct sel {
-    const uint32_t *rank;
-    uint32_t *idx;
-    float *score;
-    uint32_t size;
-};
-
-/* Is (sa, a) ranked before (sb, b)? A total order: indices are distinct. */
-static inline bool better(const struct sel *s, float sa, uint32_t a, float sb, uint32_t b)
+/* Copies the sorted heap's double scores (exact floats) to out_score. */
+static void scores_out(const struct rank_top *t, float *out_score)
 {
-    if (sa != sb)
-        return sa > sb;
-    if (s->rank && s->rank[a] != s->rank[b])
-        return s->rank[a] < s->rank[b];
-    return a < b;
+    for (uint32_t r = 0; r < t->size; r++)
+        out_score[r] = (float)t->score[r];
 }
 
-static void sel_down(struct sel *s, uint32_t size, uint32_t p)
-{
-    float v = s->score[p];
-    uint32_t vi = s->idx[p];
-    for (;;) {
-        uint32_t c = 2 * p + 1;
-        if (c >= size)
-            break;
-        /* pick the worse child */
-        if (c + 1 < size && better(s, s->score[c], s->idx[c], s->score[c + 1], s->idx[c + 1]))
-            c++;
-        if (!better(s, v, vi, s->score[c], s->idx[c]))
-            break;
-        s->score[p] = s->score[c];
-        s->idx[p] = s->idx[c];
-        p = c;
-    }
-    s->score[p] = v;
-    s->idx[p] = vi;
-}
-
-static void sel_up(struct sel *s, uint32_t p)
-{
-    float v = s->score[p];
-    uint32_t vi = s->idx[p];
-    while (p > 0) {
-        uint32_t parent = (p - 1) / 2;
-        if (!better(s, s->score[parent], s->idx[parent], v, vi))
-            break;
-        s->score[p] = s->score[parent];
-        s->idx[p] = s->idx[parent];
-        p = parent;
-    }
-    s->score[p] = v;
-    s->idx[p] = vi;
-}
-
-static void sel_push(struct sel *s, uint32_t cap, float sc, uint32_t j)
-{
-    if (s->size < cap) {
-        s->score[s->size] = sc;
-        s->idx[s->size] = j;
-        sel_up(s, s->size++);
-    } else if (better(s, sc, j, s->score[0], s->idx[0])) {
-        s->score[0] = sc;
-        s->idx[0] = j;
-        sel_down(s, s->size, 0);
-    }
-}
-
-/* Heapsort in place: repeatedly moving the worst to the end leaves the
- * array best first. */
-static void sel_sort(struct sel *s)
-{
-    for (uint32_t end = s->size; end-- > 1;) {
-        float ts = s->score[0];
-        uint32_t ti = s->idx[0];
-        s->score[0] = s->score[end];
-        s->idx[0] = s->idx[end];
-        s->score[end] = ts;
-        s->idx[end] = ti;
-        sel_down(s, end, 0);
-    }
-}
-
-/* Rescores cand[0..nc) exactly into the heap s (capacity kf), BATCH at a
- * time: candidates are scattered over the matrix (L2 misses), and
- * prefetching a batch's rows before scoring lets those misses overlap. */
-static void push_rescored(const struct knn_index *idx, const float *q, struct sel *s, uint32_t kf,
+/* Rescores cand[0..nc) exactly into the top-kf t, BATCH at a time:
+ * candidates are scattered over the matrix (L2 misses), and prefetching a
+ * batch's rows before scoring lets those misses overlap. */
+static void push_rescored(const struct knn_index *idx, const float *q, struct rank_top *t,
                           const uint32_t *cand, uint32_t nc)
 {
     const uint32_t d = idx->d;
@@ -262,24 +190,26 @@ static void push_rescored(const struct knn_index *idx, const float *q, struct se
                 __builtin_prefetch(row + off);
         }
         for (uint32_t b = b0; b < b1; b++)
-            sel_push(s, kf, knn__score(q, idx->u + (size_t)cand[b] * d, d), cand[b]);
+            rank_top_push(t, knn__score(q, idx->u + (size_t)cand[b] * d, d), cand[b]);
     }
 }
 
 void knn__rescore_top(const struct knn_index *idx, const float *q, const uint32_t *cand,
-                      uint32_t nc, uint32_t kf, uint32_t *out_idx, float *out_score)
+                      uint32_t nc, uint32_t kf, double *hbuf, uint32_t *out_idx, float *out_score)
 {
-    struct sel s = {.rank = idx->rank, .idx = out_idx, .score = out_score, .size = 0};
+    struct rank_top t;
 
-    push_rescored(idx, q, &s, kf, cand, nc);
-    sel_sort(&s);
+    rank_top_init(&t, out_idx, hbuf, kf, idx->rank);
+    push_rescored(idx, q, &t, cand, nc);
+    rank_top_sort(&t);
+    scores_out(&t, out_score);
 }
 
 void knn__select(const struct knn_index *idx, const float *q, const float *c, uint32_t avail,
-                 uint32_t kf, float *tbuf, uint32_t *out_idx, float *out_score)
+                 uint32_t kf, float *tbuf, double *hbuf, uint32_t *out_idx, float *out_score)
 {
     const uint32_t n = idx->n, d = idx->d;
-    struct sel s = {.rank = idx->rank, .idx = out_idx, .score = out_score, .size = 0};
+    struct rank_top top;
     float lo;
 
     if (kf == 0)
@@ -293,6 +223,7 @@ void knn__select(const struct knn_index *idx, const float *q, const float *c, ui
         lo = kth_largest(c, n, kf, tbuf) - eps;
     }
 
+    rank_top_init(&top, out_idx, hbuf, kf, idx->rank);
     uint32_t batch[BATCH], nb = 0;
     for (uint32_t j = 0; j < n; j += KNN_CHUNK) {
         if (j + KNN_CHUNK <= n) {
@@ -304,9 +235,10 @@ void knn__select(const struct knn_index *idx, const float *q, const float *c, ui
                     batch[nb++] = t;
         }
         if (nb > BATCH - KNN_CHUNK || j + KNN_CHUNK >= n) {
-            push_rescored(idx, q, &s, kf, batch, nb);
+            push_rescored(idx, q, &top, batch, nb);
             nb = 0;
         }
     }
-    sel_sort(&s);
+    rank_top_sort(&top);
+    scores_out(&top, out_score);
 }

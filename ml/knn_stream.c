@@ -143,7 +143,7 @@ void knn__stream_feed(struct knn__stream *s, const float *c, uint32_t j0, uint32
 }
 
 int knn__stream_finish(struct knn__stream *s, const struct knn_index *idx, const float *q,
-                       float *tmp, uint32_t *out_idx, float *out_score)
+                       float *tmp, double *hbuf, uint32_t *out_idx, float *out_score)
 {
     if (s->overflow)
         return 1;
@@ -155,6 +155,6 @@ int knn__stream_finish(struct knn__stream *s, const struct knn_index *idx, const
     for (uint32_t t = 0; t < s->m; t++)
         if (s->val[t] >= lo)
             s->idx[nc++] = s->idx[t];
-    knn__rescore_top(idx, q, s->idx, nc, s->kf, out_idx, out_score);
+    knn__rescore_top(idx, q, s->idx, nc, s->kf, hbuf, out_idx, out_score);
     return 0;
 }

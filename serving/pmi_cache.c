@@ -1,7 +1,9 @@
 /*
- * PMI matrix cache (see pmi_cache.h). State is loop-thread only; the load
- * itself runs in uv_queue_work with its own store handle.
+ * PMI matrix cache (see pmi_cache.h): a serving/loader.c loader of
+ * matrices keyed by job id. State is loop-thread only; the load itself
+ * runs on the pool with its own store handle.
  */
+#include "base/thread.h"
 #include "serving/pmi_cache.h"
 
 #include <errno.h>
@@ -10,30 +12,16 @@
 #include <string.h>
 
 #include "conf/app.h"
-#include "jobs/jobs.h"
 #include "base/log.h"
+#include "serving/loader.h"
 #include "storage/cooc_file.h"
-#include "storage/jobs.h"
 
-struct waiter {
-    pmi_cache_cb cb;
-    void *arg;
-    struct waiter *next;
-};
-
-struct load {
-    uv_work_t work;
-    char job[32];
-    char dir[1100];
+struct pmi_load_params {
     char state_dir[1024];
-    struct pmi_matrix *m;
-    int rc;
-    struct waiter *waiters;
-    struct load *next;
 };
 
-static struct pmi_matrix *cached;
-static struct load *loading; /* loads in flight */
+static struct loader pmi_loader; /* loop thread */
+static int pmi_loader_ready;
 
 void pmi_matrix_unref(struct pmi_matrix *m)
 {
@@ -41,6 +29,7 @@ void pmi_matrix_unref(struct pmi_matrix *m)
         return;
     cooc_result_free(&m->res);
     store_item_names_free(&m->names);
+    free(m->id_rank);
     free(m->top);
     free(m);
 }
@@ -125,118 +114,119 @@ static int top_pairs(struct pmi_matrix *m)
     return 0;
 }
 
-static void load_work(uv_work_t *w)
+static const char *item_id(const struct pmi_matrix *m, uint32_t i)
 {
-    struct load *l = (struct load *)w;
-    struct pmi_matrix *m = calloc(1, sizeof *m);
-    if (!m) {
-        l->rc = -ENOMEM;
-        return;
+    uint32_t key = m->res.keys[i];
+    const char *id = key <= m->names.max_key ? m->names.id[key] : NULL;
+    return id ? id : ""; /* cannot happen: items are never deleted */
+}
+
+static int by_id(const void *a, const void *b, void *arg)
+{
+    return strcmp(item_id(arg, *(const uint32_t *)a), item_id(arg, *(const uint32_t *)b));
+}
+
+/* id_rank: ties in a neighbour list are broken by item id (strcmp), as
+ * the served model's rank array does (serving.c). */
+static int id_ranks(struct pmi_matrix *m)
+{
+    uint32_t n = m->res.n;
+    uint32_t *order = malloc(sizeof *order * ((size_t)n + 1));
+    m->id_rank = malloc(sizeof *m->id_rank * ((size_t)n + 1));
+    if (!order || !m->id_rank) {
+        free(order);
+        return -ENOMEM;
     }
+    for (uint32_t i = 0; i < n; i++)
+        order[i] = i;
+    qsort_r(order, n, sizeof *order, by_id, m);
+    for (uint32_t r = 0; r < n; r++)
+        m->id_rank[order[r]] = r;
+    free(order);
+    return 0;
+}
+
+/* Pool thread: the job's .cooc file, the item names, the top pairs and
+ * the id order. */
+static int pmi_load(const char *job, const void *params, void **out)
+{
+    const struct pmi_load_params *p = params;
+    struct pmi_matrix *m = calloc(1, sizeof *m);
+    if (!m)
+        return -ENOMEM;
     m->refs = 1;
-    snprintf(m->job, sizeof m->job, "%s", l->job);
-    char name[64];
-    snprintf(name, sizeof name, "%s.cooc", l->job);
-    l->rc = cooc_file_read(l->dir, name, &m->res);
-    if (l->rc == 0) {
+    snprintf(m->job, sizeof m->job, "%s", job);
+    char dir[1100], name[LOADER_KEY_MAX + 8];
+    snprintf(dir, sizeof dir, "%s/pmi", p->state_dir);
+    snprintf(name, sizeof name, "%s.cooc", job);
+    int rc = cooc_file_read(dir, name, &m->res);
+    if (rc == 0) {
         struct store_error err;
-        struct store *s = store_open(l->state_dir, &err);
-        l->rc = s ? store_item_names_load(s, &m->names) : -EIO;
+        struct store *s = store_open(p->state_dir, &err);
+        rc = s ? store_item_names_load(s, &m->names) : -EIO;
         store_close(s);
     }
-    if (l->rc == 0)
-        l->rc = top_pairs(m);
-    if (l->rc != 0) {
+    if (rc == 0)
+        rc = top_pairs(m);
+    if (rc == 0)
+        rc = id_ranks(m);
+    if (rc != 0) {
         pmi_matrix_unref(m);
-        return;
+        return rc;
     }
-    l->m = m;
+    *out = m;
+    return 0;
 }
 
-static void load_done(uv_work_t *w, int status)
+static void pmi_ref(void *m)
 {
-    struct load *l = (struct load *)w;
-    for (struct load **pp = &loading; *pp; pp = &(*pp)->next)
-        if (*pp == l) {
-            *pp = l->next;
-            break;
-        }
-    if (l->m) {
-        pmi_matrix_unref(cached);
-        cached = l->m;
-        log_info("pmi: loaded matrix of job %s (%u items, %llu entries)", l->job, l->m->res.n,
-                 (unsigned long long)l->m->res.nnz);
-    } else {
-        log_warn("pmi: cannot load matrix of job %s: %s", l->job, strerror(-l->rc));
-    }
-    while (l->waiters) {
-        struct waiter *wt = l->waiters;
-        l->waiters = wt->next;
-        if (l->m)
-            l->m->refs++;
-        wt->cb(wt->arg, l->m, l->m ? 0 : l->rc);
-        free(wt);
-    }
-    free(l);
+    ((struct pmi_matrix *)m)->refs++;
 }
 
-void pmi_cache_get(struct app *app, const char *job, pmi_cache_cb cb, void *arg)
+static void pmi_unref(void *m)
 {
-    char id[32];
-    if (!job || !*job) {
-        if (jobs_latest_succeeded(app->jobs, "pmi", id, sizeof id) != 0) {
-            cb(arg, NULL, -ENOENT);
-            return;
-        }
-    } else {
-        if (!jobs_is_succeeded(app->jobs, job, "pmi")) {
-            cb(arg, NULL, -ENOENT);
-            return;
-        }
-        snprintf(id, sizeof id, "%s", job);
+    pmi_matrix_unref(m);
+}
+
+static void pmi_call(loader_fn fn, void *arg, void *m, int rc)
+{
+    ((pmi_cache_cb)fn)(arg, m, rc);
+}
+
+static void pmi_loaded(void *ud, const char *job, const void *params, void *obj, int rc)
+{
+    const struct pmi_matrix *m = obj;
+    if (m)
+        log_info("pmi: loaded matrix of job %s (%u items, %llu entries)", job, m->res.n,
+                 (unsigned long long)m->res.nnz);
+    else
+        log_warn("pmi: cannot load matrix of job %s: %s", job, strerror(-rc));
+}
+
+static const struct loader_ops pmi_ops = {
+    .params_size = sizeof(struct pmi_load_params),
+    .load = pmi_load,
+    .ref = pmi_ref,
+    .unref = pmi_unref,
+    .call = pmi_call,
+    .loaded = pmi_loaded,
+};
+
+void pmi_cache_get(struct app *app, const char *job_id, pmi_cache_cb cb, void *arg)
+{
+    ASSERT_LOOP_THREAD();
+    if (!pmi_loader_ready) {
+        loader_init(&pmi_loader, app->loop, &pmi_ops, NULL);
+        pmi_loader_ready = 1;
     }
-    if (cached && strcmp(cached->job, id) == 0) {
-        cached->refs++;
-        cb(arg, cached, 0);
-        return;
-    }
-    struct waiter *wt = malloc(sizeof *wt);
-    if (!wt) {
-        cb(arg, NULL, -ENOMEM);
-        return;
-    }
-    wt->cb = cb;
-    wt->arg = arg;
-    for (struct load *l = loading; l; l = l->next) {
-        if (strcmp(l->job, id) == 0) {
-            wt->next = l->waiters;
-            l->waiters = wt;
-            return;
-        }
-    }
-    struct load *l = calloc(1, sizeof *l);
-    if (!l) {
-        free(wt);
-        cb(arg, NULL, -ENOMEM);
-        return;
-    }
-    wt->next = NULL;
-    l->waiters = wt;
-    snprintf(l->job, sizeof l->job, "%s", id);
-    snprintf(l->state_dir, sizeof l->state_dir, "%s", app->cfg.state_dir);
-    snprintf(l->dir, sizeof l->dir, "%s/pmi", app->cfg.state_dir);
-    l->next = loading;
-    loading = l;
-    if (uv_queue_work(app->loop, &l->work, load_work, load_done) != 0) {
-        loading = l->next;
-        free(wt);
-        free(l);
-        cb(arg, NULL, -EIO);
-    }
+    struct pmi_load_params p;
+    snprintf(p.state_dir, sizeof p.state_dir, "%s", app->cfg.state_dir);
+    loader_get(&pmi_loader, job_id, &p, (loader_fn)cb, arg);
 }
 
 void pmi_cache_clear(void)
 {
-    pmi_matrix_unref(cached);
-    cached = NULL;
+    if (pmi_loader_ready)
+        loader_deinit(&pmi_loader);
+    pmi_loader_ready = 0;
 }

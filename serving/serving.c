@@ -1,61 +1,57 @@
 /*
- * Serving models (see serving.h). Loop-thread state: the active model, one
- * other cached model, and loads in flight with their waiters.
+ * Serving models (see serving.h). Loop-thread state: two cached loaders
+ * (serving/loader.c), one whose cached model is the active one and one
+ * for one other model, with their loads in flight.
  */
+#include "base/thread.h"
 #include "serving/serving.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <uv.h>
 
+#include "base/clock.h"
 #include "conf/app.h"
 #include "base/log.h"
 #include "ml/knn.h"
+#include "serving/loader.h"
 #include "storage/models.h"
 #include "storage/store.h"
 
-struct waiter {
-    serving_cb cb;
-    void *arg;
-    struct waiter *next;
-};
-
-struct load {
-    uv_work_t work;
-    struct app *app;
-    char id[40];
+/* What a load needs from the loop thread's config, copied when it starts
+ * (the config may reload meanwhile). */
+struct load_params {
     char state_dir[1024];
-    int activate; /* make it the active model when loaded */
+    int activate; /* the active model: precompute its lists (when not too big) */
     uint32_t topk;
     int64_t precompute_max;
     int threads;
-    struct served_model *m;
-    int rc;
-    struct waiter *waiters;
-    struct load *next;
 };
 
+/* Two loaders (serving/loader.c): the active model is the `active`
+ * loader's cached object, so activating is a load whose completion swaps
+ * the cached pointer; `other` caches one more model for ?model= queries
+ * and exports. */
 struct serving {
-    struct served_model *active;
-    struct served_model *other;
-    struct load *loads;
+    struct loader active;
+    struct loader other;
 };
+
+static const struct loader_ops model_ops;
 
 static struct serving *serving_of(struct app *app)
 {
-    if (!app->serving)
-        app->serving = calloc(1, sizeof(struct serving));
+    if (!app->serving) {
+        struct serving *sv = calloc(1, sizeof(struct serving));
+        if (!sv)
+            return NULL;
+        loader_init(&sv->active, app->loop, &model_ops, NULL);
+        loader_init(&sv->other, app->loop, &model_ops, NULL);
+        app->serving = sv;
+    }
     return app->serving;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 void served_model_ref(struct served_model *m)
@@ -129,7 +125,7 @@ int serving_model_build(struct store *s, const char *id, const char *pmi_job,
 {
     struct store_item_names names = {0};
     int rc;
-    double t0 = now_s();
+    double t0 = clock_mono_s();
     *out = NULL;
     struct served_model *m = calloc(1, sizeof *m);
     if (!m) {
@@ -169,7 +165,7 @@ int serving_model_build(struct store *s, const char *id, const char *pmi_job,
     qsort_r(m->by_id, n, sizeof *m->by_id, by_id_cmp, m);
     for (uint32_t r = 0; r < n; r++)
         rank[m->by_id[r]] = r;
-    m->load_seconds = now_s() - t0;
+    m->load_seconds = clock_mono_s() - t0;
     rc = 0;
     if (n > 0) {
         int err = 0;
@@ -180,7 +176,7 @@ int serving_model_build(struct store *s, const char *id, const char *pmi_job,
             goto out;
         }
         if (precompute) {
-            double t1 = now_s();
+            double t1 = clock_mono_s();
             struct knn_params kp;
             knn_params_init(&kp);
             kp.k = topk;
@@ -188,7 +184,7 @@ int serving_model_build(struct store *s, const char *id, const char *pmi_job,
             if ((rc = knn_index_precompute(m->index, &kp, NULL, NULL)) != 0)
                 goto out;
             m->precomputed = 1;
-            m->precompute_seconds = now_s() - t1;
+            m->precompute_seconds = clock_mono_s() - t1;
         }
     }
 out:
@@ -201,149 +197,128 @@ out:
     return 0;
 }
 
+static void params_of(struct app *app, int activate, struct load_params *p)
+{
+    memset(p, 0, sizeof *p);
+    snprintf(p->state_dir, sizeof p->state_dir, "%s", app->cfg.state_dir);
+    p->activate = activate;
+    p->topk = (uint32_t)app->cfg.serving_topk;
+    p->precompute_max = app->cfg.serving_precompute_max_items;
+    p->threads = (int)app->cfg.jobs_threads;
+}
+
 /* Pool thread (or start-up): reads the model's record and file, then
  * builds it. */
-static int model_build(struct load *l)
+static int model_build(const char *id, const struct load_params *p, struct served_model **out)
 {
     struct store_error serr;
     struct store_model rec = {0};
     struct model_data data = {0};
     int rc;
-    struct store *s = store_open(l->state_dir, &serr);
+    struct store *s = store_open(p->state_dir, &serr);
     if (!s)
         return -EIO;
-    if ((rc = store_model_get(s, l->id, &rec)) != 0)
+    if ((rc = store_model_get(s, id, &rec)) != 0)
         goto out;
     char dir[1100];
-    snprintf(dir, sizeof dir, "%s/models", l->state_dir);
-    double t0 = now_s();
+    snprintf(dir, sizeof dir, "%s/models", p->state_dir);
+    double t0 = clock_mono_s();
     if ((rc = model_file_read(dir, rec.file, &data)) != 0)
         goto out;
-    double file_seconds = now_s() - t0;
-    int precompute = l->activate && (int64_t)data.n <= l->precompute_max;
-    rc = serving_model_build(s, l->id, rec.pmi_job, &data, l->topk, l->threads, precompute, &l->m);
+    double file_seconds = clock_mono_s() - t0;
+    int precompute = p->activate && (int64_t)data.n <= p->precompute_max;
+    rc = serving_model_build(s, id, rec.pmi_job, &data, p->topk, p->threads, precompute, out);
     if (rc == 0)
-        l->m->load_seconds += file_seconds;
+        (*out)->load_seconds += file_seconds;
 out:
     store_model_clear(&rec);
     store_close(s);
     return rc;
 }
 
-static void load_work(uv_work_t *w)
+static int model_load(const char *id, const void *params, void **out)
 {
-    struct load *l = (struct load *)w;
-    l->rc = model_build(l);
+    struct served_model *m = NULL;
+    int rc = model_build(id, params, &m);
+    *out = m;
+    return rc;
 }
 
-static void install(struct serving *sv, struct load *l)
+static void model_ref(void *m)
 {
-    if (!l->m)
-        return;
-    if (l->activate) {
-        struct served_model *old = sv->active;
-        sv->active = l->m; /* the swap: queries run on this thread */
-        served_model_unref(old);
-        log_info("serving: model %s active (%u items x %u dims, loaded in %.2fs, top-%u lists "
-                 "in %.2fs, %.1f MiB)",
-                 l->m->id, l->m->data.n, l->m->data.dimensions, l->m->load_seconds, l->topk,
-                 l->m->precompute_seconds, (double)served_model_bytes(l->m) / 1048576.0);
-    } else {
-        served_model_unref(sv->other);
-        sv->other = l->m;
-    }
+    served_model_ref(m);
 }
 
-static void load_done(uv_work_t *w, int status)
+static void model_unref(void *m)
 {
-    struct load *l = (struct load *)w;
-    struct serving *sv = serving_of(l->app);
-    for (struct load **pp = &sv->loads; *pp; pp = &(*pp)->next)
-        if (*pp == l) {
-            *pp = l->next;
-            break;
-        }
-    if (l->rc != 0)
-        log_warn("serving: cannot load model %s: %s", l->id, strerror(-l->rc));
-    install(sv, l);
-    while (l->waiters) {
-        struct waiter *wt = l->waiters;
-        l->waiters = wt->next;
-        served_model_ref(l->m);
-        if (wt->cb)
-            wt->cb(wt->arg, l->m, l->m ? 0 : l->rc);
-        else
-            served_model_unref(l->m);
-        free(wt);
-    }
-    free(l);
+    served_model_unref(m);
 }
 
-static void start_load(struct app *app, const char *id, int activate, serving_cb cb, void *arg)
+static void model_call(loader_fn fn, void *arg, void *m, int rc)
 {
-    struct serving *sv = serving_of(app);
-    struct waiter *wt = calloc(1, sizeof *wt);
-    if (!wt) {
-        if (cb)
-            cb(arg, NULL, -ENOMEM);
-        return;
-    }
-    wt->cb = cb;
-    wt->arg = arg;
-    for (struct load *l = sv->loads; l; l = l->next) {
-        if (strcmp(l->id, id) == 0 && l->activate == activate) {
-            wt->next = l->waiters;
-            l->waiters = wt;
-            return;
-        }
-    }
-    struct load *l = calloc(1, sizeof *l);
-    if (!l) {
-        free(wt);
-        if (cb)
-            cb(arg, NULL, -ENOMEM);
-        return;
-    }
-    l->app = app;
-    snprintf(l->id, sizeof l->id, "%s", id);
-    snprintf(l->state_dir, sizeof l->state_dir, "%s", app->cfg.state_dir);
-    l->activate = activate;
-    l->topk = (uint32_t)app->cfg.serving_topk;
-    l->precompute_max = app->cfg.serving_precompute_max_items;
-    l->threads = (int)app->cfg.jobs_threads;
-    l->waiters = wt;
-    l->next = sv->loads;
-    sv->loads = l;
-    if (uv_queue_work(app->loop, &l->work, load_work, load_done) != 0) {
-        sv->loads = l->next;
-        free(l);
-        free(wt);
-        if (cb)
-            cb(arg, NULL, -EIO);
-    }
+    serving_cb cb = (serving_cb)fn;
+    if (cb)
+        cb(arg, m, rc);
+    else
+        served_model_unref(m);
+}
+
+static void log_active(const struct served_model *m, uint32_t topk)
+{
+    log_info("serving: model %s active (%u items x %u dims, loaded in %.2fs, top-%u lists "
+             "in %.2fs, %.1f MiB)",
+             m->id, m->data.n, m->data.dimensions, m->load_seconds, topk, m->precompute_seconds,
+             (double)served_model_bytes(m) / 1048576.0);
+}
+
+static void model_loaded(void *ud, const char *id, const void *params, void *obj, int rc)
+{
+    const struct load_params *p = params;
+    if (rc != 0)
+        log_warn("serving: cannot load model %s: %s", id, strerror(-rc));
+    else if (p->activate)
+        log_active(obj, p->topk);
+}
+
+static const struct loader_ops model_ops = {
+    .params_size = sizeof(struct load_params),
+    .load = model_load,
+    .ref = model_ref,
+    .unref = model_unref,
+    .call = model_call,
+    .loaded = model_loaded,
+};
+
+/* Model ids are short ("m12"); a longer one names no model. */
+static int id_fits(const char *id)
+{
+    return strlen(id) < sizeof(((struct served_model *)0)->id);
 }
 
 void serving_install_active(struct app *app, struct served_model *m)
 {
-    struct load l = {0};
-    l.activate = 1;
-    l.m = m;
-    l.topk = (uint32_t)app->cfg.serving_topk;
-    install(serving_of(app), &l);
+    ASSERT_LOOP_THREAD();
+    struct serving *sv = serving_of(app);
+    if (!sv) { /* cannot happen after start-up, which created it */
+        served_model_unref(m);
+        return;
+    }
+    loader_put(&sv->active, m->id, m); /* the swap: queries run on this thread */
+    log_active(m, (uint32_t)app->cfg.serving_topk);
 }
 
 void serving_activate(struct app *app, const char *model_id, serving_cb cb, void *arg)
 {
+    ASSERT_LOOP_THREAD();
     struct serving *sv = serving_of(app);
-    if (sv->active && strcmp(sv->active->id, model_id) == 0) {
-        served_model_ref(sv->active);
+    if (!sv || !id_fits(model_id)) {
         if (cb)
-            cb(arg, sv->active, 0);
-        else
-            served_model_unref(sv->active);
+            cb(arg, NULL, sv ? -ENOENT : -ENOMEM);
         return;
     }
-    start_load(app, model_id, 1, cb, arg);
+    struct load_params p;
+    params_of(app, 1, &p);
+    loader_get(&sv->active, model_id, &p, (loader_fn)cb, arg);
 }
 
 int serving_load_active_sync(struct app *app)
@@ -354,37 +329,38 @@ int serving_load_active_sync(struct app *app)
         return 0;
     if (rc != 0)
         return rc;
-    struct load l = {0};
-    l.app = app;
-    snprintf(l.id, sizeof l.id, "%s", rec.id);
+    struct serving *sv = serving_of(app);
+    if (!sv) {
+        store_model_clear(&rec);
+        return -ENOMEM;
+    }
+    struct load_params p;
+    params_of(app, 1, &p);
+    struct served_model *m = NULL;
+    rc = model_build(rec.id, &p, &m);
     store_model_clear(&rec);
-    snprintf(l.state_dir, sizeof l.state_dir, "%s", app->cfg.state_dir);
-    l.activate = 1;
-    l.topk = (uint32_t)app->cfg.serving_topk;
-    l.precompute_max = app->cfg.serving_precompute_max_items;
-    l.threads = (int)app->cfg.jobs_threads;
-    rc = model_build(&l);
     if (rc != 0)
         return rc;
-    install(serving_of(app), &l);
+    loader_put(&sv->active, m->id, m);
+    log_active(m, p.topk);
     return 0;
 }
 
 struct served_model *serving_active(struct app *app)
 {
-    return app->serving ? ((struct serving *)app->serving)->active : NULL;
+    ASSERT_LOOP_THREAD();
+    return app->serving ? loader_peek(&((struct serving *)app->serving)->active, NULL) : NULL;
 }
 
 void serving_get(struct app *app, const char *model_id, serving_cb cb, void *arg)
 {
+    ASSERT_LOOP_THREAD();
     struct serving *sv = serving_of(app);
-    struct served_model *m = NULL;
-    if (!model_id || !*model_id)
-        m = sv->active;
-    else if (sv->active && strcmp(sv->active->id, model_id) == 0)
-        m = sv->active;
-    else if (sv->other && strcmp(sv->other->id, model_id) == 0)
-        m = sv->other;
+    if (!sv) {
+        cb(arg, NULL, -ENOMEM);
+        return;
+    }
+    struct served_model *m = loader_peek(&sv->active, model_id && *model_id ? model_id : NULL);
     if (m) {
         served_model_ref(m);
         cb(arg, m, 0);
@@ -394,7 +370,13 @@ void serving_get(struct app *app, const char *model_id, serving_cb cb, void *arg
         cb(arg, NULL, -ENODATA);
         return;
     }
-    start_load(app, model_id, 0, cb, arg);
+    if (!id_fits(model_id)) {
+        cb(arg, NULL, -ENOENT);
+        return;
+    }
+    struct load_params p;
+    params_of(app, 0, &p);
+    loader_get(&sv->other, model_id, &p, (loader_fn)cb, arg);
 }
 
 void serving_clear(struct app *app)
@@ -402,8 +384,8 @@ void serving_clear(struct app *app)
     struct serving *sv = app->serving;
     if (!sv)
         return;
-    served_model_unref(sv->active);
-    served_model_unref(sv->other);
+    loader_deinit(&sv->active);
+    loader_deinit(&sv->other);
     free(sv);
     app->serving = NULL;
 }

@@ -3,6 +3,7 @@
  * the pool at a time, so the writer's SQLite handle is used by one thread
  * at a time even though that thread may change between ops.
  */
+#include "base/thread.h"
 #include "storage/writer.h"
 
 #include <stdlib.h>
@@ -41,6 +42,7 @@ static void writer__start(struct writer *w);
 
 static void on_work(uv_work_t *req)
 {
+    ASSERT_WORKER_THREAD();
     struct writer_op *op = (struct writer_op *)req;
     op->rc = op->fn(op->w->store, op->arg);
 }
@@ -103,6 +105,7 @@ struct writer *writer_create(uv_loop_t *loop, const char *state_dir)
 void writer_submit(struct writer *w, struct writer_op *op, writer_fn fn, writer_done_fn done,
                    void *arg)
 {
+    ASSERT_LOOP_THREAD();
     op->fn = fn;
     op->done = done;
     op->arg = arg;
@@ -120,6 +123,7 @@ void writer_submit(struct writer *w, struct writer_op *op, writer_fn fn, writer_
 
 unsigned writer_pending(const struct writer *w)
 {
+    ASSERT_LOOP_THREAD();
     return w->pending;
 }
 

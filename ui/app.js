@@ -1019,7 +1019,7 @@
       h("label", {for: "playlist-items"}, "Items of the playlist, one id a line"), ta,
       h("p", {id: "playlist-hint", class: "hint"},
         "Each item page you visit is added. POST /v1/recommend scores every item by cosine " +
-        "with the sum of the inputs' normalised vectors (needs a read-write token when auth is on)."),
+        "with the sum of the inputs' normalised vectors."),
       h("div", {class: "inline"}, h("label", {for: "rec-k"}, "k "), kIn,
         h("button", {type: "submit", class: "primary"}, "Continue the playlist"),
         h("button", {type: "button", onclick: function () { playlist = []; ta.value = ""; }}, "Clear")),

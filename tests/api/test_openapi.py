@@ -244,7 +244,8 @@ class Walk(unittest.TestCase):
         c("POST", "/v1/recommend", 200, body={"items": ["1", "2", "zzz"], "k": 5})
         c("POST", "/v1/recommend", 404, body={"items": ["zzz"]})
         c("POST", "/v1/recommend", 422, body={"items": []})
-        c("POST", "/v1/recommend", 403, body={"items": ["1"]}, token="ro")
+        c("POST", "/v1/recommend", 200, body={"items": ["1"]}, token="ro")  # a query
+        c("POST", "/v1/recommend", 400, body={"items": ["1"], "exlude": ["2"]})
         c("DELETE", "/v1/models/{id}", 409, {"id": model})
         other = c("POST", "/v1/jobs", 202, body={"type": "train", "params": {
             "dimensions": 4, "max_iterations": 2, "activate": False}}).json()

@@ -1,0 +1,89 @@
+/*
+ * Neighbour queries for every source behind one interface: the k items
+ * nearest to an item (or, for recommend, to a set of items) by
+ *   embedding, metric cosine  the kNN index (ml/knn.h): precomputed lists
+ *                             or an exact scan;
+ *   embedding, metric dot     the exact inner-product scan (ml/rank.h);
+ *   cooc                      co-occurrence count, one matrix row;
+ *   pmi                       the seed's score cooc·pmi, one matrix row;
+ * all ranked by ml/rank.h's one order (score descending, ties by item id).
+ * The HTTP handlers (api/route_similar.c) and the evaluate job
+ * (jobs/job_evaluate.c) both rank through here, so what is evaluated is
+ * what is served.
+ *
+ * Pure computation on borrowed, immutable data: any thread, no state.
+ * The only allocation is the cosine scan's scratch (ml/knn.c), so the only
+ * runtime error is -ENOMEM, which callers must pass on (HTTP: 503).
+ */
+#ifndef ITEMVEC_SERVING_NEIGHBOURS_H
+#define ITEMVEC_SERVING_NEIGHBOURS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SERVING_MAX_K 1000
+
+struct knn_index;
+struct cooc_result;
+struct served_model;
+struct pmi_matrix;
+
+enum serving_source { SERVING_SOURCE_EMBEDDING, SERVING_SOURCE_COOC, SERVING_SOURCE_PMI };
+enum serving_metric { SERVING_METRIC_COSINE, SERVING_METRIC_DOT };
+
+/* What queries rank over: borrowed views of one item numbering 0..n-1
+ * (a model's, or a co-occurrence matrix's dense indices). Fill it with
+ * serving_items_of_model / serving_items_of_pmi, or by hand (the evaluate
+ * job's in-memory model). A view a source does not need may stay NULL. */
+struct serving_items {
+    uint32_t n;
+    const uint32_t *tie;           /* [n] position in id (strcmp) order: the tie-break */
+    const struct knn_index *index; /* embedding cosine (it holds its own copy of tie) */
+    const float *emb;              /* embedding dot: n rows of dim floats */
+    uint32_t dim;
+    const struct cooc_result *cooc; /* cooc, pmi: the matrix, n = its items */
+};
+
+struct serving_query {
+    enum serving_source source;
+    enum serving_metric metric; /* embedding only; cooc and pmi take cosine (the default) */
+    uint32_t k;                 /* 1..SERVING_MAX_K */
+    uint32_t item;              /* the query item (its index), itself left out */
+    /* recommend when items is not NULL (embedding cosine only): rank by
+     * the sum of these items' normalised vectors (ml/knn.h), leaving out
+     * the items and exclude[0..n_exclude); item is then unused */
+    const uint32_t *items;
+    size_t n_items;
+    const uint32_t *exclude;
+    size_t n_exclude;
+};
+
+/* Runs query q over src: writes up to q->k (index, score) pairs best
+ * first to out_idx / out_score (caller-owned, q->k entries each); a
+ * cosine score is the float the index ranks by, widened exactly to
+ * double. Returns the number written (fewer than k when the source has
+ * fewer neighbours: a matrix row holds only co-occurring items), or
+ * -EINVAL (k outside 1..SERVING_MAX_K, the source's view missing, an index
+ * >= n, a metric or recommend the source does not have), -ENOMEM. */
+int serving_neighbours_query(const struct serving_items *src, const struct serving_query *q,
+                             uint32_t *out_idx, double *out_score);
+
+/* The views of a served model (embeddings, index, id order), borrowed
+ * from m. */
+void serving_items_of_model(const struct served_model *m, struct serving_items *out);
+
+/* The views of a PMI matrix (matrix, id order), borrowed from m. */
+void serving_items_of_pmi(const struct pmi_matrix *m, struct serving_items *out);
+
+/* A ranker for ml/eval.h's eval_score (an eval_rank_fn): ud is a struct
+ * serving_ranker; ranks q's neighbours like a similar query with the
+ * ranker's source and metric. Not reentrant (score is its scratch). */
+struct serving_ranker {
+    struct serving_items items;
+    enum serving_source source;
+    enum serving_metric metric;
+    double score[SERVING_MAX_K];
+};
+int serving_neighbours_rank(void *ud, uint32_t q, uint32_t k, uint32_t *out);
+
+#endif
