@@ -49,6 +49,7 @@
   // Scores: about five significant digits, never in exponent form.
   function fmtScore(v) {
     if (typeof v !== "number") return "—";
+    if (Number.isInteger(v)) return v.toLocaleString("en"); // counts
     var a = Math.abs(v);
     return v.toLocaleString("en", {maximumFractionDigits: a >= 1000 ? 1 : a >= 10 ? 3 : 4,
                                    minimumFractionDigits: a >= 1000 ? 1 : a >= 10 ? 3 : 4});

@@ -123,6 +123,11 @@
         pen = true;
       });
       svg("path", {d: d, stroke: color, fill: "none", class: "line"}, g);
+      var valid = s.points.filter(function (p) { return p[1] !== null && isFinite(p[1]); });
+      if (opts.dots === false && valid.length === 1) { // a lone sample: a path shows nothing
+        svg("circle", {cx: px(valid[0][0]).toFixed(1), cy: py(valid[0][1]).toFixed(1), r: 2.5,
+                       fill: color}, g);
+      }
       if (opts.dots === false) return;
       s.points.forEach(function (p) {
         if (p[1] === null || !isFinite(p[1])) return;
