@@ -37,6 +37,13 @@ const struct api_route api_routes[] = {
     {"POST", "/v1/models/{id}/activate", API_BODY_NONE, api_model_activate, NULL, NULL, 0},
     {"GET", "/v1/models/{id}/embeddings", API_BODY_NONE, api_model_embeddings, NULL, NULL, 1},
     {"GET", "/v1/embeddings", API_BODY_NONE, api_embeddings, NULL, NULL, 1},
+    /* Last, so that matching the routes above (the serving path) does not
+     * get longer: the table is scanned in order. */
+    {"GET", "/v1/items", API_BODY_NONE, api_items_search, NULL, NULL, 1},
+    {"GET", "/v1/openapi.json", API_BODY_NONE, api_openapi_get, NULL, NULL, 1},
+    {"GET", "/ui", API_BODY_NONE, api_ui_redirect, NULL, NULL, 1},
+    {"GET", "/ui/", API_BODY_NONE, api_ui_get, NULL, NULL, 1},
+    {"GET", "/ui/{file}", API_BODY_NONE, api_ui_get, NULL, NULL, 1},
 };
 
 const size_t api_routes_count = sizeof api_routes / sizeof api_routes[0];
