@@ -196,8 +196,9 @@ static int score_both(struct eval_ctx *c, const struct eval_lists *lists, uint32
 }
 
 /* The sweep: every candidate source and params on both tasks, ranked by
- * serving/neighbours.c exactly as served (the precomputed powers only
- * save time: ml/scores.h gives the same scores without them). */
+ * serving/neighbours.c exactly as served (the precomputed tables only
+ * save time: ml/scores.h gives the same scores without them; the walk's
+ * sums are reused across the grid's β for one α). */
 static int sweep_run(struct eval_ctx *c, struct job *j, const struct cooc_result *res,
                      const uint32_t *rank, const struct eval_lists *lists,
                      struct serving_ranker *sr)
@@ -210,7 +211,7 @@ static int sweep_run(struct eval_ctx *c, struct job *j, const struct cooc_result
             rc = score_walk_init(&walk, res);
     for (size_t i = 0; i < c->n_cand && rc == 0; i++) {
         const struct score_params *p = &c->cand[i];
-        if ((rc = score_prep_init(&prep, res, p)) != 0)
+        if ((rc = score_prep_update(&prep, res, &walk, p)) != 0)
             break;
         sr->items = (struct serving_items){
             .n = res->n, .tie = rank, .cooc = res, .walk = walk.item_ptr ? &walk : NULL};
@@ -227,7 +228,6 @@ static int sweep_run(struct eval_ctx *c, struct job *j, const struct cooc_result
         struct stage st = {j, "sweep", 0.3 + w * (double)i, 0.3 + w * (double)(i + 1)};
         rc = score_both(c, lists, res->n, serving_neighbours_rank, serving_neighbours_recommend, sr,
                         &st, c->cand_m[i], c->cand_cont[i]);
-        score_prep_deinit(&prep);
         if (rc == 0)
             c->cand_done = i + 1;
     }

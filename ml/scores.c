@@ -101,37 +101,6 @@ static double group_pow(const struct cooc_result *r, const struct score_params *
     return pow((double)(r->group_ptr[g + 1] - r->group_ptr[g]), -p->alpha);
 }
 
-int score_prep_init(struct score_prep *prep, const struct cooc_result *r,
-                    const struct score_params *p)
-{
-    memset(prep, 0, sizeof *prep);
-    if (score_params_check(p) != 0)
-        return -EINVAL;
-    if (p->source == SCORE_PMI)
-        return 0;
-    if (p->source == SCORE_RP3 && !r->group_ptr)
-        return -ENODATA;
-    prep->item_pow = malloc(sizeof *prep->item_pow * ((size_t)r->n + 1));
-    if (!prep->item_pow)
-        goto nomem;
-    for (uint32_t j = 0; j < r->n; j++)
-        prep->item_pow[j] = item_pow(r, p, j);
-    if (p->source != SCORE_RP3)
-        return 0;
-    prep->query_pow = malloc(sizeof *prep->query_pow * ((size_t)r->n + 1));
-    prep->group_pow = malloc(sizeof *prep->group_pow * ((size_t)r->valid_groups + 1));
-    if (!prep->query_pow || !prep->group_pow)
-        goto nomem;
-    for (uint32_t q = 0; q < r->n; q++)
-        prep->query_pow[q] = query_pow(r, p, q);
-    for (uint64_t g = 0; g < r->valid_groups; g++)
-        prep->group_pow[g] = group_pow(r, p, g);
-    return 0;
-nomem:
-    score_prep_deinit(prep);
-    return -ENOMEM;
-}
-
 void score_prep_deinit(struct score_prep *prep)
 {
     if (!prep)
@@ -139,6 +108,7 @@ void score_prep_deinit(struct score_prep *prep)
     free(prep->item_pow);
     free(prep->query_pow);
     free(prep->group_pow);
+    free(prep->walk);
     memset(prep, 0, sizeof *prep);
 }
 
@@ -157,27 +127,82 @@ static uint64_t row_slot(const struct cooc_result *r, uint64_t b, uint64_t e, ui
     return lo;
 }
 
-static void rp3_row(const struct cooc_result *r, const struct score_walk *w,
-                    const struct score_params *p, const struct score_prep *prep, uint32_t q,
-                    double *out)
+/* out[x - b] = Σ_{u ∋ q, col[x]} gw(u) over row q's entries [b, e): q's
+ * groups in ascending order, each adding its weight to its co-members'
+ * slots. gw from group_pow when given, else computed. */
+static void walk_row(const struct cooc_result *r, const struct score_walk *w,
+                     const struct score_params *p, const double *group_pw, uint32_t q,
+                     double *out)
 {
     const uint64_t b = r->row_ptr[q], e = r->row_ptr[q + 1];
     memset(out, 0, sizeof *out * (e - b));
     for (uint64_t t = w->item_ptr[q]; t < w->item_ptr[q + 1]; t++) {
         uint32_t g = w->item_groups[t];
-        double gw = prep ? prep->group_pow[g] : group_pow(r, p, g);
+        double gw = group_pw ? group_pw[g] : group_pow(r, p, g);
         for (uint64_t x = r->group_ptr[g]; x < r->group_ptr[g + 1]; x++) {
             uint32_t j = r->group_items[x];
             if (j != q)
                 out[row_slot(r, b, e, j) - b] += gw;
         }
     }
+}
+
+static void rp3_row(const struct cooc_result *r, const struct score_walk *w,
+                    const struct score_params *p, const struct score_prep *prep, uint32_t q,
+                    double *out)
+{
+    const uint64_t b = r->row_ptr[q], e = r->row_ptr[q + 1];
+    if (prep)
+        memcpy(out, prep->walk + b, sizeof *out * (e - b));
+    else
+        walk_row(r, w, p, NULL, q, out);
     double qw = prep ? prep->query_pow[q] : query_pow(r, p, q);
     for (uint64_t x = b; x < e; x++) {
         uint32_t j = r->col[x];
         if (j != q)
             out[x - b] = out[x - b] * qw * (prep ? prep->item_pow[j] : item_pow(r, p, j));
     }
+}
+
+int score_prep_update(struct score_prep *prep, const struct cooc_result *r,
+                      const struct score_walk *w, const struct score_params *p)
+{
+    int rc = -EINVAL;
+    if (!prep || !r || score_params_check(p) != 0)
+        goto fail;
+    if (p->source == SCORE_RP3 && !r->group_ptr) {
+        rc = -ENODATA;
+        goto fail;
+    }
+    if (p->source == SCORE_RP3 && (!w || w->n != r->n))
+        goto fail;
+    rc = -ENOMEM;
+    if (!prep->item_pow && !(prep->item_pow = malloc(sizeof(double) * ((size_t)r->n + 1))))
+        goto fail;
+    for (uint32_t j = 0; j < r->n; j++)
+        prep->item_pow[j] = p->source == SCORE_PMI ? 0 : item_pow(r, p, j);
+    if (p->source != SCORE_RP3 || (prep->have_alpha && prep->alpha == p->alpha))
+        return 0;
+    prep->have_alpha = 0;
+    if (!prep->query_pow && !(prep->query_pow = malloc(sizeof(double) * ((size_t)r->n + 1))))
+        goto fail;
+    if (!prep->group_pow &&
+        !(prep->group_pow = malloc(sizeof(double) * ((size_t)r->valid_groups + 1))))
+        goto fail;
+    if (!prep->walk && !(prep->walk = malloc(sizeof(double) * ((size_t)r->nnz + 1))))
+        goto fail;
+    for (uint32_t q = 0; q < r->n; q++)
+        prep->query_pow[q] = query_pow(r, p, q);
+    for (uint64_t g = 0; g < r->valid_groups; g++)
+        prep->group_pow[g] = group_pow(r, p, g);
+    for (uint32_t q = 0; q < r->n; q++)
+        walk_row(r, w, p, prep->group_pow, q, prep->walk + r->row_ptr[q]);
+    prep->have_alpha = 1;
+    prep->alpha = p->alpha;
+    return 0;
+fail:
+    score_prep_deinit(prep);
+    return rc;
 }
 
 /* s(q, col[x]) for cooc and pmi: one entry, no scratch. */

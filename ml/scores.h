@@ -48,7 +48,7 @@ enum score_source { SCORE_COOC, SCORE_PMI, SCORE_RP3 };
 #define SCORE_BETA_MAX 2.0
 /* rp3's defaults, from the sweeps in docs/quality.md. */
 #define SCORE_RP3_DEFAULT_ALPHA 0.5
-#define SCORE_RP3_DEFAULT_BETA 0.0
+#define SCORE_RP3_DEFAULT_BETA (-0.3)
 
 struct score_params {
     enum score_source source;
@@ -81,20 +81,28 @@ int score_walk_init(struct score_walk *w, const struct cooc_result *r);
 /* Frees what w owns and zeroes it; a zeroed w is a no-op. */
 void score_walk_deinit(struct score_walk *w);
 
-/* Precomputed powers for one parameter set (optional, a speed-up only):
- * item_pow[j] = freq(j)^γ (cooc) or freq(j)^-β (rp3), query_pow[q] =
- * freq(q)^-α and group_pow[u] = |u|^-α (rp3). Owned; embedded. */
+/* Precomputed tables for one parameter set (optional, a speed-up only:
+ * the scores are the same without them): item_pow[j] = freq(j)^γ (cooc)
+ * or freq(j)^-β (rp3); for rp3 also query_pow[q] = freq(q)^-α, group_pow[u]
+ * = |u|^-α and walk[x] = Σ_{u ∋ q, col[x]} |u|^-α for every entry x of
+ * every row q (r->nnz doubles), summed exactly as score_row sums it.
+ * Owned; embedded; zero it before the first score_prep_update. */
 struct score_prep {
     double *item_pow;
     double *query_pow;
     double *group_pow;
+    double *walk;
+    int have_alpha; /* the α tables and walk hold alpha's */
+    double alpha;
 };
 
-/* Fills prep for p over r (borrowed; rp3 needs r's groups). Returns 0,
- * -EINVAL (bad p), -ENODATA (rp3 without groups), -ENOMEM; on error prep
- * is zeroed. */
-int score_prep_init(struct score_prep *prep, const struct cooc_result *r,
-                    const struct score_params *p);
+/* Fills prep for p over r (borrowed) and w (rp3 only; borrowed), or
+ * refreshes it from the last call: the α tables and the walk sums are
+ * kept when α is unchanged, so a sweep over β costs one walk per α.
+ * Returns 0, -EINVAL (bad p, rp3 without w), -ENODATA (rp3 and r has no
+ * groups), -ENOMEM; on error prep is released (zeroed). */
+int score_prep_update(struct score_prep *prep, const struct cooc_result *r,
+                      const struct score_walk *w, const struct score_params *p);
 
 void score_prep_deinit(struct score_prep *prep);
 
