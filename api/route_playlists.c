@@ -11,6 +11,7 @@
 #include "api/api.h"
 #include "api/server_internal.h"
 #include "ingest/upload.h"
+#include "base/log.h"
 #include "conf/app.h"
 #include "storage/writer.h"
 #include "storage/batch.h"
@@ -18,10 +19,15 @@
 
 void api__reply_storage_error(struct api_req *req, int rc)
 {
+    /* SQLite's message may name tables, columns or paths: the log gets
+     * it, the client the errno and the request id to quote */
+    log_error("storage error rid=%s: %s (%s)", req->request_id, strerror(-rc),
+              store_errmsg(req->app->store));
     if (rc == -EBUSY)
         api_add_header(req, "Retry-After", "1");
     api_reply_problem(req, rc == -EBUSY ? 503 : 500, "storage", "Storage Error", NULL,
-                      "storage failed: %s (%s)", strerror(-rc), store_errmsg(req->app->store));
+                      "storage failed: %s (the server log has the details under request id %s)",
+                      strerror(-rc), req->request_id);
 }
 
 /* Checks the {id} path parameter; replies 400 when invalid. */

@@ -17,9 +17,15 @@ char *api__percent_decode(const char *s, size_t len, int plus_space);
 void api__headers_free(struct api_req *req);
 void api__query_free(struct api_req *req);
 
-/* Checks the Authorization header against the configured tokens. Returns
- * 0 when allowed; otherwise replies 401/403 and returns -EACCES. */
-int api__auth_check(struct api_req *req);
+/* Checks the Authorization header of a request to a protected path (/v1,
+ * /metrics when closed) against the loaded tokens, before routing. Returns
+ * 0 when the path is open or the token is valid (req->auth_read_only set
+ * for a read-only one); otherwise replies 401 and returns -EACCES. */
+int api__auth_authenticate(struct api_req *req);
+
+/* After routing: a read-only token on a route that writes gets 403
+ * (returns -EACCES); 0 otherwise. */
+int api__auth_authorize(struct api_req *req);
 
 /* Records a finished request in the metrics. */
 void api__metrics_observe(struct api_req *req, int status, double seconds);

@@ -82,6 +82,21 @@ struct upload_parser {
     int j_fast_off;
 };
 
+/* Body column (1-based) of the byte at absolute offset abs on the current
+ * line. */
+static inline unsigned long upload__col_at(const struct upload_parser *p, uint64_t abs)
+{
+    return (unsigned long)(abs - p->line_start + 1);
+}
+
+/* Counts the line ending at absolute offset abs: the next line starts at
+ * abs + 1. */
+static inline void upload__newline_at(struct upload_parser *p, uint64_t abs)
+{
+    p->line++;
+    p->line_start = abs + 1;
+}
+
 /* Records an error: fills err (if not NULL), marks the parser failed and
  * returns code. fmt is printf-style. */
 int upload__fail(struct upload_parser *p, struct upload_error *err, int code,

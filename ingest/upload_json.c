@@ -426,23 +426,12 @@ out:
 
 /* ---- streaming -------------------------------------------------------- */
 
-static unsigned long col_at(const struct upload_parser *p, uint64_t abs)
-{
-    return (unsigned long)(abs - p->line_start + 1);
-}
-
-static void newline_at(struct upload_parser *p, uint64_t abs)
-{
-    p->line++;
-    p->line_start = abs + 1;
-}
-
 static void record_begin(struct upload_parser *p, uint64_t abs)
 {
     p->in_record = 1;
     p->rec_start = abs;
     p->rec_line = p->line;
-    p->rec_col = col_at(p, abs);
+    p->rec_col = upload__col_at(p, abs);
     p->len = 0;
 }
 
@@ -508,7 +497,7 @@ static int ndjson_feed(struct upload_parser *p, const char *data, size_t n,
             return rc;
         p->in_record = 0;
         p->len = 0;
-        newline_at(p, base + j);
+        upload__newline_at(p, base + j);
         i = j + 1;
     }
     p->pos = base + n;
@@ -518,7 +507,7 @@ static int ndjson_feed(struct upload_parser *p, const char *data, size_t n,
 static int unexpected(struct upload_parser *p, uint64_t abs, const char *what,
                       struct upload_error *err)
 {
-    return upload__fail(p, err, -EINVAL, p->line, col_at(p, abs), "%s", what);
+    return upload__fail(p, err, -EINVAL, p->line, upload__col_at(p, abs), "%s", what);
 }
 
 /* Scans an element (or the single object) from data[i]; on its closing
@@ -545,7 +534,7 @@ static long elem_scan(struct upload_parser *p, const char *data, size_t n, size_
             else if (c == '"')
                 p->j_in_string = 0;
             else if (c == '\n')
-                newline_at(p, base + j); /* invalid; jansson will say so */
+                upload__newline_at(p, base + j); /* invalid; jansson will say so */
             continue;
         }
         if (c == '"') {
@@ -559,7 +548,7 @@ static long elem_scan(struct upload_parser *p, const char *data, size_t n, size_
                 break;
             }
         } else if (c == '\n') {
-            newline_at(p, base + j);
+            upload__newline_at(p, base + j);
         }
     }
     if (!done) {
@@ -603,7 +592,7 @@ static int json_feed(struct upload_parser *p, const char *data, size_t n,
         }
         if (is_ws(c)) {
             if (c == '\n')
-                newline_at(p, abs);
+                upload__newline_at(p, abs);
             i++;
             continue;
         }
@@ -681,7 +670,7 @@ int upload__json_finish(struct upload_parser *p, struct upload_error *err)
     case J_DONE:
         return 0;
     case J_TOP:
-        return upload__fail(p, err, -EINVAL, p->line, col_at(p, p->pos),
+        return upload__fail(p, err, -EINVAL, p->line, upload__col_at(p, p->pos),
                             "empty body: expected a JSON object or array");
     case J_ELEM:
         /* Let jansson say what is missing and where. */
@@ -692,7 +681,7 @@ int upload__json_finish(struct upload_parser *p, struct upload_error *err)
         return upload__fail(p, err, -EINVAL, p->rec_line, p->rec_col,
                             "unexpected end of body inside a JSON value");
     default:
-        return upload__fail(p, err, -EINVAL, p->line, col_at(p, p->pos),
+        return upload__fail(p, err, -EINVAL, p->line, upload__col_at(p, p->pos),
                             "unexpected end of body: unclosed JSON array");
     }
 }

@@ -158,17 +158,6 @@ size_t upload__utf8_check(const char *str, size_t n)
 
 /* ---- CSV/TSV ---------------------------------------------------------- */
 
-static unsigned long col_at(const struct upload_parser *p, uint64_t abs)
-{
-    return (unsigned long)(abs - p->line_start + 1);
-}
-
-static void newline_at(struct upload_parser *p, uint64_t abs)
-{
-    p->line++;
-    p->line_start = abs + 1;
-}
-
 /* Raw bytes the current record may still take from abs on (see the top
  * comment for the +1). */
 static size_t rec_room(const struct upload_parser *p, uint64_t abs)
@@ -205,7 +194,7 @@ static void csv_record_begin(struct upload_parser *p, uint64_t abs)
     p->in_record = 1;
     p->rec_start = abs;
     p->rec_line = p->line;
-    p->rec_col = col_at(p, abs);
+    p->rec_col = upload__col_at(p, abs);
     p->len = 0;
     p->nfields = 0;
     p->ended_cr = 0;
@@ -215,7 +204,7 @@ static void csv_field_begin(struct upload_parser *p, uint64_t abs)
 {
     p->field_start = p->len;
     p->cur_line = p->line;
-    p->cur_col = col_at(p, abs);
+    p->cur_col = upload__col_at(p, abs);
 }
 
 static int csv_field_end(struct upload_parser *p, struct upload_error *err)
@@ -368,7 +357,7 @@ static int csv_record_end(struct upload_parser *p, uint64_t eol, struct upload_e
 
     if (p->nfields != p->ncols) {
         if (p->nfields < p->ncols)
-            return upload__fail(p, err, -EINVAL, p->line, col_at(p, eol - p->ended_cr),
+            return upload__fail(p, err, -EINVAL, p->line, upload__col_at(p, eol - p->ended_cr),
                                 "expected %zu fields, found %zu", p->ncols, p->nfields);
         return upload__fail(p, err, -EINVAL, p->fline[p->ncols], p->fcol[p->ncols],
                             "expected %zu fields, found %zu", p->ncols, p->nfields);
@@ -426,7 +415,7 @@ static int csv_feed(struct upload_parser *p, const char *data, size_t n, struct 
             if (data[i] == '"') {
                 p->cur_quoted = 1;
                 p->quote_line = p->line;
-                p->quote_col = col_at(p, abs);
+                p->quote_col = upload__col_at(p, abs);
                 p->cst = CSV_QUOTED;
                 i++;
                 continue;
@@ -451,7 +440,7 @@ static int csv_feed(struct upload_parser *p, const char *data, size_t n, struct 
                 p->len = p->field_start;
                 p->cur_quoted = 1;
                 p->quote_line = p->line;
-                p->quote_col = col_at(p, abs);
+                p->quote_col = upload__col_at(p, abs);
                 p->cst = CSV_QUOTED;
                 i++;
                 continue;
@@ -486,7 +475,7 @@ static int csv_feed(struct upload_parser *p, const char *data, size_t n, struct 
             }
             if ((rc = csv_record_end(p, base + j, err)) < 0)
                 return rc;
-            newline_at(p, base + j);
+            upload__newline_at(p, base + j);
             continue;
         }
         case CSV_QUOTED: {
@@ -500,7 +489,7 @@ static int csv_feed(struct upload_parser *p, const char *data, size_t n, struct 
                 return too_big(p, err);
             /* Quoted newlines are content but still move the line count. */
             while ((nl = memchr(nl, '\n', (size_t)(data + j - nl))) != NULL) {
-                newline_at(p, base + (uint64_t)(nl - data));
+                upload__newline_at(p, base + (uint64_t)(nl - data));
                 nl++;
             }
             if (j > i && upload__buf_append(p, data + i, j - i) < 0)
@@ -527,7 +516,7 @@ static int csv_feed(struct upload_parser *p, const char *data, size_t n, struct 
                 if ((rc = csv_field_end(p, err)) < 0 ||
                     (rc = csv_record_end(p, abs, err)) < 0)
                     return rc;
-                newline_at(p, abs);
+                upload__newline_at(p, abs);
                 p->cst = CSV_FIELD_START;
             } else if (c == '\r') {
                 p->cst = CSV_AFTER_QUOTE_CR;
@@ -535,19 +524,19 @@ static int csv_feed(struct upload_parser *p, const char *data, size_t n, struct 
                 /* Tolerated: "id" , "x" is common in hand-written files. */
                 p->cst = CSV_AFTER_QUOTE;
             } else {
-                return upload__fail(p, err, -EINVAL, p->line, col_at(p, abs),
+                return upload__fail(p, err, -EINVAL, p->line, upload__col_at(p, abs),
                                     "unexpected character after closing quote");
             }
             i++;
             continue;
         case CSV_AFTER_QUOTE_CR:
             if (data[i] != '\n')
-                return upload__fail(p, err, -EINVAL, p->line, col_at(p, abs - 1),
+                return upload__fail(p, err, -EINVAL, p->line, upload__col_at(p, abs - 1),
                                     "unexpected character after closing quote");
             p->ended_cr = 1;
             if ((rc = csv_field_end(p, err)) < 0 || (rc = csv_record_end(p, abs, err)) < 0)
                 return rc;
-            newline_at(p, abs);
+            upload__newline_at(p, abs);
             p->cst = CSV_FIELD_START;
             i++;
             continue;
@@ -586,7 +575,8 @@ static int csv_finish(struct upload_parser *p, struct upload_error *err)
             return rc;
     }
     if (!p->header_done)
-        return upload__fail(p, err, -EINVAL, p->line, col_at(p, p->pos), "missing header line");
+        return upload__fail(p, err, -EINVAL, p->line, upload__col_at(p, p->pos),
+                            "missing header line");
     return 0;
 }
 

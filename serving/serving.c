@@ -10,9 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <uv.h>
 
+#include "base/clock.h"
 #include "conf/app.h"
 #include "base/log.h"
 #include "ml/knn.h"
@@ -52,13 +52,6 @@ static struct serving *serving_of(struct app *app)
         app->serving = sv;
     }
     return app->serving;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 void served_model_ref(struct served_model *m)
@@ -132,7 +125,7 @@ int serving_model_build(struct store *s, const char *id, const char *pmi_job,
 {
     struct store_item_names names = {0};
     int rc;
-    double t0 = now_s();
+    double t0 = clock_mono_s();
     *out = NULL;
     struct served_model *m = calloc(1, sizeof *m);
     if (!m) {
@@ -172,7 +165,7 @@ int serving_model_build(struct store *s, const char *id, const char *pmi_job,
     qsort_r(m->by_id, n, sizeof *m->by_id, by_id_cmp, m);
     for (uint32_t r = 0; r < n; r++)
         rank[m->by_id[r]] = r;
-    m->load_seconds = now_s() - t0;
+    m->load_seconds = clock_mono_s() - t0;
     rc = 0;
     if (n > 0) {
         int err = 0;
@@ -183,7 +176,7 @@ int serving_model_build(struct store *s, const char *id, const char *pmi_job,
             goto out;
         }
         if (precompute) {
-            double t1 = now_s();
+            double t1 = clock_mono_s();
             struct knn_params kp;
             knn_params_init(&kp);
             kp.k = topk;
@@ -191,7 +184,7 @@ int serving_model_build(struct store *s, const char *id, const char *pmi_job,
             if ((rc = knn_index_precompute(m->index, &kp, NULL, NULL)) != 0)
                 goto out;
             m->precomputed = 1;
-            m->precompute_seconds = now_s() - t1;
+            m->precompute_seconds = clock_mono_s() - t1;
         }
     }
 out:
@@ -229,10 +222,10 @@ static int model_build(const char *id, const struct load_params *p, struct serve
         goto out;
     char dir[1100];
     snprintf(dir, sizeof dir, "%s/models", p->state_dir);
-    double t0 = now_s();
+    double t0 = clock_mono_s();
     if ((rc = model_file_read(dir, rec.file, &data)) != 0)
         goto out;
-    double file_seconds = now_s() - t0;
+    double file_seconds = clock_mono_s() - t0;
     int precompute = p->activate && (int64_t)data.n <= p->precompute_max;
     rc = serving_model_build(s, id, rec.pmi_job, &data, p->topk, p->threads, precompute, out);
     if (rc == 0)

@@ -1,6 +1,7 @@
 /*
  * Unit tests of conf/: defaults, INI loading, per-key validation with the
- * key named in the message, cross-field rules, and that the shipped
+ * key named in the message, cross-field rules, the fail-closed token rules
+ * and the exact loopback test, and that the shipped
  * conf/itemvecd.conf documents every key with its built-in default.
  */
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include <cmocka.h>
 
 #include "conf/config.h"
+#include "conf/tokens.h"
 
 static char *write_temp(const char *text)
 {
@@ -98,22 +100,94 @@ static void test_validate_rules(void **state)
 {
     struct config c;
     struct config_error err;
+    struct tokens none = {0};
     config_defaults(&c);
     assert_int_equal(config_set(&c, "server", "listen", "0.0.0.0:8080", &err), 0);
-    unsetenv("CREDENTIALS_DIRECTORY");
-    assert_int_equal(config_validate(&c, &err), -EINVAL);
-    assert_non_null(strstr(err.message, "server.listen"));
-    assert_int_equal(config_set(&c, "auth", "tokens", "secret", &err), 0);
     assert_int_equal(config_validate(&c, &err), 0);
+    assert_int_equal(tokens_validate(&c, &none, &err), -EINVAL);
+    assert_non_null(strstr(err.message, "server.listen"));
+    /* a credentials directory is not a token (it used to count as one) */
+    setenv("CREDENTIALS_DIRECTORY", "/tmp", 1);
+    assert_int_equal(tokens_validate(&c, &none, &err), -EINVAL);
+    unsetenv("CREDENTIALS_DIRECTORY");
+    /* a list of separators holds no token */
+    assert_int_equal(config_set(&c, "auth", "tokens", " , ,", &err), 0);
+    assert_int_equal(tokens_validate(&c, &none, &err), -EINVAL);
+    assert_int_equal(config_set(&c, "auth", "tokens", "secret", &err), 0);
+    assert_int_equal(tokens_validate(&c, &none, &err), 0);
+    assert_int_equal(tokens_loaded(&c, &none), 1);
+    config_defaults(&c);
+    assert_int_equal(config_set(&c, "server", "listen", "0.0.0.0:8080", &err), 0);
+    assert_int_equal(config_set(&c, "auth", "allow_insecure_listen", "true", &err), 0);
+    assert_int_equal(tokens_validate(&c, &none, &err), 0);
     config_defaults(&c);
     assert_int_equal(config_set(&c, "server", "listen", "[::1]:8080", &err), 0);
     assert_int_equal(config_validate(&c, &err), 0);
+    assert_int_equal(tokens_validate(&c, &none, &err), 0);
     char host[64];
     int port;
     assert_int_equal(config_listen_split("[::1]:81", host, sizeof host, &port), 0);
     assert_string_equal(host, "::1");
     assert_int_equal(port, 81);
     assert_int_equal(config_listen_split(":81", host, sizeof host, &port), -EINVAL);
+}
+
+static void test_loopback_is_exact(void **state)
+{
+    static const char *const yes[] = {
+        "127.0.0.1", "127.1.2.3", "127.255.255.254",  "::1",
+        "localhost", "LocalHost", "::ffff:127.0.0.1", "0:0:0:0:0:0:0:1"};
+    static const char *const no[] = {"127.evil.example",
+                                     "127.0.0.1.nip.io",
+                                     "127.",
+                                     "1270.0.0.1",
+                                     "0.0.0.0",
+                                     "::",
+                                     "128.0.0.1",
+                                     "10.0.0.1",
+                                     "localhost.evil",
+                                     "::ffff:10.0.0.1",
+                                     "::2",
+                                     "",
+                                     "127.0.0.1 "};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+        if (!config_host_is_loopback(yes[i]))
+            fail_msg("%s should be loopback", yes[i]);
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        if (config_host_is_loopback(no[i]))
+            fail_msg("%s should not be loopback", no[i]);
+}
+
+static void test_token_file_edge_cases(void **state)
+{
+    struct config c;
+    struct config_error err;
+    struct tokens t;
+    config_defaults(&c);
+    /* only comments and blank lines: zero tokens, refused even on loopback */
+    char *p = write_temp("# tokens go here\n\n   \n#ro:nothing\n");
+    assert_int_equal(tokens_load_file(p, &t, &err), 0);
+    assert_null(t.rw);
+    assert_null(t.ro);
+    snprintf(c.auth_token_file, sizeof c.auth_token_file, "%s", p);
+    assert_int_equal(tokens_validate(&c, &t, &err), -EINVAL);
+    assert_non_null(strstr(err.message, "auth.token_file"));
+    unlink(p);
+    /* one token: fine */
+    p = write_temp("# a comment\nro:reader\n");
+    assert_int_equal(tokens_load_file(p, &t, &err), 0);
+    assert_int_equal(tokens_validate(&c, &t, &err), 0);
+    assert_int_equal(tokens_loaded(&c, &t), 1);
+    tokens_clear(&t);
+    unlink(p);
+    /* a line too long for the reader is refused, not split into two tokens */
+    static char big[6000];
+    memset(big, 'a', sizeof big - 2);
+    big[sizeof big - 2] = '\n';
+    p = write_temp(big);
+    assert_int_equal(tokens_load_file(p, &t, &err), -EINVAL);
+    assert_non_null(strstr(err.message, "longer"));
+    unlink(p);
 }
 
 /* Every key must appear in the shipped file as ";key = default". */
@@ -162,6 +236,8 @@ int main(void)
         cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_bad_values_name_the_key),
         cmocka_unit_test(test_validate_rules),
+        cmocka_unit_test(test_loopback_is_exact),
+        cmocka_unit_test(test_token_file_edge_cases),
         cmocka_unit_test(test_shipped_file_documents_every_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
