@@ -655,7 +655,7 @@ static int parse_body_source(struct sim_req *s, json_t *doc)
     struct api_req *req = s->req;
     char why[160], pointer[32];
     json_t *src = json_object_get(doc, "source"), *job = json_object_get(doc, "job");
-    if ((src && !json_is_string(src)) ||
+    if ((src && !json_is_string(src) && !json_is_null(src)) ||
         source_from_name(s, json_is_string(src) ? json_string_value(src) : NULL) != 0) {
         api_reply_problem(req, 422, "invalid-body", "Unprocessable Content",
                           json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", "/source", "detail",
@@ -726,10 +726,11 @@ static int check_ids(struct api_req *req, json_t *arr, const char *field, int re
 
 /* Refuses a field recommend does not know (a typo such as "exlude" would
  * otherwise be ignored silently and change the answer): 400 naming it.
- * "source" is accepted as "embedding", the one source served here. */
+ * The source fields are checked by parse_body_source. */
 static int check_fields(struct api_req *req, json_t *doc)
 {
-    static const char *const known[] = {"items", "k", "exclude", "model", "source"};
+    static const char *const known[] = {"items", "k",     "exclude", "model", "source",
+                                        "job",   "alpha", "beta",    "pop_weight"};
     const char *key;
     json_t *v;
     json_object_foreach(doc, key, v)
@@ -757,15 +758,9 @@ static int check_fields(struct api_req *req, json_t *doc)
             api_reply_problem(req, 400, "unknown-field", "Bad Request",
                               json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", pointer, "detail",
                                         "unknown field"),
-                              "unknown field %s (expected items, k, exclude, model)", pointer);
-            return -EINVAL;
-        }
-        if (strcmp(key, "source") == 0 && !json_is_null(v) &&
-            !(json_is_string(v) && strcmp(json_string_value(v), "embedding") == 0)) {
-            api_reply_problem(req, 422, "invalid-body", "Unprocessable Content",
-                              json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", "/source", "detail",
-                                        "only \"embedding\" is served"),
-                              "source must be \"embedding\"");
+                              "unknown field %s (expected items, k, exclude, model, source, "
+                              "job, pop_weight, alpha, beta)",
+                              pointer);
             return -EINVAL;
         }
     }
