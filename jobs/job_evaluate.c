@@ -67,6 +67,8 @@ struct eval_ctx {
     int64_t min_item_frequency, max_group_size;
     struct wals_params wp;
     struct rating_params rp;
+    struct spectral_params sp; /* "method": "eigen" */
+    int eigen;
     struct score_params cand[SWEEP_MAX_CANDIDATES];
     size_t n_cand;
     /* results, filled by the worker */
@@ -132,7 +134,7 @@ static int eval_start(struct job *j, struct job_error *err)
     }
     c->min_item_frequency = job_param_int(p, "min_item_frequency");
     c->max_group_size = job_param_int(p, "max_group_size");
-    job_model_params_apply(p, j->threads, &c->wp, &c->rp);
+    c->eigen = job_model_params_apply(p, j->threads, &c->wp, &c->rp, &c->sp);
     c->n_cand = sweep_candidates(json_object_get(p, "sweep"), c->cand, SWEEP_MAX_CANDIDATES);
     j->ctx = c;
     return 0;
@@ -396,7 +398,8 @@ static int eval_run(struct job *j, struct job_error *err)
 
     if ((c->use[M_EMBEDDING] || c->use[M_EMBEDDING_DOT]) && res.n > 0) {
         st = (struct stage){j, "train", 0.5, 0.9};
-        rc = pipeline_run(j, &res, &c->rp, &c->wp, on_wals, &st, &po);
+        rc = c->eigen ? pipeline_run_eigen(j, &res, &c->rp, &c->sp, on_wals, &st, &po)
+                     : pipeline_run(j, &res, &c->rp, &c->wp, on_wals, &st, &po);
         if (rc != 0)
             goto out;
         c->iterations = po.model.iterations;
