@@ -5,7 +5,8 @@ they were; parameters are validated (400/422); an evaluate job with "sweep"
 reports every candidate plus "best" and "best_continuation", which beat
 the baselines; source=auto then serves exactly the chosen source and params
 (answers equal to the explicit request), and before any sweep it serves
-serving.default_source. Needs ../shared/data (skipped when absent, except
+serving.default_source; a train job with "method": "eigen" serves
+spectral embeddings. Needs ../shared/data (skipped when absent, except
 CI=true). About 10 s."""
 import os
 import shutil
@@ -179,6 +180,24 @@ class Sources(unittest.TestCase):
         auto = similar(d, MILK, source="auto").json()
         self.assertEqual(auto["auto"]["job"], j2["id"])
         self.assertIn(auto["source"], ("pmi", "cooc"))
+
+    def test_6_spectral_embeddings(self):
+        d = self.d
+        params = {"method": "eigen", "target": "cooc", "scale": "sqrt", "dimensions": 20}
+        j = run_job(d, "train", params)
+        model = d.json("GET", "/v1/models/" + j["result"]["model"])
+        self.assertEqual(model["params"]["method"], "eigen")
+        self.assertEqual(model["dimensions"], 20)
+        lines = d.request("GET", "/v1/embeddings").body.decode().splitlines()
+        self.assertEqual(len(lines), model["items"])
+        dot = similar(d, MILK, metric="dot", k=10)
+        self.assertEqual(dot.status, 200, dot)
+        self.assertEqual(len(dot.json()["neighbors"]), 10)
+        # the inner product of these vectors keeps the co-occurrence signal
+        # (docs/quality.md: 0.97x on groceries, 1.01x on the Yes.com sets)
+        ev = run_job(d, "evaluate", dict(params, methods=["cooc", "embedding_dot"]))
+        m = ev["result"]["methods"]
+        self.assertGreater(m["embedding_dot"]["recall@10"], 0.9 * m["cooc"]["recall@10"])
 
 
 if __name__ == "__main__":
