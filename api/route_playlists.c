@@ -297,6 +297,11 @@ void api_playlist_put(struct api_req *req)
                           "%s: %s", pointer, err.message);
         return;
     }
+    if (rc == -EOVERFLOW) { /* storage/batch.c: slot runs far beyond chance */
+        api_reply_problem(req, 400, "hash-collisions", "Bad Request", NULL,
+                          "the body's item ids collide in the hash table far beyond chance");
+        return;
+    }
     if (rc != 0) {
         api_reply_problem(req, rc == -EFBIG ? 413 : 503,
                           rc == -EFBIG ? "upload-too-large" : "out-of-memory",
@@ -305,7 +310,7 @@ void api_playlist_put(struct api_req *req)
         return;
     }
     api_req_suspend(req);
-    writer_submit(req->app->writer, &st->op, put_commit, put_done, st);
+    (void)api__writer_submit(req, &st->op, batch_memory(st->batch), put_commit, put_done, st);
 }
 
 /* ---- DELETE /v1/playlists/{id} ---- */
@@ -356,5 +361,5 @@ void api_playlist_delete(struct api_req *req)
     req->state = st;
     req->state_free = delete_free;
     api_req_suspend(req);
-    writer_submit(req->app->writer, &st->op, delete_fn, delete_done, st);
+    (void)api__writer_submit(req, &st->op, 0, delete_fn, delete_done, st);
 }

@@ -6,8 +6,10 @@
 #define ITEMVEC_API_SERVER_INTERNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct api_req;
+struct store;
 
 /* Percent-decodes len bytes into a new string (caller frees); '+' becomes
  * a space when plus_space. NULL on a bad escape or an encoded NUL. */
@@ -29,6 +31,14 @@ int api__auth_authorize(struct api_req *req);
 
 /* Records a finished request in the metrics. */
 void api__metrics_observe(struct api_req *req, int status, double seconds);
+
+/* Queues a client write on the writer unless its queue is at
+ * limits.max_writer_queue / max_writer_queue_bytes (bytes: the write set's
+ * memory). Returns 0 (queued: done will run) or -EBUSY after replying 503
+ * with Retry-After (done will not run). */
+struct writer_op;
+int api__writer_submit(struct api_req *req, struct writer_op *op, uint64_t bytes,
+                       int (*fn)(struct store *, void *), void (*done)(void *, int), void *arg);
 
 /* Replies 500/503 for a storage error code. */
 void api__reply_storage_error(struct api_req *req, int rc);

@@ -30,6 +30,7 @@ struct app {
     void *serving; /* serving/serving.c */
     int ready;    /* storage open, recovery done, listener up */
     int draining; /* SIGTERM received */
+    uint64_t upload_memory; /* bytes uploads in flight hold (api/route_upload.c) */
     uint64_t started_ms;
 };
 

@@ -53,10 +53,18 @@ static const struct key_def config_keys[] = {
     NUM("server", "shutdown_timeout", KEY_INT, shutdown_timeout, 0, 3600, "10"),
     NUM("server", "max_connections_per_ip", KEY_INT, max_connections_per_ip, 1, 100000, "256"),
     NUM("server", "header_timeout", KEY_INT, header_timeout, 1, 3600, "10"),
-    NUM("limits", "max_body_size", KEY_SIZE, max_body_size, 1024, INT64_C(1) << 40, "4G"),
+    NUM("limits", "max_body_size", KEY_SIZE, max_body_size, 1024, INT64_C(1) << 40, "1G"),
     NUM("limits", "max_json_body", KEY_SIZE, max_json_body, 1024, INT64_C(1) << 32, "16M"),
-    NUM("limits", "max_upload_rows", KEY_INT, max_upload_rows, 1, INT64_C(1) << 40, "100000000"),
+    NUM("limits", "max_upload_rows", KEY_INT, max_upload_rows, 1, INT64_C(1) << 40, "20000000"),
     NUM("limits", "max_record_size", KEY_SIZE, max_record_size, 1024, INT64_C(1) << 30, "1M"),
+    NUM("limits", "max_upload_memory", KEY_SIZE, max_upload_memory, INT64_C(1) << 20,
+        INT64_C(1) << 40, "512M"),
+    NUM("limits", "max_upload_memory_total", KEY_SIZE, max_upload_memory_total,
+        INT64_C(1) << 20, INT64_C(1) << 42, "1G"),
+    NUM("limits", "max_gzip_ratio", KEY_INT, max_gzip_ratio, 2, 100000, "32"),
+    NUM("limits", "max_writer_queue", KEY_INT, max_writer_queue, 1, 100000, "32"),
+    NUM("limits", "max_writer_queue_bytes", KEY_SIZE, max_writer_queue_bytes, INT64_C(1) << 20,
+        INT64_C(1) << 42, "512M"),
     NUM("jobs", "concurrency", KEY_INT, jobs_concurrency, 1, 64, "1"),
     NUM("jobs", "queue_size", KEY_INT, jobs_queue_size, 0, 100000, "16"),
     NUM("jobs", "threads", KEY_INT, jobs_threads, 1, 256, "2"),
@@ -322,6 +330,12 @@ int config_validate(const struct config *c, struct config_error *err)
     /* Whether a non-loopback listen has tokens is checked once the tokens
      * are loaded (tokens_validate): a token file that exists is not a
      * token. */
+    if (c->max_upload_memory > c->max_upload_memory_total) {
+        /* else an upload between the two could only ever get 503 */
+        snprintf(err->message, sizeof err->message,
+                 "limits.max_upload_memory: must not exceed limits.max_upload_memory_total");
+        return -EINVAL;
+    }
     return 0;
 }
 

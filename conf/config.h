@@ -30,6 +30,11 @@ struct config {
     int64_t max_json_body;    /* bytes of a buffered JSON body (PUT, jobs) */
     int64_t max_upload_rows;  /* rows in one upload */
     int64_t max_record_size;  /* bytes of one CSV row / NDJSON line / JSON element */
+    int64_t max_upload_memory;       /* bytes one upload may hold (write set + parser) → 413 */
+    int64_t max_upload_memory_total; /* bytes all uploads may hold at once → 503 */
+    int64_t max_gzip_ratio;          /* decoded bytes per encoded byte of a gzip body → 413 */
+    int64_t max_writer_queue;        /* client writes waiting for the writer → 503 */
+    int64_t max_writer_queue_bytes;  /* bytes of write sets waiting for the writer → 503 */
     /* [jobs] */
     int64_t jobs_concurrency; /* jobs running at once */
     int64_t jobs_queue_size;  /* jobs waiting; beyond → 429 */

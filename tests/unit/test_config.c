@@ -38,12 +38,23 @@ static void test_defaults(void **state)
     assert_string_equal(c.listen, "127.0.0.1:8080");
     assert_string_equal(c.state_dir, "/var/lib/itemvec");
     assert_string_equal(c.log_level, "info");
-    assert_int_equal(c.max_body_size, 4LL << 30);
+    assert_int_equal(c.max_body_size, 1LL << 30);
+    assert_int_equal(c.max_upload_rows, 20000000);
+    assert_int_equal(c.max_upload_memory, 512LL << 20);
+    assert_int_equal(c.max_upload_memory_total, 1LL << 30);
+    assert_int_equal(c.max_gzip_ratio, 32);
+    assert_int_equal(c.max_writer_queue, 32);
+    assert_int_equal(c.max_writer_queue_bytes, 512LL << 20);
     assert_int_equal(c.max_json_body, 16LL << 20);
     assert_int_equal(c.jobs_concurrency, 1);
     assert_int_equal(c.auth_metrics_open, 1);
     struct config_error err;
     assert_int_equal(config_validate(&c, &err), 0);
+    /* One upload may not be allowed more than all uploads together. */
+    c.max_upload_memory = 2LL << 30;
+    assert_int_equal(config_validate(&c, &err), -EINVAL);
+    assert_non_null(strstr(err.message, "limits.max_upload_memory"));
+    c.max_upload_memory = 512LL << 20;
     setenv("STATE_DIRECTORY", "/var/lib/itemvec-a:/var/lib/other", 1);
     config_defaults(&c);
     assert_string_equal(c.state_dir, "/var/lib/itemvec-a");
@@ -90,6 +101,7 @@ static void test_bad_values_name_the_key(void **state)
     expect_bad("[server]\nmax_connections = 0\n", "server.max_connections");
     expect_bad("[limits]\nmax_body_size = 12Q\n", "limits.max_body_size");
     expect_bad("[limits]\nmax_upload_rows = lots\n", "limits.max_upload_rows");
+    expect_bad("[limits]\nmax_gzip_ratio = 1\n", "limits.max_gzip_ratio");
     expect_bad("[jobs]\nconcurrency = 99999\n", "jobs.concurrency");
     expect_bad("[auth]\nmetrics_open = maybe\n", "auth.metrics_open");
     expect_bad("[server]\nbogus = 1\n", "server.bogus");
