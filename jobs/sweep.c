@@ -20,9 +20,12 @@ static const double grid_beta[] = {-0.5, -0.3, -0.1, 0, 0.1, 0.25, 0.5};
 const char *sweep_source_name(enum score_source s)
 {
     switch (s) {
-    case SCORE_COOC: return "cooc";
-    case SCORE_PMI: return "pmi";
-    case SCORE_RP3: return "rp3";
+    case SCORE_COOC:
+        return "cooc";
+    case SCORE_PMI:
+        return "pmi";
+    case SCORE_RP3:
+        return "rp3";
     }
     return "?";
 }
@@ -45,9 +48,12 @@ int sweep_source_parse(const char *name, enum score_source *out)
 json_t *sweep_params_json(const struct score_params *p)
 {
     switch (p->source) {
-    case SCORE_COOC: return json_pack("{s:f}", "pop_weight", p->pop_weight);
-    case SCORE_RP3: return json_pack("{s:f,s:f}", "alpha", p->alpha, "beta", p->beta);
-    case SCORE_PMI: break;
+    case SCORE_COOC:
+        return json_pack("{s:f}", "pop_weight", p->pop_weight);
+    case SCORE_RP3:
+        return json_pack("{s:f,s:f}", "alpha", p->alpha, "beta", p->beta);
+    case SCORE_PMI:
+        break;
     }
     return json_object();
 }
@@ -114,8 +120,7 @@ static json_t *candidate_validate(json_t *o, size_t i, struct job_error *err)
     for (size_t t = 0; t < sizeof f / sizeof f[0]; t++) {
         if (number_field(o, f[t].name, f[t].lo, f[t].hi, f[t].x) != 0) {
             snprintf(ptr, sizeof ptr, "/%zu/%s", i, f[t].name);
-            snprintf(msg, sizeof msg, "%s must be a number in %g..%g", f[t].name, f[t].lo,
-                     f[t].hi);
+            snprintf(msg, sizeof msg, "%s must be a number in %g..%g", f[t].name, f[t].lo, f[t].hi);
             return bad(err, ptr, msg);
         }
     }

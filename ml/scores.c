@@ -131,8 +131,7 @@ static uint64_t row_slot(const struct cooc_result *r, uint64_t b, uint64_t e, ui
  * groups in ascending order, each adding its weight to its co-members'
  * slots. gw from group_pow when given, else computed. */
 static void walk_row(const struct cooc_result *r, const struct score_walk *w,
-                     const struct score_params *p, const double *group_pw, uint32_t q,
-                     double *out)
+                     const struct score_params *p, const double *group_pw, uint32_t q, double *out)
 {
     const uint64_t b = r->row_ptr[q], e = r->row_ptr[q + 1];
     memset(out, 0, sizeof *out * (e - b));
@@ -217,9 +216,8 @@ static double entry_score(const struct cooc_result *r, const struct score_params
     return c * (prep ? prep->item_pow[r->col[x]] : item_pow(r, p, r->col[x]));
 }
 
-int score_row(const struct cooc_result *r, const struct score_walk *w,
-              const struct score_params *p, const struct score_prep *prep, uint32_t q,
-              double *out)
+int score_row(const struct cooc_result *r, const struct score_walk *w, const struct score_params *p,
+              const struct score_prep *prep, uint32_t q, double *out)
 {
     if (!r || !p || !out || q >= r->n || score_params_check(p) != 0)
         return -EINVAL;
@@ -267,9 +265,9 @@ int score_similar(const struct cooc_result *r, const struct score_walk *w,
 }
 
 int score_recommend(const struct cooc_result *r, const struct score_walk *w,
-                    const struct score_params *p, const struct score_prep *prep,
-                    const uint32_t *in, size_t n_in, const uint32_t *exclude, size_t n_exclude,
-                    uint32_t k, const uint32_t *tie, uint32_t *out_idx, double *out_score)
+                    const struct score_params *p, const struct score_prep *prep, const uint32_t *in,
+                    size_t n_in, const uint32_t *exclude, size_t n_exclude, uint32_t k,
+                    const uint32_t *tie, uint32_t *out_idx, double *out_score)
 {
     if (!r || !out_idx || !out_score || (n_in && !in) || (n_exclude && !exclude))
         return -EINVAL;

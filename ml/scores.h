@@ -111,9 +111,8 @@ void score_prep_deinit(struct score_prep *prep);
  * diagonal slot gets 0. w is needed for rp3 (else may be NULL); prep (may
  * be NULL) must have been built for the same r and p. Returns 0, -EINVAL
  * (q >= n, bad p, rp3 without w), -ENODATA (rp3 and r has no groups). */
-int score_row(const struct cooc_result *r, const struct score_walk *w,
-              const struct score_params *p, const struct score_prep *prep, uint32_t q,
-              double *out);
+int score_row(const struct cooc_result *r, const struct score_walk *w, const struct score_params *p,
+              const struct score_prep *prep, uint32_t q, double *out);
 
 /* The k best neighbours of q (q excluded) by s(q, ·), ranked by
  * ml/rank.h's order with tie (may be NULL). Writes up to k (index, score)
@@ -130,8 +129,8 @@ int score_similar(const struct cooc_result *r, const struct score_walk *w,
  * candidates are the items sharing a group with some input. Output and
  * errors as score_similar (-EINVAL also for an input >= n). */
 int score_recommend(const struct cooc_result *r, const struct score_walk *w,
-                    const struct score_params *p, const struct score_prep *prep,
-                    const uint32_t *in, size_t n_in, const uint32_t *exclude, size_t n_exclude,
-                    uint32_t k, const uint32_t *tie, uint32_t *out_idx, double *out_score);
+                    const struct score_params *p, const struct score_prep *prep, const uint32_t *in,
+                    size_t n_in, const uint32_t *exclude, size_t n_exclude, uint32_t k,
+                    const uint32_t *tie, uint32_t *out_idx, double *out_score);
 
 #endif

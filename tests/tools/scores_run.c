@@ -85,7 +85,8 @@ int main(void)
         long kind, source, k, item;
         struct score_params p;
         if (scanf("%ld %ld %lf %lf %lf %ld", &kind, &source, &p.pop_weight, &p.alpha, &p.beta,
-                  &k) != 6 || k < 1 || k > 1000)
+                  &k) != 6 ||
+            k < 1 || k > 1000)
             return 1;
         p.source = source == 0 ? SCORE_COOC : source == 1 ? SCORE_PMI : SCORE_RP3;
         int got;
@@ -93,15 +94,14 @@ int main(void)
             if (scanf("%ld", &item) != 1)
                 return 1;
             int64_t q = dense_of(&r, item);
-            got = q < 0 ? -1000
-                        : score_similar(&r, &w, &p, NULL, (uint32_t)q, (uint32_t)k, NULL, idx,
-                                        score);
+            got = q < 0
+                      ? -1000
+                      : score_similar(&r, &w, &p, NULL, (uint32_t)q, (uint32_t)k, NULL, idx, score);
         } else {
             size_t ni, ne;
             if (read_keys(&r, in, &ni) != 0 || read_keys(&r, ex, &ne) != 0)
                 return 1;
-            got = score_recommend(&r, &w, &p, NULL, in, ni, ex, ne, (uint32_t)k, NULL, idx,
-                                  score);
+            got = score_recommend(&r, &w, &p, NULL, in, ni, ex, ne, (uint32_t)k, NULL, idx, score);
         }
         if (got < 0) {
             printf("error %d\n", got);

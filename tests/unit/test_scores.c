@@ -255,8 +255,7 @@ static void test_errors(void **state)
     assert_int_equal(score_similar(&r, &w, &p, NULL, 4, 4, NULL, idx, sc), -EINVAL);
     assert_int_equal(score_similar(&r, NULL, &p, NULL, 0, 4, NULL, idx, sc), -EINVAL);
     const uint32_t bad[] = {7};
-    assert_int_equal(score_recommend(&r, &w, &p, NULL, bad, 1, NULL, 0, 4, NULL, idx, sc),
-                     -EINVAL);
+    assert_int_equal(score_recommend(&r, &w, &p, NULL, bad, 1, NULL, 0, 4, NULL, idx, sc), -EINVAL);
     /* a result without its groups (an imported table, a version-1 file) */
     free(r.group_ptr);
     free(r.group_items);
