@@ -260,7 +260,9 @@ int job_model_params_apply(json_t *p, int threads, struct wals_params *wp,
     rp->drop_negative = strcmp(job_param_string(p, "negative"), "drop") == 0;
     rating_scale_parse(job_param_string(p, "scale"), &rp->scale);
     rp->epsilon = job_param_number(p, "epsilon");
-    return strcmp(job_param_string(p, "method"), "eigen") == 0;
+    /* absent in the params of a job queued by an older version: WALS */
+    const char *method = job_param_string(p, "method");
+    return method && strcmp(method, "eigen") == 0;
 }
 
 long long job_param_int(json_t *params, const char *name)
