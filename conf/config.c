@@ -24,6 +24,7 @@ enum key_type {
     KEY_BOOL,     /* true/false/yes/no/on/off/1/0 */
     KEY_LOGLEVEL, /* debug|info|warn|error */
     KEY_LISTEN,   /* HOST:PORT */
+    KEY_SOURCE,   /* embedding|cooc|pmi|rp3: a neighbour source */
 };
 
 struct key_def {
@@ -71,6 +72,8 @@ static const struct key_def config_keys[] = {
     NUM("serving", "topk", KEY_INT, serving_topk, 1, 1000, "100"),
     NUM("serving", "precompute_max_items", KEY_INT, serving_precompute_max_items, 0,
         INT64_C(100000000), "2000000"),
+    {"serving", "default_source", KEY_SOURCE, offsetof(struct config, serving_default_source),
+     sizeof(((struct config *)0)->serving_default_source), 0, 0, "cooc"},
     STR("auth", "tokens", auth_tokens, ""),
     STR("auth", "read_tokens", auth_read_tokens, ""),
     STR("auth", "token_file", auth_token_file, ""),
@@ -173,8 +176,14 @@ static int set_value(struct config *c, const struct key_def *k, const char *valu
     case KEY_STRING:
     case KEY_LOGLEVEL:
     case KEY_LISTEN:
+    case KEY_SOURCE:
         if (strlen(value) >= k->size) {
             why = "value too long";
+            break;
+        }
+        if (k->type == KEY_SOURCE && strcmp(value, "embedding") != 0 &&
+            strcmp(value, "cooc") != 0 && strcmp(value, "pmi") != 0 && strcmp(value, "rp3") != 0) {
+            why = "must be one of embedding, cooc, pmi, rp3";
             break;
         }
         if (k->type == KEY_LOGLEVEL) {
@@ -358,6 +367,7 @@ void config_dump(const struct config *c, void *file)
         case KEY_STRING:
         case KEY_LOGLEVEL:
         case KEY_LISTEN:
+        case KEY_SOURCE:
             if (strcmp(k->section, "auth") == 0 && strstr(k->key, "tokens") && base[0])
                 fprintf(f, "%s = ********\n", k->key);
             else

@@ -43,6 +43,8 @@ struct config {
     /* [serving] */
     int64_t serving_topk;         /* neighbours precomputed per item at activation */
     int64_t serving_precompute_max_items; /* above this, queries scan instead */
+    char serving_default_source[16]; /* what source=auto serves before any evaluate
+                                        job chose: embedding|cooc|pmi|rp3 */
     /* [auth] */
     char auth_tokens[4096];      /* comma-separated read-write tokens */
     char auth_read_tokens[4096]; /* comma-separated read-only tokens */

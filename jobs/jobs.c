@@ -699,6 +699,39 @@ int jobs_latest_succeeded(struct jobs *js, const char *type, char *out, size_t s
     return store_job_latest(js->app->store, type, "succeeded", out, size);
 }
 
+json_t *jobs_latest_result_member(struct jobs *js, const char *type, const char *key, char *id,
+                                  size_t size)
+{
+    /* a job that just succeeded may not be stored yet: memory, then
+     * storage, the higher seq wins (the list is in seq order) */
+    const struct job *mem = NULL;
+    for (const struct job *j = js->head; j; j = j->next)
+        if (job_visible_state(j) == JOB_SUCCEEDED && strcmp(j->type->name, type) == 0 &&
+            json_object_get(j->result, key))
+            mem = j;
+    char stored[32];
+    long long seq = 0;
+    int have_stored =
+        store_job_latest_with(js->app->store, type, "succeeded", key, stored, sizeof stored) == 0 &&
+        sscanf(stored, "j%lld", &seq) == 1;
+    if (mem && (!have_stored || mem->seq >= seq)) {
+        snprintf(id, size, "%s", mem->id);
+        return json_incref(json_object_get(mem->result, key));
+    }
+    if (!have_stored)
+        return NULL;
+    struct store_job r;
+    if (store_job_get(js->app->store, stored, &r) != 0)
+        return NULL;
+    json_t *result = r.result ? json_loads(r.result, 0, NULL) : NULL;
+    store_job_clear(&r);
+    json_t *out = json_incref(json_object_get(result, key));
+    json_decref(result);
+    if (out)
+        snprintf(id, size, "%s", stored);
+    return out;
+}
+
 int jobs_is_succeeded(struct jobs *js, const char *id, const char *type)
 {
     const struct job *j = jobs_find(js, id);

@@ -170,6 +170,13 @@ size_t jobs_durations(const struct jobs *js, const struct jobs_duration **out);
  * any (e.g. the loss of a running train job). Returns 0 or -ENOENT. */
 int jobs_running_value(struct jobs *js, const char *type, const char *key, double *out);
 
+/* The member key (e.g. "best") of the result of the newest succeeded job
+ * of type whose result has it, from memory or storage: a new reference,
+ * with that job's id copied into id; NULL when no such job exists (or its
+ * stored result cannot be read). Loop thread. */
+json_t *jobs_latest_result_member(struct jobs *js, const char *type, const char *key, char *id,
+                                  size_t size);
+
 /* Whether job id exists, is of type and succeeded (memory, then storage). */
 int jobs_is_succeeded(struct jobs *js, const char *id, const char *type);
 

@@ -57,6 +57,12 @@ int store_jobs_max_seq(struct store *s, int64_t *out);
 int store_job_latest(struct store *s, const char *type, const char *state, char *id,
                      size_t size);
 
+/* Id of the newest job of a type in a state whose result has a top-level
+ * member key (e.g. an evaluate job's "best"), copied into id. -ENOENT when
+ * there is none, -EINVAL for a key that is not a plain member name. */
+int store_job_latest_with(struct store *s, const char *type, const char *state, const char *key,
+                          char *id, size_t size);
+
 /* Calls cb(type, state, count) for each (type, state) with jobs. */
 typedef void (*store_job_count_cb)(void *userdata, const char *type, const char *state,
                                    int64_t count);
