@@ -79,7 +79,7 @@ struct api_req {
 
     /* handler state, freed with the request */
     void *state;
-    void (*state_free)(void *state);
+    void (*state_destroy)(void *state);
 };
 
 /* Path parameter i (decoded, NUL-terminated), borrowed. */
@@ -132,7 +132,7 @@ json_t *api_body_json(struct api_req *req);
 
 /* Allocates zeroed handler state of size bytes, freed with the request by
  * free_fn (NULL: free). On ENOMEM replies 503 and returns NULL. */
-void *api_state_new(struct api_req *req, size_t size, void (*free_fn)(void *));
+void *api_state_create(struct api_req *req, size_t size, void (*free_fn)(void *));
 
 /* Replies 503 "out of memory" with Retry-After: 1. */
 void api_reply_oom(struct api_req *req);

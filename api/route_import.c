@@ -48,7 +48,7 @@ struct import_req {
     int activate;
 };
 
-static void import_req_free(void *p)
+static void import_req_destroy(void *p)
 {
     struct import_req *ir = p;
     gunzip_destroy(ir->gz);
@@ -267,7 +267,7 @@ static int begin(struct api_req *req, enum kind kind)
         return -ENOMEM;
     }
     req->state = ir;
-    req->state_free = import_req_free;
+    req->state_destroy = import_req_destroy;
     ir->req = req;
     ir->kind = kind;
     int rc;

@@ -37,7 +37,7 @@ void api_item_get(struct api_req *req)
     json_t *body = json_pack("{s:o,s:o,s:o,s:I}", "id", api_json_str(it.id), "title",
                              api_json_str(it.title), "artist", api_json_str(it.artist),
                              "playlists", (json_int_t)it.playlists);
-    store_item_clear(&it);
+    store_item_deinit(&it);
     api_reply_json(req, 200, body);
 }
 
@@ -148,7 +148,7 @@ void api_items_search(struct api_req *req)
     struct search_req *sr = NULL;
     struct store_search_pos pos;
     if (api_query_int(req, "page_size", 100, 1, 1000, &size) != 0 ||
-        search_token_parse(req, q, &pos) != 0 || !(sr = api_state_new(req, sizeof *sr, NULL)))
+        search_token_parse(req, q, &pos) != 0 || !(sr = api_state_create(req, sizeof *sr, NULL)))
         return;
     *sr = (struct search_req){.req = req, .q = q, .pos = pos, .size = (int)size};
     /* Listing every item reads items itself; a prefix search reads the

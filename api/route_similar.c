@@ -61,7 +61,7 @@ struct sim_req {
     json_t *items, *exclude;
 };
 
-static void sim_free(void *p)
+static void sim_destroy(void *p)
 {
     struct sim_req *s = p;
     free(s->item);
@@ -454,7 +454,7 @@ void api_item_similar(struct api_req *req)
     s->model = api_query(req, "model");
     s->job = api_query(req, "job");
     req->state = s;
-    req->state_free = sim_free;
+    req->state_destroy = sim_destroy;
     if (parse_source(s) != 0)
         return;
     enum serving_source src = s->source;
@@ -478,7 +478,7 @@ void api_item_similar(struct api_req *req)
         if (api__item_get(req, id, &it) != 0)
             return;
         s->item_key = it.key;
-        store_item_clear(&it);
+        store_item_deinit(&it);
         api__pmi_get(req, s->job, similar_pmi_ready, s);
     }
     s->in_handler = 0;
@@ -784,7 +784,7 @@ void api_recommend(struct api_req *req)
     }
     s->req = req;
     req->state = s;
-    req->state_free = sim_free;
+    req->state_destroy = sim_destroy;
     json_t *k = json_is_object(doc) ? json_object_get(doc, "k") : NULL;
     json_t *model = json_is_object(doc) ? json_object_get(doc, "model") : NULL;
     if (!json_is_object(doc) || check_ids(req, json_object_get(doc, "items"), "items", 1) != 0 ||

@@ -127,6 +127,6 @@ int main(int argc, char **argv)
            "%u items, %llu nnz\n",
            w2 - w1, c2 - c1, w3 - w2, c3 - c2, rc, r.n, (unsigned long long)r.nnz);
     printf("total CPU %.2f s = %.2f M rows/s\n", c3 - c0, c.rows / (c3 - c0) / 1e6);
-    cooc_result_free(&r);
+    cooc_result_deinit(&r);
     return 0;
 }

@@ -99,7 +99,7 @@ void model_import_destroy(struct model_import *im)
     strtab_deinit(&im->ids);
     free(im->first_line);
     free(im->values);
-    model_data_free(&im->data);
+    model_data_deinit(&im->data);
     import_keys_deinit(&im->run.keys);
     free(im->rec.params);
     json_decref(im->answer);
@@ -364,7 +364,7 @@ static void model_finished(struct import_run *r)
 {
     struct model_import *im = (struct model_import *)r;
     uint32_t n = im->data.n;
-    model_data_free(&im->data); /* the file has it */
+    model_data_deinit(&im->data); /* the file has it */
     if (r->rc != 0) {
         reply(im, r->rc);
         return;

@@ -94,7 +94,7 @@ void pmi_import_destroy(struct pmi_import *im)
         return;
     strtab_deinit(&im->ids);
     cooc_import_deinit(&im->ci);
-    cooc_result_free(&im->res);
+    cooc_result_deinit(&im->res);
     import_keys_deinit(&im->run.keys);
     free(im->rec.params);
     free(im->rec.result);
@@ -387,7 +387,7 @@ static void pmi_finished(struct import_run *r)
                  (unsigned long long)im->res.nnz, (unsigned long long)im->res.total,
                  now_s() - im->t_begin, im->t_check, im->t_build, im->t_write);
     }
-    cooc_result_free(&im->res); /* the file has it; free the memory before the reply */
+    cooc_result_deinit(&im->res); /* the file has it; free the memory before the reply */
     im->done(im->arg, r->rc, &r->err, im->answer, im->location);
 }
 

@@ -448,9 +448,9 @@ out:
         snprintf(err->message, sizeof err->message, "evaluation failed: %s", strerror(-rc));
     knn_index_destroy(idx);
     pipeline_out_deinit(&po);
-    cooc_result_free(&res);
-    store_groups_free(&g);
-    store_item_names_free(&names);
+    cooc_result_deinit(&res);
+    store_groups_deinit(&g);
+    store_item_names_deinit(&names);
     free(toff);
     free(hoff);
     free(titems);

@@ -93,7 +93,7 @@ static json_t *train_validate(struct app *app, json_t *params, struct job_error 
     return p;
 }
 
-static void ctx_free(void *p)
+static void ctx_destroy(void *p)
 {
     struct train_ctx *c = p;
     served_model_unref(c->built);
@@ -230,7 +230,7 @@ static int train_run(struct job *j, struct job_error *err)
     }
 out:
     pipeline_out_deinit(&po);
-    cooc_result_free(&res);
+    cooc_result_deinit(&res);
     return rc;
 }
 
@@ -313,6 +313,6 @@ const struct job_type job_type_train = {
     .finish = train_finish,
     .commit = train_commit,
     .committed = train_committed,
-    .free_ctx = ctx_free,
+    .free_ctx = ctx_destroy,
     .progress_json = train_progress_json,
 };

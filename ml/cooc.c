@@ -362,7 +362,7 @@ out:
     return rc;
 }
 
-static void prep_free(struct prep *pr)
+static void prep_deinit(struct prep *pr)
 {
     free(pr->g_items);
     free(pr->t_ptr);
@@ -391,7 +391,7 @@ void cooc_params_init(struct cooc_params *p)
     p->threads = 2;
 }
 
-void cooc_result_free(struct cooc_result *r)
+void cooc_result_deinit(struct cooc_result *r)
 {
     if (!r)
         return;
@@ -662,7 +662,7 @@ out:
     free(map);
     free(gcount);
     free(lower);
-    prep_free(&pr);
-    cooc_result_free(&res);
+    prep_deinit(&pr);
+    cooc_result_deinit(&res);
     return rc;
 }

@@ -112,7 +112,7 @@ struct cooc_result {
  *
  * Ownership: groups and params are borrowed (only read, may be shared with
  * other readers); *out is overwritten (not freed first) and, on success,
- * owned by the caller, who releases it with cooc_result_free. On failure
+ * owned by the caller, who releases it with cooc_result_deinit. On failure
  * *out is left zeroed.
  *
  * Progress: cb (may be NULL) is called on the calling thread, about every
@@ -136,7 +136,7 @@ int cooc_compute(const struct cooc_groups *groups, const struct cooc_params *par
                  cooc_progress_cb cb, void *userdata, struct cooc_result *out);
 
 /* Frees the arrays of r and zeroes it. NULL or a zeroed result is a no-op. */
-void cooc_result_free(struct cooc_result *r);
+void cooc_result_deinit(struct cooc_result *r);
 
 /* Number of distinct unordered pairs (i < j): the row count of the seed's
  * first item_cooc table, before mirroring. */

@@ -501,6 +501,6 @@ out:
     free(lo_cur);
     free(hi_cur);
     free(start);
-    cooc_result_free(&r);
+    cooc_result_deinit(&r);
     return rc;
 }

@@ -110,7 +110,7 @@ int cooc_import_check(struct cooc_import *ci, double tol, struct cooc_import_iss
  * recorded as given (the parameters the table was computed with, when
  * known; 0 otherwise); valid_items = n and valid_groups = 0 (unknown).
  * Returns 0, -EINVAL (keys not distinct or zero), -ENOMEM. *out is owned
- * by the caller (cooc_result_free); zeroed on failure. */
+ * by the caller (cooc_result_deinit); zeroed on failure. */
 int cooc_import_build(struct cooc_import *ci, const uint32_t *keys, int64_t min_item_frequency,
                       int64_t max_group_size, struct cooc_result *out);
 

@@ -27,8 +27,8 @@ void pmi_matrix_unref(struct pmi_matrix *m)
 {
     if (!m || --m->refs > 0)
         return;
-    cooc_result_free(&m->res);
-    store_item_names_free(&m->names);
+    cooc_result_deinit(&m->res);
+    store_item_names_deinit(&m->names);
     free(m->id_rank);
     free(m->by_id);
     score_walk_deinit(&m->walk);
@@ -243,7 +243,7 @@ void pmi_cache_get(struct app *app, const char *job_id, pmi_cache_cb cb, void *a
     loader_get(&pmi_loader, job_id, &p, (loader_fn)cb, arg);
 }
 
-void pmi_cache_clear(void)
+void pmi_cache_deinit(void)
 {
     if (pmi_loader_ready)
         loader_deinit(&pmi_loader);

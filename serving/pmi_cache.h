@@ -73,6 +73,6 @@ int64_t pmi_matrix_index(const struct pmi_matrix *m, uint32_t key);
 int64_t pmi_matrix_find(const struct pmi_matrix *m, const char *id);
 
 /* Drops the cached matrix (shutdown). */
-void pmi_cache_clear(void);
+void pmi_cache_deinit(void);
 
 #endif

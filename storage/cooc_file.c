@@ -319,7 +319,7 @@ out:
         close(fd);
     if (dfd >= 0)
         close(dfd);
-    cooc_result_free(&r);
+    cooc_result_deinit(&r);
     return rc;
 }
 

@@ -46,7 +46,7 @@
 int cooc_file_write(const char *dir, const char *name, const struct cooc_result *r);
 
 /* Reads <dir>/<name> into *out (overwritten; zeroed on failure). The
- * caller owns the arrays and frees them with cooc_result_free.
+ * caller owns the arrays and frees them with cooc_result_deinit.
  *
  * Checks: magic, version, byte order, header CRC, that the file size is
  * exactly header + payload, the payload CRC, and the matrix structure

@@ -83,7 +83,7 @@ static void row_read(sqlite3_stmt *st, struct store_job *j)
     j->attempts = sqlite3_column_int64(st, 11);
 }
 
-void store_job_clear(struct store_job *j)
+void store_job_deinit(struct store_job *j)
 {
     free(j->id);
     free(j->type);
@@ -127,7 +127,7 @@ int store_jobs_list(struct store *s, const char *state, const char *type, int64_
         struct store_job j;
         row_read(st, &j);
         ret = cb(userdata, &j);
-        store_job_clear(&j);
+        store_job_deinit(&j);
         if (ret)
             break;
     }

@@ -38,9 +38,9 @@ int store_job_update(struct store *s, const struct store_job *j);
 int store_job_update_with(struct store *s, const struct store_job *j,
                           int (*extra)(struct store *s, void *arg), void *arg);
 
-/* Reads one job (caller frees with store_job_clear). -ENOENT if absent. */
+/* Reads one job (caller frees with store_job_deinit). -ENOENT if absent. */
 int store_job_get(struct store *s, const char *id, struct store_job *out);
-void store_job_clear(struct store_job *j);
+void store_job_deinit(struct store_job *j);
 
 /* Calls cb for up to limit jobs with seq < before_seq (0: no bound),
  * newest first, filtered by state and type when non-NULL. cb borrows the

@@ -103,9 +103,9 @@ struct store_item {
     char *artist; /* NULL when never given */
     int64_t playlists; /* number of playlists containing it */
 };
-/* Fills out (caller frees with store_item_clear). -ENOENT if absent. */
+/* Fills out (caller frees with store_item_deinit). -ENOENT if absent. */
 int store_item_get(struct store *s, const char *id, struct store_item *out);
-void store_item_clear(struct store_item *it);
+void store_item_deinit(struct store_item *it);
 
 /* --- item search (GET /v1/items?q=PREFIX; storage/items_search.c) --- */
 
@@ -175,7 +175,7 @@ struct store_playlist {
                                  items in id (byte) order */
 };
 int store_playlist_get(struct store *s, const char *id, struct store_playlist *out);
-void store_playlist_clear(struct store_playlist *pl);
+void store_playlist_deinit(struct store_playlist *pl);
 
 /* Calls cb for up to limit playlists with key > after_key, by key. cb gets
  * borrowed strings; a non-zero return stops the listing and is returned.
@@ -223,7 +223,7 @@ int store_backup(struct store *s, const char *dest_path);
  * 1..max_item_key. Groups are the non-empty playlists in playlist-key order
  * (empty playlists are left out). max_item_key is the largest item key in
  * the snapshot (items in no playlist included). Free with
- * store_groups_free (safe on a zeroed struct; zeroes it). */
+ * store_groups_deinit (safe on a zeroed struct; zeroes it). */
 struct store_groups {
     size_t n_groups;
     uint64_t *offsets; /* n_groups + 1 */
@@ -237,10 +237,10 @@ int store_groups_load(struct store *s, struct store_groups *out);
  * playlist id (for deterministic hold-out splits that do not depend on
  * storage order or keys). */
 int store_groups_load_hashed(struct store *s, uint64_t seed, struct store_groups *out);
-void store_groups_free(struct store_groups *g);
+void store_groups_deinit(struct store_groups *g);
 
 /* Item ids (and titles/artists) for keys 1..max_key, indexed by key
- * (index 0 unused, NULL). Free with store_item_names_free. Used by jobs to
+ * (index 0 unused, NULL). Free with store_item_names_deinit. Used by jobs to
  * label results and by the model loader. */
 struct store_item_names {
     uint32_t max_key;
@@ -250,6 +250,6 @@ struct store_item_names {
     char *strings; /* private: one block holding all the strings above */
 };
 int store_item_names_load(struct store *s, struct store_item_names *out);
-void store_item_names_free(struct store_item_names *n);
+void store_item_names_deinit(struct store_item_names *n);
 
 #endif

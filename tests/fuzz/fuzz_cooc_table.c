@@ -150,7 +150,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             struct cooc_result r;
             if (cooc_import_build(&a.ci, keys, 0, 0, &r) == 0) {
                 check_matrix(&r);
-                cooc_result_free(&r);
+                cooc_result_deinit(&r);
             }
             free(keys);
         } else if (rc != -EDOM || is.problem == COOC_IMPORT_OK) {

@@ -112,7 +112,7 @@ int main(void)
         printf("\n");
     }
     score_walk_deinit(&w);
-    cooc_result_free(&r);
+    cooc_result_deinit(&r);
     free(off);
     free(items);
     return 0;

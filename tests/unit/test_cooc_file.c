@@ -177,7 +177,7 @@ static void test_round_trip(void **state)
                      v1_size + 8L * (long)(a.valid_groups + 1) + 4L * (long)a.total);
     assert_int_equal(cooc_file_read(dir, "rt.cooc", &b), 0);
     assert_same(&a, &b);
-    cooc_result_free(&b);
+    cooc_result_deinit(&b);
 
     /* without groups: version 1, the layout earlier versions wrote */
     drop_groups(&a);
@@ -192,7 +192,7 @@ static void test_round_trip(void **state)
     assert_int_equal(cooc_file_read(dir, "v1.cooc", &b), 0);
     assert_same(&a, &b);
     assert_null(b.group_ptr);
-    cooc_result_free(&b);
+    cooc_result_deinit(&b);
 
     /* the empty result (everything filtered out) round-trips too */
     struct cooc_result e;
@@ -202,9 +202,9 @@ static void test_round_trip(void **state)
     assert_int_equal(file_size("empty.cooc"), HDR + 8 + 8); /* row_ptr, group_ptr */
     assert_int_equal(cooc_file_read(dir, "empty.cooc", &b), 0);
     assert_same(&e, &b);
-    cooc_result_free(&b);
-    cooc_result_free(&e);
-    cooc_result_free(&a);
+    cooc_result_deinit(&b);
+    cooc_result_deinit(&e);
+    cooc_result_deinit(&a);
 }
 
 static void test_missing_and_bad_args(void **state)
@@ -225,7 +225,7 @@ static void test_missing_and_bad_args(void **state)
     assert_int_equal(cooc_file_write(dir, "rm.cooc", &a), 0);
     assert_int_equal(cooc_file_remove(dir, "rm.cooc"), 0);
     assert_int_equal(cooc_file_read(dir, "rm.cooc", &b), -ENOENT);
-    cooc_result_free(&a);
+    cooc_result_deinit(&a);
 }
 
 /* Every flipped byte, anywhere in a small file, is detected. */
@@ -254,7 +254,7 @@ static void test_corruption_detected(void **state)
     assert_int_equal(cooc_file_read(dir, "bad.cooc", &b), -EBADMSG);
     free(buf);
     free(orig);
-    cooc_result_free(&a);
+    cooc_result_deinit(&a);
 }
 
 static void test_truncated(void **state)
@@ -277,7 +277,7 @@ static void test_truncated(void **state)
     assert_int_equal(cooc_file_read(dir, "trunc.cooc", &b), -EBADMSG);
     free(longer);
     free(orig);
-    cooc_result_free(&a);
+    cooc_result_deinit(&a);
 }
 
 /* Rewrites the payload and header CRCs after an edit, so only the
@@ -308,7 +308,7 @@ static void test_structure_and_version(void **state)
     fix_crcs(buf, len);
     spit("s2.cooc", buf, len);
     assert_int_equal(cooc_file_read(dir, "s2.cooc", &b), 0);
-    cooc_result_free(&b);
+    cooc_result_deinit(&b);
 
     /* a column index out of range, with valid checksums */
     memcpy(buf, orig, (size_t)len);
@@ -386,7 +386,7 @@ static void test_structure_and_version(void **state)
 
     free(buf);
     free(orig);
-    cooc_result_free(&a);
+    cooc_result_deinit(&a);
 }
 
 /* Writing over an existing file replaces it whole and leaves no temporary
@@ -404,7 +404,7 @@ static void test_atomic_replace(void **state)
     assert_int_equal(count_entries(), before + 1); /* replaced, no temp left */
     assert_int_equal(cooc_file_read(dir, "r.cooc", &b), 0);
     assert_same(&c, &b);
-    cooc_result_free(&b);
+    cooc_result_deinit(&b);
 
     /* an invalid result is refused before anything is written */
     struct cooc_result broken = c;
@@ -413,7 +413,7 @@ static void test_atomic_replace(void **state)
     assert_int_equal(count_entries(), before + 1);
     assert_int_equal(cooc_file_read(dir, "r.cooc", &b), 0);
     assert_same(&c, &b);
-    cooc_result_free(&b);
+    cooc_result_deinit(&b);
 
     /* a reader holding the old file keeps reading the old bytes */
     int fd = open(path_of("r.cooc"), O_RDONLY);
@@ -427,9 +427,9 @@ static void test_atomic_replace(void **state)
     close(fd);
     assert_int_equal(cooc_file_read(dir, "r.cooc", &b), 0);
     assert_same(&a, &b);
-    cooc_result_free(&b);
-    cooc_result_free(&a);
-    cooc_result_free(&c);
+    cooc_result_deinit(&b);
+    cooc_result_deinit(&a);
+    cooc_result_deinit(&c);
 }
 
 int main(void)

@@ -139,8 +139,8 @@ static void roundtrip(int shuffle_locals, int with_pmi)
     assert_same(&res, &back);
     assert_int_equal(back.min_item_frequency, 3);
     cooc_import_deinit(&ci);
-    cooc_result_free(&res);
-    cooc_result_free(&back);
+    cooc_result_deinit(&res);
+    cooc_result_deinit(&back);
     free(v);
     free(perm);
     free(keys);
@@ -177,7 +177,7 @@ static int check_changed(void (*change)(struct row *v, uint64_t *n), struct cooc
     if (rc == 0)
         rc = cooc_import_check(&ci, COOC_IMPORT_PMI_TOLERANCE, is);
     cooc_import_deinit(&ci);
-    cooc_result_free(&res);
+    cooc_result_deinit(&res);
     free(v);
     free(perm);
     return rc;

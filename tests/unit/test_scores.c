@@ -60,7 +60,7 @@ static void test_groups_kept(void **state)
     assert_int_equal(w.item_groups[w.item_ptr[0] + 2], 3);
     assert_int_equal(w.item_groups[w.item_ptr[3]], 2);
     score_walk_deinit(&w);
-    cooc_result_free(&r);
+    cooc_result_deinit(&r);
 }
 
 /* The scores of q's neighbours j = 0..3 (q's own slot ignored). */
@@ -124,7 +124,7 @@ static void test_hand_checked(void **state)
     assert_close(s[3], pow(2, -0.5) * pow(3, -0.5), 1e-15);
 
     score_walk_deinit(&w);
-    cooc_result_free(&r);
+    cooc_result_deinit(&r);
 }
 
 /* All (index, score) lists of every query item under p, with and without
@@ -192,7 +192,7 @@ static void test_identities(void **state)
     cooc.pop_weight = -1.5;
     assert_prep_changes_nothing(&r, &w, &cooc);
     score_walk_deinit(&w);
-    cooc_result_free(&r);
+    cooc_result_deinit(&r);
 }
 
 static void test_recommend(void **state)
@@ -226,7 +226,7 @@ static void test_recommend(void **state)
     assert_int_equal(idx[1], 1);
     assert_int_equal(idx[2], 0);
     score_walk_deinit(&w);
-    cooc_result_free(&r);
+    cooc_result_deinit(&r);
 }
 
 static void test_errors(void **state)
@@ -270,7 +270,7 @@ static void test_errors(void **state)
     score_params_init(&p, SCORE_PMI); /* the other sources do not need them */
     assert_int_equal(score_similar(&r, NULL, &p, NULL, 0, 4, NULL, idx, sc), 3);
     score_walk_deinit(&w);
-    cooc_result_free(&r);
+    cooc_result_deinit(&r);
 }
 
 int main(void)

@@ -100,7 +100,7 @@ static int64_t item_playlists(struct store *s, const char *id)
     if (store_item_get(s, id, &it) < 0)
         return -1;
     n = it.playlists;
-    store_item_clear(&it);
+    store_item_deinit(&it);
     return n;
 }
 
@@ -227,7 +227,7 @@ static void test_duplicates_in_batch(void **state)
     assert_string_equal(pl.items[0].id, "x"); /* a batch's new items: id order */
     assert_string_equal(pl.items[1].id, "y");
     assert_int_equal(pl.items[0].playlists, 2);
-    store_playlist_clear(&pl);
+    store_playlist_deinit(&pl);
     batch_destroy(b);
 }
 
@@ -245,7 +245,7 @@ static void assert_item(struct store *s, const char *id, const char *title, cons
         assert_string_equal(it.artist, artist);
     else
         assert_null(it.artist);
-    store_item_clear(&it);
+    store_item_deinit(&it);
 }
 
 static void test_key_order(void **state)
@@ -264,7 +264,7 @@ static void test_key_order(void **state)
     for (int i = 0; i < 6; i++) {
         assert_int_equal(store_item_get(f->s, sorted[i], &it), 0);
         assert_int_equal(it.key, i + 1);
-        store_item_clear(&it);
+        store_item_deinit(&it);
     }
 }
 
@@ -337,7 +337,7 @@ static void test_rollback(void **state)
     assert_int_equal(store_playlist_get(f->s, "p2", &pl), -ENOENT);
     assert_int_equal(store_playlist_get(f->s, "p1", &pl), 0);
     assert_int_equal(pl.n_items, 2);
-    store_playlist_clear(&pl);
+    store_playlist_deinit(&pl);
     assert_int_equal(item_playlists(f->s, "a"), 1);
 
     /* Fails in the item phase (over-long item id), same outcome. */
@@ -397,7 +397,7 @@ static void test_replace(void **state)
     assert_int_equal(pl.n_items, 2);
     assert_string_equal(pl.items[0].id, "c");
     assert_string_equal(pl.items[1].id, "d");
-    store_playlist_clear(&pl);
+    store_playlist_deinit(&pl);
 
     /* PUT with "items": [] empties an existing playlist and creates a new
      * empty one. */
@@ -414,7 +414,7 @@ static void test_replace(void **state)
     assert_int_equal(item_playlists(f->s, "a"), 0);
     assert_int_equal(store_playlist_get(f->s, "p9", &pl), 0);
     assert_int_equal(pl.n_items, 0);
-    store_playlist_clear(&pl);
+    store_playlist_deinit(&pl);
 }
 
 static void test_delete(void **state)
@@ -551,9 +551,9 @@ static void test_snapshot(void **state)
         for (int i = 0; i < 7; i++)
             assert_int_equal(g.items[i], items[i]);
     }
-    store_groups_free(&g);
+    store_groups_deinit(&g);
     assert_null(g.items);
-    store_groups_free(&g);
+    store_groups_deinit(&g);
 
     assert_int_equal(store_item_names_load(f->s, &n), 0);
     assert_int_equal(n.max_key, 4);
@@ -567,7 +567,7 @@ static void test_snapshot(void **state)
     assert_string_equal(n.id[3], "b");
     assert_null(n.title[3]);
     assert_string_equal(n.id[4], "d");
-    store_item_names_free(&n);
+    store_item_names_deinit(&n);
 }
 
 static void test_snapshot_empty(void **state)
@@ -580,10 +580,10 @@ static void test_snapshot_empty(void **state)
     assert_int_equal(g.n_groups, 0);
     assert_int_equal(g.offsets[0], 0);
     assert_int_equal(g.max_item_key, 0);
-    store_groups_free(&g);
+    store_groups_deinit(&g);
     assert_int_equal(store_item_names_load(f->s, &n), 0);
     assert_int_equal(n.max_key, 0);
-    store_item_names_free(&n);
+    store_item_names_deinit(&n);
 }
 
 /* Randomized model test: MERGE/REPLACE/DELETE on a small id space, checked
@@ -637,7 +637,7 @@ static void model_check(struct store *s, const struct model *m)
             if (k > 0)
                 assert_true(pl.items[k - 1].key < pl.items[k].key);
         }
-        store_playlist_clear(&pl);
+        store_playlist_deinit(&pl);
     }
     for (int i = 0; i < M_IT; i++) {
         struct store_item it;
@@ -660,7 +660,7 @@ static void model_check(struct store *s, const struct model *m)
             snprintf(want, sizeof want, "t%d", m->title[i]);
             assert_string_equal(it.title, want);
         }
-        store_item_clear(&it);
+        store_item_deinit(&it);
     }
     assert_counts(s, pls, its, mems);
 }
@@ -879,7 +879,7 @@ static void mr_check(struct store *s, const struct mr_model *m)
             assert_string_equal(it.artist, a);
         else
             assert_null(it.artist);
-        store_item_clear(&it);
+        store_item_deinit(&it);
     }
     {
         struct store_item it;
@@ -902,7 +902,7 @@ static void mr_check(struct store *s, const struct mr_model *m)
         }
         assert_int_equal(pl.n_items, j);
         mems += (int64_t)j;
-        store_playlist_clear(&pl);
+        store_playlist_deinit(&pl);
     }
     mr_seen = 0;
     assert_int_equal(store_playlists_list(s, 0, MR_PL + 10, mr_list_cb, (void *)m), 0);
