@@ -21,6 +21,10 @@ void api__query_free(struct api_req *req);
  * 0 when allowed; otherwise replies 401/403 and returns -EACCES. */
 int api__auth_check(struct api_req *req);
 
+/* The server's queue of request work on the pool (api/work.h). */
+struct app;
+struct api_work_queue *api__work_queue(struct app *app);
+
 /* Records a finished request in the metrics. */
 void api__metrics_observe(struct api_req *req, int status, double seconds);
 
