@@ -4,6 +4,7 @@
  * they are ordered with uploads and durable when answered.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "api/api.h"
 #include "api/jbuf.h"
 #include "api/server_internal.h"
+#include "api/work.h"
 #include "ingest/upload.h"
 #include "conf/app.h"
 #include "storage/writer.h"
@@ -171,6 +173,11 @@ void api_playlist_get(struct api_req *req)
 
 /* ---- PUT /v1/playlists/{id} ---- */
 
+/* A PUT body becomes a batch in put_prepare: on the loop for a body of at
+ * most API_JSON_INLINE_MAX bytes (a few thousand items, under a
+ * millisecond), else on the pool (api/work.h), where the body was parsed
+ * too, so neither a large body's parse, its conversion nor freeing its
+ * jansson tree runs on the loop. */
 struct put_state {
     struct api_req *req;
     struct batch *batch;
@@ -178,12 +185,19 @@ struct put_state {
     struct writer_op op;
     struct store_commit_result result;
     char *id;
+    json_t *doc;          /* the body, owned until put_prepare */
+    struct api_work work; /* put_prepare on the pool */
+    int rc;               /* put_prepare's outcome: 0, -EINVAL (422), -EFBIG, -ENOMEM */
+    char pointer[80];     /* for -EINVAL: where */
+    char why[256];        /* for -EINVAL: the errors[] detail */
+    char detail[400];     /* the problem's detail */
 };
 
 static void put_free(void *p)
 {
     struct put_state *st = p;
     batch_destroy(st->batch);
+    json_decref(st->doc);
     free(st->id);
     free(st);
 }
@@ -259,54 +273,48 @@ static int put_item(struct put_state *st, json_t *it, size_t index, char *pointe
     return upload_rows_accept(&st->rows, &row, err);
 }
 
-void api_playlist_put(struct api_req *req)
+static int put_invalid(struct put_state *st, const char *pointer, const char *why,
+                       const char *detail)
 {
-    const char *id = api__path_id(req);
-    if (!id)
-        return;
-    json_t *doc = api_body_json(req);
-    if (!doc)
-        return;
+    snprintf(st->pointer, sizeof st->pointer, "%s", pointer);
+    snprintf(st->why, sizeof st->why, "%s", why);
+    snprintf(st->detail, sizeof st->detail, "%s", detail);
+    return -EINVAL;
+}
+
+/* Any thread (the request is the caller's alone meanwhile): checks st->doc
+ * and turns its items into st->batch, then frees the document. Sets
+ * st->rc, and on -EINVAL the pointer and messages. */
+static void put_prepare(struct put_state *st)
+{
+    json_t *doc = st->doc, *v;
     const char *key;
-    json_t *v;
+    int rc = 0;
     json_object_foreach(json_is_object(doc) ? doc : NULL, key, v)
     {
         if (strcmp(key, "items") != 0 && strcmp(key, "id") != 0) {
-            char pointer[80];
+            char pointer[80], detail[200];
             snprintf(pointer, sizeof pointer, "/%.60s", key);
-            json_decref(doc);
-            api_reply_problem(req, 422, "invalid-body", "Unprocessable Content",
-                              json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", pointer,
-                                        "detail", "unknown field (expected items)"),
-                              "%s: unknown field; the body is {\"items\": [...]}", pointer);
-            return;
+            snprintf(detail, sizeof detail, "%s: unknown field; the body is {\"items\": [...]}",
+                     pointer);
+            rc = put_invalid(st, pointer, "unknown field (expected items)", detail);
+            goto out;
         }
     }
     json_t *items = json_is_object(doc) ? json_object_get(doc, "items") : NULL;
     if (!json_is_array(items)) {
-        json_decref(doc);
-        api_reply_problem(req, 422, "invalid-body", "Unprocessable Content",
-                          json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", "/items", "detail",
-                                    "required: an array of item ids or item objects"),
-                          "the body must be an object with an \"items\" array");
-        return;
+        rc = put_invalid(st, "/items", "required: an array of item ids or item objects",
+                         "the body must be an object with an \"items\" array");
+        goto out;
     }
-    struct put_state *st = calloc(1, sizeof *st);
-    if (!st || !(st->batch = batch_create()) || !(st->id = strdup(id))) {
-        if (st)
-            put_free(st);
-        json_decref(doc);
-        api_reply_oom(req);
-        return;
+    if (!(st->batch = batch_create())) {
+        rc = -ENOMEM;
+        goto out;
     }
-    req->state = st;
-    req->state_free = put_free;
-    st->req = req;
     st->rows.batch = st->batch;
-    st->rows.max_rows = (uint64_t)req->app->cfg.max_upload_rows;
     st->rows.force_playlist = st->id;
     st->rows.force_playlist_len = strlen(st->id);
-    int rc = batch_add_playlist(st->batch, st->id, strlen(st->id));
+    rc = batch_add_playlist(st->batch, st->id, strlen(st->id));
     size_t i;
     json_t *it;
     char pointer[64] = "";
@@ -317,25 +325,71 @@ void api_playlist_put(struct api_req *req)
             break;
         rc = put_item(st, it, i, pointer, sizeof pointer, &err);
     }
-    json_decref(doc);
     if (rc == 0)
         rc = batch_flush(st->batch);
     if (rc == -EINVAL) {
+        char detail[400];
+        snprintf(detail, sizeof detail, "%s: %s", pointer, err.message);
+        put_invalid(st, pointer, err.message, detail);
+    } else if (rc == -EFBIG) {
+        snprintf(st->detail, sizeof st->detail, "%s", err.message);
+    }
+out:
+    json_decref(doc);
+    st->doc = NULL;
+    st->rc = rc;
+}
+
+static void put_prepare_run(struct api_work *w)
+{
+    put_prepare((struct put_state *)((char *)w - offsetof(struct put_state, work)));
+}
+
+/* Loop thread: answers put_prepare's error, or submits the batch to the
+ * writer (put_done answers). */
+static void put_prepared(struct api_work *w)
+{
+    struct put_state *st = (struct put_state *)((char *)w - offsetof(struct put_state, work));
+    struct api_req *req = st->req;
+    if (st->rc == -EINVAL) {
         api_reply_problem(req, 422, "invalid-body", "Unprocessable Content",
-                          json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", pointer, "detail",
-                                    err.message),
-                          "%s: %s", pointer, err.message);
+                          json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", st->pointer,
+                                    "detail", st->why),
+                          "%s", st->detail);
+    } else if (st->rc == -EFBIG) {
+        api_reply_problem(req, 413, "upload-too-large", "Payload Too Large", NULL, "%s",
+                          st->detail);
+    } else if (st->rc != 0) {
+        api_reply_oom(req);
+    } else {
+        api_req_suspend(req);
+        writer_submit(req->app->writer, &st->op, put_commit, put_done, st);
+    }
+}
+
+void api_playlist_put(struct api_req *req)
+{
+    const char *id = api__path_id(req);
+    if (!id)
+        return;
+    struct put_state *st = calloc(1, sizeof *st);
+    if (!st || !(st->id = strdup(id))) {
+        free(st);
+        api_reply_oom(req);
         return;
     }
-    if (rc != 0) {
-        api_reply_problem(req, rc == -EFBIG ? 413 : 503,
-                          rc == -EFBIG ? "upload-too-large" : "out-of-memory",
-                          rc == -EFBIG ? "Payload Too Large" : "Service Unavailable", NULL, "%s",
-                          rc == -EFBIG ? err.message : "out of memory");
+    req->state = st;
+    req->state_free = put_free;
+    st->req = req;
+    st->rows.max_rows = (uint64_t)req->app->cfg.max_upload_rows; /* read here: config reloads */
+    if (!(st->doc = api_body_json(req)))
+        return;
+    if (!req->json_parsed) { /* a small body: parsed here, converted here */
+        put_prepare(st);
+        put_prepared(&st->work);
         return;
     }
-    api_req_suspend(req);
-    writer_submit(req->app->writer, &st->op, put_commit, put_done, st);
+    api_work_submit(req, &st->work, put_prepare_run, put_prepared);
 }
 
 /* ---- DELETE /v1/playlists/{id} ---- */

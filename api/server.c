@@ -390,9 +390,9 @@ static void json_parse_run(struct api_work *w)
 static void json_parse_done(struct api_work *w)
 {
     struct api_req *req = w->req;
-    free(req->body); /* parsed: the text is no longer needed */
+    free(req->body); /* parsed: the text is no longer needed (body_len stays) */
     req->body = NULL;
-    req->body_len = req->body_cap = 0;
+    req->body_cap = 0;
     req->route->handle(req); /* api_body_json hands over req->json */
 }
 

@@ -15,7 +15,11 @@
 
 void api_work_queue_init(struct api_work_queue *q, uv_loop_t *loop)
 {
+    unsigned cores = uv_available_parallelism();
     *q = (struct api_work_queue){.loop = loop};
+    q->slots = cores > 1 ? cores - 1 : 1;
+    if (q->slots > API_WORK_SLOTS_MAX)
+        q->slots = API_WORK_SLOTS_MAX;
     q->tail = &q->head;
 }
 
@@ -73,7 +77,7 @@ int api_work_submit(struct api_req *req, struct api_work *w, api_work_fn run, ap
 {
     struct api_work_queue *q = api__work_queue(req->app);
     ASSERT_LOOP_THREAD();
-    if (q->running >= API_WORK_SLOTS && q->waiting >= API_WORK_QUEUE) {
+    if (q->running >= q->slots && q->waiting >= API_WORK_QUEUE) {
         q->refused_total++;
         api_add_header(req, "Retry-After", "1");
         api_reply_problem(req, 503, "overloaded", "Service Unavailable", NULL,
@@ -87,7 +91,7 @@ int api_work_submit(struct api_req *req, struct api_work *w, api_work_fn run, ap
     w->done = done;
     w->next = NULL;
     api_req_suspend(req);
-    if (q->running < API_WORK_SLOTS) {
+    if (q->running < q->slots) {
         work_start(q, w);
     } else {
         *q->tail = w;

@@ -3,10 +3,13 @@
  * step of a request (an exact neighbour scan, parsing a large JSON body,
  * turning a large PUT body into a batch) to libuv's pool while the
  * connection stays suspended, and answers from the loop when it is done.
- * At most API_WORK_SLOTS such steps run at once, so readers never hold more
- * than that many pool threads (the writer and jobs keep theirs) and never
- * more than that many cores; further ones wait in a FIFO of at most
- * API_WORK_QUEUE, beyond which a request is answered 503 with Retry-After.
+ * At most one step per CPU core but one (at least one, at most
+ * API_WORK_SLOTS_MAX) runs at once, so readers never hold more than that
+ * many pool threads (the writer and jobs keep theirs) and always leave a
+ * core to the loop thread: on the 2-core reference machine two scans in
+ * parallel starved the loop of CPU and /healthz's p99 tripled. Further
+ * steps wait in a FIFO of at most API_WORK_QUEUE, beyond which a request
+ * is answered 503 with Retry-After.
  *
  * Threads: api_work_submit and the done callbacks run on the loop thread;
  * run callbacks run on a pool thread and may touch only what the request
@@ -25,8 +28,8 @@
 
 #include <uv.h>
 
-#define API_WORK_SLOTS 2   /* steps on the pool at once */
-#define API_WORK_QUEUE 256 /* steps waiting for a slot; more → 503 */
+#define API_WORK_SLOTS_MAX 4 /* steps on the pool at once, at most */
+#define API_WORK_QUEUE 256   /* steps waiting for a slot; more → 503 */
 
 struct api_req;
 struct api_work;
@@ -43,6 +46,7 @@ struct api_work {
 /* The queue of one server (embedded in struct api_server). */
 struct api_work_queue {
     uv_loop_t *loop;
+    unsigned slots; /* cores - 1, in 1..API_WORK_SLOTS_MAX */
     unsigned running, waiting;
     unsigned long long done_total, refused_total;
     struct api_work *head, **tail;
