@@ -152,13 +152,68 @@ static int check_structure(const struct cooc_result *r)
     return 0;
 }
 
+/* Checks a header read from a file of file_size bytes and fills r's
+ * counts (not its arrays). */
+static int header_parse(unsigned char *hdr, uint64_t file_size, struct cooc_result *r)
+{
+    uint64_t psize;
+    if (memcmp(hdr + H_MAGIC, MAGIC, sizeof(MAGIC)) != 0 || get32(hdr, H_BOM) != BOM ||
+        get32(hdr, H_HDR_SIZE) != HDR_SIZE || get32(hdr, H_VERSION) == 0)
+        return -EBADMSG;
+    uint32_t want = get32(hdr, H_HDR_CRC);
+    put32(hdr, H_HDR_CRC, 0);
+    if (file_crc32(0, hdr, HDR_SIZE) != want)
+        return -EBADMSG;
+    if (get32(hdr, H_VERSION) > COOC_FILE_VERSION)
+        return -EPROTONOSUPPORT;
+    uint64_t n = get64(hdr, H_N), nnz = get64(hdr, H_NNZ);
+    /* Sizes come from the file: check them against the file before allocating. */
+    if (!payload_size(n, nnz, &psize) || psize != get64(hdr, H_PAYLOAD_SIZE) ||
+        file_size != HDR_SIZE + psize)
+        return -EBADMSG;
+    r->n = (uint32_t)n;
+    r->nnz = nnz;
+    r->total = get64(hdr, H_TOTAL);
+    r->valid_items = get64(hdr, H_VALID_ITEMS);
+    r->valid_groups = get64(hdr, H_VALID_GROUPS);
+    r->min_item_frequency = (int64_t)get64(hdr, H_MIN_FREQ);
+    r->max_group_size = (int64_t)get64(hdr, H_MAX_SIZE);
+    return 0;
+}
+
+int cooc_file_stat(const char *dir, const char *name, struct cooc_result *out)
+{
+    unsigned char hdr[HDR_SIZE];
+    int dfd = -1, fd = -1, rc;
+    struct stat st;
+
+    if (out)
+        memset(out, 0, sizeof(*out));
+    if (!dir || !file_name_ok(name) || !out)
+        return -EINVAL;
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    fd = dfd < 0 ? -1 : openat(dfd, name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) < 0)
+        rc = -errno;
+    else if (st.st_size < HDR_SIZE)
+        rc = -EBADMSG;
+    else if ((rc = file_read_all(fd, hdr, HDR_SIZE)) == 0)
+        rc = header_parse(hdr, (uint64_t)st.st_size, out);
+    if (fd >= 0)
+        close(fd);
+    if (dfd >= 0)
+        close(dfd);
+    if (rc < 0)
+        memset(out, 0, sizeof(*out));
+    return rc;
+}
+
 int cooc_file_read(const char *dir, const char *name, struct cooc_result *out)
 {
     unsigned char hdr[HDR_SIZE];
     struct cooc_result r = {0};
     int dfd = -1, fd = -1, rc = 0;
     struct stat st;
-    uint64_t psize;
 
     if (out)
         memset(out, 0, sizeof(*out));
@@ -183,39 +238,10 @@ int cooc_file_read(const char *dir, const char *name, struct cooc_result *out)
         goto out;
     }
     (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    if ((rc = file_read_all(fd, hdr, HDR_SIZE)) < 0)
+    if ((rc = file_read_all(fd, hdr, HDR_SIZE)) < 0 ||
+        (rc = header_parse(hdr, (uint64_t)st.st_size, &r)) < 0)
         goto out;
-    if (memcmp(hdr + H_MAGIC, MAGIC, sizeof(MAGIC)) != 0 || get32(hdr, H_BOM) != BOM ||
-        get32(hdr, H_HDR_SIZE) != HDR_SIZE || get32(hdr, H_VERSION) == 0) {
-        rc = -EBADMSG;
-        goto out;
-    }
-    {
-        uint32_t want = get32(hdr, H_HDR_CRC);
-        put32(hdr, H_HDR_CRC, 0);
-        if (file_crc32(0, hdr, HDR_SIZE) != want) {
-            rc = -EBADMSG;
-            goto out;
-        }
-    }
-    if (get32(hdr, H_VERSION) > COOC_FILE_VERSION) {
-        rc = -EPROTONOSUPPORT;
-        goto out;
-    }
-    uint64_t n = get64(hdr, H_N), nnz = get64(hdr, H_NNZ);
-    /* Sizes come from the file: check them against the file before allocating. */
-    if (!payload_size(n, nnz, &psize) || psize != get64(hdr, H_PAYLOAD_SIZE) ||
-        (uint64_t)st.st_size != HDR_SIZE + psize) {
-        rc = -EBADMSG;
-        goto out;
-    }
-    r.n = (uint32_t)n;
-    r.nnz = nnz;
-    r.total = get64(hdr, H_TOTAL);
-    r.valid_items = get64(hdr, H_VALID_ITEMS);
-    r.valid_groups = get64(hdr, H_VALID_GROUPS);
-    r.min_item_frequency = (int64_t)get64(hdr, H_MIN_FREQ);
-    r.max_group_size = (int64_t)get64(hdr, H_MAX_SIZE);
+    uint64_t n = r.n, nnz = r.nnz;
     r.keys = malloc(n ? n * 4 : 1);
     r.freq = malloc(n ? n * 4 : 1);
     r.row_ptr = malloc((n + 1) * 8);
