@@ -117,6 +117,12 @@ class TrainMemory(unittest.TestCase):
             job = train(d, 8).json()["id"]
             for kill in (1, 2):  # as two OOM kills of the daemon during the job would
                 wait_job(d, job, states=("running",), timeout=60)
+                # past a checkpoint: the "running" record (written through the
+                # writer when the job started) is on disk by then
+                deadline = time.time() + 60
+                while d.json("GET", "/v1/jobs/" + job)["progress"].get("fraction", 0) <= 0:
+                    self.assertLess(time.time(), deadline, "no train progress")
+                    time.sleep(0.05)
                 d.kill9()
                 d.start()
             d.env = None
