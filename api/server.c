@@ -427,7 +427,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         if (!req->response && req->route->body == API_BODY_JSON) {
             const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                          MHD_HTTP_HEADER_CONTENT_LENGTH);
-            if (cl && strtoll(cl, NULL, 10) > json_limit(req))
+            /* Over limits.max_json_body: refused at once. Over the route's
+             * own, lower bound: refused at the end of the body, which is
+             * discarded as it comes (not buffered), so a client still
+             * sending gets the 413 rather than a reset connection. */
+            if (cl && strtoll(cl, NULL, 10) > req->app->cfg.max_json_body)
                 reply_json_too_large(req);
         }
         if (!req->response && req->route->body == API_BODY_STREAM)

@@ -44,7 +44,7 @@ static int usage(void)
 static int parse(int argc, char **argv, struct opts *o)
 {
     *o = (struct opts){NULL, 10000, 50, 0, 1, 32, 1};
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v)
             return -EINVAL;
@@ -65,7 +65,6 @@ static int parse(int argc, char **argv, struct opts *o)
             o->seed = x;
         else
             return -EINVAL;
-        i++;
     }
     if (!o->dir || o->items == 0 || o->playlist_size == 0 || o->big > o->items || o->dims == 0)
         return -EINVAL;
