@@ -118,7 +118,6 @@ static int query_start(struct sim_req *s, api_work_fn reply)
     return 1;
 }
 
-
 static void finish(struct sim_req *s)
 {
     s->answered = 1;

@@ -587,6 +587,11 @@ struct api_server *api_server_start(struct app *app)
         return NULL;
     s->app = app;
     s->id_salt = (uint32_t)(now_ns() ^ (uint64_t)getpid() << 16);
+    api_work_queue_init(&s->work, app->loop);
+    /* jansson's one global, its hash seed, is set here on the loop before
+     * any request can parse a body on the pool (api/work.h); a no-op when
+     * an object was created before */
+    json_object_seed(0);
     app->server = s;
     /* TURBO: optimistic reads and fewer syscalls per request (epoll only) */
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
@@ -608,7 +613,6 @@ struct api_server *api_server_start(struct app *app)
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : port;
-    api_work_queue_init(&s->work, app->loop);
     info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_EPOLL_FD);
     uv_poll_init(app->loop, &s->poll, info->epoll_fd);
     s->poll.data = s;
