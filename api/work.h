@@ -19,8 +19,9 @@
  * because no other thread holds it meanwhile (jansson keeps no global
  * state beyond its hash seed, set on the loop when the server starts, and
  * its reference counts are atomic: JSON_HAVE_ATOMIC_BUILTINS). This is the
- * one exception to "no jansson on workers" (docs/architecture.md), made so
- * that parsing a large body never runs on the loop.
+ * one exception to "no jansson on workers" (the house style; jobs/jobs.h),
+ * made so that parsing a large body never runs on the loop
+ * (docs/architecture.md, "Threads").
  *
  * Ownership: the struct api_work is the caller's (usually embedded in the
  * request's handler state) and must stay valid until done has run.
