@@ -42,6 +42,9 @@ struct api_route {
      * and return a negative errno: the rest of the body is discarded. */
     int (*body_begin)(struct api_req *req);
     int (*body_chunk)(struct api_req *req, const char *data, size_t len);
+    /* 1: the route only reads, so read-only tokens may use it: every GET
+     * (and its HEAD), and POST /v1/recommend, a query sent as a body. */
+    int is_read;
     /* API_BODY_JSON only: the largest body in bytes (413 beyond), capped by
      * limits.max_json_body; 0 = limits.max_json_body. Bodies are small for
      * most routes, so a tight bound keeps parsing them cheap. */
@@ -62,6 +65,8 @@ struct api_req {
     const char *url;    /* raw path, not decoded */
     const struct api_route *route;
     const char *route_name; /* template for logs/metrics, e.g. "/v1/playlists/{id}" */
+    int route_label;        /* metrics label index: a route pattern, or "unmatched" */
+    int auth_read_only;     /* authenticated with a read-only token */
     char *params[API_MAX_PARAMS]; /* decoded path parameters, owned */
     int n_params;
     char request_id[64];
@@ -183,5 +188,10 @@ void api_recommend(struct api_req *req);
 int api_upload_begin(struct api_req *req);
 int api_upload_chunk(struct api_req *req, const char *data, size_t len);
 void api_upload_finish(struct api_req *req);
+int api_pmi_import_begin(struct api_req *req);
+int api_model_import_begin(struct api_req *req);
+int api_import_chunk(struct api_req *req, const char *data, size_t len);
+void api_import_finish(struct api_req *req);
+void api_pmi_sql(struct api_req *req);
 
 #endif

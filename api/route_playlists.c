@@ -17,6 +17,7 @@
 #include "api/server_internal.h"
 #include "api/work.h"
 #include "ingest/upload.h"
+#include "base/log.h"
 #include "conf/app.h"
 #include "storage/writer.h"
 #include "storage/batch.h"
@@ -24,10 +25,15 @@
 
 void api__reply_storage_error(struct api_req *req, int rc)
 {
+    /* SQLite's message may name tables, columns or paths: the log gets
+     * it, the client the errno and the request id to quote */
+    log_error("storage error rid=%s: %s (%s)", req->request_id, strerror(-rc),
+              store_errmsg(req->app->store));
     if (rc == -EBUSY)
         api_add_header(req, "Retry-After", "1");
     api_reply_problem(req, rc == -EBUSY ? 503 : 500, "storage", "Storage Error", NULL,
-                      "storage failed: %s (%s)", strerror(-rc), store_errmsg(req->app->store));
+                      "storage failed: %s (the server log has the details under request id %s)",
+                      strerror(-rc), req->request_id);
 }
 
 /* Checks the {id} path parameter; replies 400 when invalid. */
@@ -187,7 +193,7 @@ struct put_state {
     char *id;
     json_t *doc;          /* the body, owned until put_prepare */
     struct api_work work; /* put_prepare on the pool */
-    int rc;               /* put_prepare's outcome: 0, -EINVAL (422), -EFBIG, -ENOMEM */
+    int rc; /* put_prepare's outcome: 0, -EINVAL (422), -EFBIG, -EOVERFLOW, -ENOMEM */
     char pointer[80];     /* for -EINVAL: where */
     char why[256];        /* for -EINVAL: the errors[] detail */
     char detail[400];     /* the problem's detail */
@@ -359,11 +365,15 @@ static void put_prepared(struct api_work *w)
     } else if (st->rc == -EFBIG) {
         api_reply_problem(req, 413, "upload-too-large", "Payload Too Large", NULL, "%s",
                           st->detail);
+    } else if (st->rc == -EOVERFLOW) { /* storage/batch.c: slot runs far beyond chance */
+        api_reply_problem(req, 400, "hash-collisions", "Bad Request", NULL,
+                          "the body's item ids collide in the hash table far beyond chance");
     } else if (st->rc != 0) {
         api_reply_oom(req);
     } else {
         api_req_suspend(req);
-        writer_submit(req->app->writer, &st->op, put_commit, put_done, st);
+        (void)api__writer_submit(req, &st->op, batch_memory(st->batch), put_commit, put_done,
+                                 st);
     }
 }
 
@@ -440,5 +450,5 @@ void api_playlist_delete(struct api_req *req)
     req->state = st;
     req->state_free = delete_free;
     api_req_suspend(req);
-    writer_submit(req->app->writer, &st->op, delete_fn, delete_done, st);
+    (void)api__writer_submit(req, &st->op, 0, delete_fn, delete_done, st);
 }

@@ -27,8 +27,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "base/clock.h"
 #include "ml/knn.h"
 
 static uint64_t rng = 12345;
@@ -46,20 +46,6 @@ static double gauss(void)
     double u1 = ((double)(rnd() >> 11) + 0.5) / 9007199254740992.0;
     double u2 = (double)(rnd() >> 11) / 9007199254740992.0;
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static double cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 struct run {
@@ -151,13 +137,13 @@ static int bench_one(uint32_t n, uint32_t d, uint32_t K, const long *threads, si
         rc = -ENOMEM;
         goto out;
     }
-    double t0 = now_s();
+    double t0 = clock_mono_s();
     idx = knn_index_create(m, n, d, d, NULL, &err);
     if (!idx) {
         rc = err;
         goto out;
     }
-    printf("  create (copy + normalise)    %8.3f s, %.1f MB\n", now_s() - t0,
+    printf("  create (copy + normalise)    %8.3f s, %.1f MB\n", clock_mono_s() - t0,
            (double)knn_index_bytes(idx) / 1e6);
 
     for (size_t ti = 0; ti < n_threads; ti++) {
@@ -170,11 +156,11 @@ static int bench_one(uint32_t n, uint32_t d, uint32_t K, const long *threads, si
         struct run runs[16];
         int reps = repeat < 16 ? repeat : 16;
         for (int r = 0; r < reps; r++) {
-            t0 = now_s();
-            double c0 = cpu_s();
+            t0 = clock_mono_s();
+            double c0 = clock_cpu_s();
             rc = knn_index_precompute(idx, &p, NULL, NULL);
-            runs[r].wall = now_s() - t0;
-            runs[r].cpu = cpu_s() - c0;
+            runs[r].wall = clock_mono_s() - t0;
+            runs[r].cpu = clock_cpu_s() - c0;
             if (rc < 0)
                 goto out;
         }
@@ -200,17 +186,17 @@ static int bench_one(uint32_t n, uint32_t d, uint32_t K, const long *threads, si
     volatile uint32_t sink = 0;
     for (size_t q = 0; q < queries; q++) {
         uint32_t i = (uint32_t)(rnd() % n);
-        t0 = now_s();
+        t0 = clock_mono_s();
         int got = knn_index_neighbors(idx, i, 10, oi, os);
-        lat[q] = now_s() - t0;
+        lat[q] = clock_mono_s() - t0;
         sink += got > 0 ? oi[0] : 0;
     }
     report_latency("lookup  neighbors k=10", lat, queries);
     for (size_t q = 0; q < scan_queries; q++) {
         uint32_t i = (uint32_t)(rnd() % n);
-        t0 = now_s();
+        t0 = clock_mono_s();
         int got = knn_index_neighbors(idx, i, 2 * K, oi, os);
-        lat[q] = now_s() - t0;
+        lat[q] = clock_mono_s() - t0;
         sink += got > 0 ? oi[0] : 0;
     }
     char what[64];
@@ -220,9 +206,9 @@ static int bench_one(uint32_t n, uint32_t d, uint32_t K, const long *threads, si
         uint32_t items[5];
         for (int a = 0; a < 5; a++)
             items[a] = (uint32_t)(rnd() % n);
-        t0 = now_s();
+        t0 = clock_mono_s();
         int got = knn_index_recommend(idx, items, 5, NULL, 0, 10, oi, os);
-        lat[q] = now_s() - t0;
+        lat[q] = clock_mono_s() - t0;
         sink += got > 0 ? oi[0] : 0;
     }
     report_latency("scan    recommend 5 items k=10", lat, scan_queries);

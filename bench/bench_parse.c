@@ -12,8 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "base/clock.h"
 #include "ingest/upload_internal.h"
 #include "ingest/upload_parse.h"
 
@@ -62,15 +62,6 @@ static char *make_body(enum upload_format f, size_t target, size_t *len)
     return b;
 }
 
-/* CPU time of this thread: the box may be shared (CI, other builds), and
- * the figure we want is the parser's cost per core. */
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static void bench(const char *name, enum upload_format f, size_t mb, int fast_off)
 {
     size_t len;
@@ -85,14 +76,16 @@ static void bench(const char *name, enum upload_format f, size_t mb, int fast_of
         struct upload_error err;
         struct upload_parser *p = upload_parser_create(f, 1 << 20, count_cb, &sum);
         p->j_fast_off = fast_off;
-        double t0 = now();
+        /* CPU time of this thread: the box may be shared (CI, other
+         * builds), and the figure we want is the parser's cost per core. */
+        double t0 = clock_thread_cpu_s();
         int rc = 0;
 
         for (size_t off = 0; off < len && rc == 0; off += 65536)
             rc = upload_parser_feed(p, body + off, len - off < 65536 ? len - off : 65536, &err);
         if (rc == 0)
             rc = upload_parser_finish(p, &err);
-        double dt = now() - t0;
+        double dt = clock_thread_cpu_s() - t0;
         if (rc != 0)
             fprintf(stderr, "%s: error %d at %lu:%lu: %s\n", name, rc, err.line, err.column,
                     err.message);

@@ -24,6 +24,7 @@
  * cooc_compute allocates. Targets from the issue at the seed's 3 M rows:
  * cooc_compute < 1.5 s (the seed's SQL in SQLite ~120 s, DuckDB 9.4 s).
  */
+#include "base/clock.h"
 #include "ml/cooc.h"
 #include "storage/cooc_file.h"
 
@@ -32,15 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* VmHWM / VmRSS from /proc/self/status, in MiB (-1 if unavailable). */
 static double proc_status_mib(const char *field)
@@ -66,13 +59,6 @@ static void reset_peak_rss(void)
     }
 }
 
-static double cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* Records when each stage of cooc_compute is first reported. */
 struct stage_log {
     double t0;
@@ -86,7 +72,7 @@ static int on_progress(void *userdata, const struct cooc_progress *p)
     struct stage_log *l = userdata;
     if (l->n < 8 && (l->n == 0 || strcmp(l->stage[l->n - 1], p->stage) != 0)) {
         l->stage[l->n] = p->stage;
-        l->at[l->n++] = now_s() - l->t0;
+        l->at[l->n++] = clock_mono_s() - l->t0;
     }
     return 0;
 }
@@ -412,20 +398,20 @@ int main(int argc, char **argv)
     }
     struct rows rows = {0};
     struct idmap gmap = {0}, imap = {0};
-    double t0 = now_s();
+    double t0 = clock_mono_s();
     if (read_tsv(in, &rows, &gmap, &imap) < 0)
         return 1;
     if (in != stdin)
         fclose(in);
-    double t_parse = now_s() - t0;
+    double t_parse = clock_mono_s() - t0;
 
     struct cooc_groups groups;
     uint64_t *off;
     uint32_t *items;
     uint64_t dups;
-    t0 = now_s();
+    t0 = clock_mono_s();
     build_groups(&rows, gmap.len, (uint32_t)imap.len, &groups, &off, &items, &dups);
-    double t_build = now_s() - t0;
+    double t_build = clock_mono_s() - t0;
     free(rows.group);
     free(rows.item);
     free(gmap.keys);
@@ -454,11 +440,11 @@ int main(int argc, char **argv)
     for (int k = 0; k < repeat; k++) {
         cooc_result_free(&res);
         reset_peak_rss();
-        t0 = now_s();
-        double c0 = cpu_s();
+        t0 = clock_mono_s();
+        double c0 = clock_cpu_s();
         struct stage_log sl = {.t0 = t0};
         int rc = cooc_compute(&groups, &params, on_progress, &sl, &res);
-        double t = now_s() - t0, cpu = cpu_s() - c0;
+        double t = clock_mono_s() - t0, cpu = clock_cpu_s() - c0;
         if (rc < 0) {
             fprintf(stderr, "bench_pmi: cooc_compute: %s\n", strerror(-rc));
             return 1;
@@ -489,9 +475,9 @@ int main(int argc, char **argv)
 
     char name[64];
     snprintf(name, sizeof(name), "bench_pmi.%ld.cooc", (long)getpid());
-    t0 = now_s();
+    t0 = clock_mono_s();
     int rc = cooc_file_write(out_dir, name, &res);
-    double t_write = now_s() - t0;
+    double t_write = clock_mono_s() - t0;
     if (rc < 0) {
         fprintf(stderr, "bench_pmi: cooc_file_write %s: %s\n", out_dir, strerror(-rc));
         return 1;
@@ -500,9 +486,9 @@ int main(int argc, char **argv)
     struct cooc_result back;
     reset_peak_rss();
     double rss0 = proc_status_mib("VmRSS");
-    t0 = now_s();
+    t0 = clock_mono_s();
     rc = cooc_file_read(out_dir, name, &back);
-    double t_read = now_s() - t0;
+    double t_read = clock_mono_s() - t0;
     if (rc < 0) {
         fprintf(stderr, "bench_pmi: cooc_file_read: %s\n", strerror(-rc));
         return 1;

@@ -15,18 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "storage/batch.h"
 #include "storage/store.h"
-
-static double bench_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static uint64_t bench_rng = 0x9e3779b97f4a7c15ULL;
 
@@ -135,7 +128,7 @@ int main(int argc, char **argv)
     free(cdf);
     cdf = NULL;
 
-    t0 = bench_now();
+    t0 = clock_mono_s();
     c0 = bench_cpu();
     b = batch_create();
     if (!b)
@@ -159,7 +152,7 @@ int main(int argc, char **argv)
             }
         }
     }
-    t_build = bench_now() - t0;
+    t_build = clock_mono_s() - t0;
     c_build = bench_cpu() - c0;
     free(row_item);
     row_item = NULL;
@@ -169,13 +162,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "store_open: %s (%d)\n", err.message, err.code);
         goto out;
     }
-    t0 = bench_now();
+    t0 = clock_mono_s();
     c0 = bench_cpu();
     if (store_batch_commit(s, b, STORE_COMMIT_MERGE, &res) < 0) {
         fprintf(stderr, "commit: %s\n", store_errmsg(s));
         goto out;
     }
-    t_commit = bench_now() - t0;
+    t_commit = clock_mono_s() - t0;
     c_commit = bench_cpu() - c0;
     printf("batch: %zu rows, %zu playlists, %zu items, %.1f MB (%.1f B/row), "
            "built in %.2f s (%.2f s CPU, incl. snprintf)\n",
@@ -186,25 +179,25 @@ int main(int argc, char **argv)
            t_commit, c_commit, (double)rows / t_commit, (long long)res.rows_stored,
            (long long)res.rows_duplicate);
 
-    t0 = bench_now();
+    t0 = clock_mono_s();
     c0 = bench_cpu();
     if (store_batch_commit(s, b, STORE_COMMIT_MERGE, &res) < 0) {
         fprintf(stderr, "commit: %s\n", store_errmsg(s));
         goto out;
     }
-    t_again = bench_now() - t0;
+    t_again = clock_mono_s() - t0;
     c_again = bench_cpu() - c0;
     printf("commit again (idempotent): %.3f s (%.3f s CPU), %.0f rows/s; stored %lld, "
            "duplicate %lld\n",
            t_again, c_again, (double)rows / t_again, (long long)res.rows_stored,
            (long long)res.rows_duplicate);
 
-    t0 = bench_now();
+    t0 = clock_mono_s();
     if (store_groups_load(s, &groups) < 0) {
         fprintf(stderr, "groups: %s\n", store_errmsg(s));
         goto out;
     }
-    t_groups = bench_now() - t0;
+    t_groups = clock_mono_s() - t0;
     printf("groups snapshot: %zu groups, %llu memberships, max key %u in %.3f s\n",
            groups.n_groups, (unsigned long long)groups.offsets[groups.n_groups],
            groups.max_item_key, t_groups);

@@ -33,8 +33,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "base/clock.h"
 #include "ml/cooc.h"
 #include "ml/wals.h"
 #include "storage/cooc_file.h"
@@ -58,20 +58,6 @@ static uint64_t mix(uint64_t x)
 static double unit(uint64_t h)
 {
     return (double)(h >> 11) * (1.0 / 9007199254740992.0);
-}
-
-static double cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* Expected nonzeros (mirrored + diagonal) for scale K, sampled over j. */
@@ -250,8 +236,8 @@ static int on_progress(void *ud, const struct wals_progress *p)
 {
     struct timing *t = ud;
     if (p->event == WALS_EVENT_ITERATION && t->n < 256) {
-        double now = now_s();
-        double cpu = cpu_s();
+        double now = clock_mono_s();
+        double cpu = clock_cpu_s();
         t->secs[t->n] = now - t->last;
         t->cpus[t->n] = cpu - t->cpu_last;
         t->cpu_last = cpu;
@@ -322,7 +308,7 @@ int main(int argc, char **argv)
         }
     }
 
-    double t0 = now_s();
+    double t0 = clock_mono_s();
     int rc = cooc ? load_cooc(cooc, &m) : path ? load(path, &m) : synth(items, target, &m);
     if (cooc)
         path = cooc;
@@ -346,7 +332,7 @@ int main(int argc, char **argv)
         qsort(d, m.n, sizeof(double), cmp_d);
         printf("matrix: %s, n=%u nnz=%llu (%.1f s to %s); row length median %.0f p90 %.0f "
                "max %llu; negative values %.1f%%\n",
-               path ? path : "synthetic", m.n, (unsigned long long)m.nnz, now_s() - t0,
+               path ? path : "synthetic", m.n, (unsigned long long)m.nnz, clock_mono_s() - t0,
                path ? "load" : "build", m.n ? d[m.n / 2] : 0.0, m.n ? d[m.n * 9 / 10] : 0.0,
                (unsigned long long)mx, m.nnz ? 100.0 * (double)neg / (double)m.nnz : 0.0);
         free(d);
@@ -387,8 +373,8 @@ int main(int argc, char **argv)
                 p.early_stop = false;
                 p.cg_steps = cg_steps;
                 p.seed = 42;
-                t.t0 = t.last = now_s();
-                t.cpu_last = cpu_s();
+                t.t0 = t.last = clock_mono_s();
+                t.cpu_last = clock_cpu_s();
                 rc = wals_train(&csr, NULL, &p, NULL, NULL, on_progress, &t, &model);
                 if (rc < 0) {
                     printf("%-9s %5d %7d  failed: %s\n", wals_solver_name(sv), dims[di], thr[ti],

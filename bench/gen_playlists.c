@@ -54,8 +54,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <zlib.h>
+
+#include "base/clock.h"
 
 /* The seed's 3 M-row preset and the shape targets at that size. */
 #define BASE_ROWS 3000000.0
@@ -1078,13 +1079,6 @@ static int parse_args(int argc, char **argv, struct params *p)
     return 0;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 int main(int argc, char **argv)
 {
     struct params prm;
@@ -1097,7 +1091,7 @@ int main(int argc, char **argv)
     if (parse_args(argc, argv, &prm))
         return 2;
 
-    double t0 = now_s();
+    double t0 = clock_mono_s();
     catalog_init(&cat, &prm);
 
     int to_stdout = !strcmp(prm.out, "-");
@@ -1140,12 +1134,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "gen_playlists: write to %s failed: %s\n", prm.out, strerror(errno));
         goto out;
     }
-    double t1 = now_s();
+    double t1 = clock_mono_s();
 
     if (prm.stats) {
         struct filter_stats fs;
         filter_compute(&prm, &cat, &st, &fs);
-        double t2 = now_s();
+        double t2 = clock_mono_s();
         double lines = (double)gc.lines;
         uint64_t acc = 0, median = 0, p90 = 0, max = 0;
         for (uint32_t k = 0; k <= MAX_PLAYLIST_SIZE; k++) {

@@ -20,11 +20,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "base/clock.h"
 #include "conf/app.h"
 #include "jobs/job_params.h"
 #include "jobs/jobs.h"
+#include "jobs/pipeline.h"
 #include "ml/cooc.h"
 #include "ml/eval.h"
 #include "ml/knn.h"
@@ -62,13 +63,6 @@ struct eval_ctx {
     double final_loss;
     double t_load, t_pmi, t_train, t_score;
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static json_t *eval_validate(struct app *app, json_t *params, struct job_error *err)
 {
@@ -149,15 +143,16 @@ static int eval_run(struct job *j, struct job_error *err)
     struct store_groups g = {0};
     struct store_item_names names = {0};
     struct cooc_result res = {0};
-    struct wals_model model = {0};
+    struct pipeline_out po = {0};
     struct knn_index *idx = NULL;
     uint64_t *toff = NULL, *hoff = NULL;
     uint32_t *titems = NULL, *hitems = NULL, *rank = NULL, *order = NULL, *tmp = NULL;
     int32_t *dense = NULL;
-    float *val = NULL, *emb = NULL;
+    float *val = NULL;
+    float *emb = NULL; /* po.emb, borrowed */
     struct serving_ranker *sr = NULL; /* the served rankers' scratch */
     int rc;
-    double t0 = now_s();
+    double t0 = clock_mono_s();
     struct stage st = {j, "load", 0, 0.05};
     stage_report(&st, 0);
 
@@ -202,10 +197,10 @@ static int eval_run(struct job *j, struct job_error *err)
     }
     c->train_groups = nt;
     c->heldout_groups = nh;
-    c->t_load = now_s() - t0;
+    c->t_load = clock_mono_s() - t0;
 
     /* PMI on the training part */
-    double t1 = now_s();
+    double t1 = clock_mono_s();
     st = (struct stage){j, "pmi", 0.05, 0.15};
     struct cooc_groups in = {nt, toff, titems, g.max_item_key};
     struct cooc_params cp;
@@ -217,7 +212,7 @@ static int eval_run(struct job *j, struct job_error *err)
     if (rc != 0)
         goto out;
     c->items = res.n;
-    c->t_pmi = now_s() - t1;
+    c->t_pmi = clock_mono_s() - t1;
 
     /* held-out lists over dense indices of the items known to the model */
     dense = malloc(sizeof *dense * ((size_t)g.max_item_key + 1));
@@ -262,7 +257,7 @@ static int eval_run(struct job *j, struct job_error *err)
     for (uint32_t r = 0; r < res.n; r++)
         rank[tmp[r]] = r;
 
-    double ts = now_s();
+    double ts = clock_mono_s();
     double slice = 0.15;
     sr = calloc(1, sizeof *sr);
     if (!sr) {
@@ -296,31 +291,19 @@ static int eval_run(struct job *j, struct job_error *err)
         if (rc != 0)
             goto out;
     }
-    c->t_score = now_s() - ts;
+    c->t_score = clock_mono_s() - ts;
 
     if ((c->use[M_EMBEDDING] || c->use[M_EMBEDDING_DOT]) && res.n > 0) {
-        double t2 = now_s();
-        val = malloc(sizeof *val * (res.nnz + 1));
-        if (!val) {
-            rc = -ENOMEM;
-            goto out;
-        }
-        rating_values(&res, &c->rp, val);
-        struct wals_csr csr = {res.n, res.n, res.row_ptr, res.col, val};
         st = (struct stage){j, "train", 0.5, 0.9};
-        rc = wals_train(&csr, NULL, &c->wp, NULL, NULL, on_wals, &st, &model);
+        rc = pipeline_run(j, &res, &c->rp, &c->wp, on_wals, &st, &po);
         if (rc != 0)
             goto out;
-        c->iterations = model.iterations;
-        c->final_loss = model.iterations ? model.loss[model.iterations - 1] : 0;
-        c->t_train = now_s() - t2;
-        emb = malloc(sizeof *emb * ((size_t)res.n * (size_t)c->wp.dimensions + 1));
-        if (!emb || (rc = wals_model_embeddings(&model, emb)) != 0) {
-            rc = rc ? rc : -ENOMEM;
-            goto out;
-        }
+        c->iterations = po.model.iterations;
+        c->final_loss = po.model.iterations ? po.model.loss[po.model.iterations - 1] : 0;
+        c->t_train = po.rating_seconds + po.wals_seconds;
+        emb = po.emb;
         if (c->use[M_EMBEDDING_DOT]) {
-            double t4 = now_s();
+            double t4 = clock_mono_s();
             sr->items = (struct serving_items){
                 .n = res.n, .tie = rank, .emb = emb, .dim = (uint32_t)c->wp.dimensions};
             sr->source = SERVING_SOURCE_EMBEDDING;
@@ -330,7 +313,7 @@ static int eval_run(struct job *j, struct job_error *err)
                             &st, c->m[M_EMBEDDING_DOT]);
             if (rc != 0)
                 goto out;
-            c->t_score += now_s() - t4;
+            c->t_score += clock_mono_s() - t4;
         }
         if (!c->use[M_EMBEDDING])
             goto done;
@@ -341,7 +324,7 @@ static int eval_run(struct job *j, struct job_error *err)
             rc = kerr ? kerr : -ENOMEM;
             goto out;
         }
-        double t3 = now_s();
+        double t3 = clock_mono_s();
         sr->items = (struct serving_items){.n = res.n, .tie = rank, .index = idx};
         sr->source = SERVING_SOURCE_EMBEDDING;
         sr->metric = SERVING_METRIC_COSINE;
@@ -350,7 +333,7 @@ static int eval_run(struct job *j, struct job_error *err)
                         c->m[M_EMBEDDING]);
         if (rc != 0)
             goto out;
-        c->t_score += now_s() - t3;
+        c->t_score += clock_mono_s() - t3;
     }
 done:
     for (int m = 0; m < N_METHODS; m++)
@@ -360,7 +343,7 @@ out:
     if (rc != 0 && rc != -ECANCELED && !err->message[0])
         snprintf(err->message, sizeof err->message, "evaluation failed: %s", strerror(-rc));
     knn_index_destroy(idx);
-    wals_model_deinit(&model);
+    pipeline_out_deinit(&po);
     cooc_result_free(&res);
     store_groups_free(&g);
     store_item_names_free(&names);
@@ -373,7 +356,6 @@ out:
     free(tmp);
     free(dense);
     free(val);
-    free(emb);
     free(sr);
     return rc;
 }

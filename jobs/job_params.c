@@ -1,5 +1,8 @@
 /*
- * Job parameter validation (see job_params.h).
+ * Job parameter validation (see job_params.h), and the parameter tables
+ * that several job types share: PMI (pmi, evaluate) and model training
+ * (train, evaluate). A job's own parameters stay in its job_<type>.c.
+ * Loop thread (validation, job start); the tables are constant.
  */
 #include "jobs/job_params.h"
 
@@ -8,6 +11,8 @@
 #include <string.h>
 
 #include "jobs/jobs.h"
+#include "ml/rating.h"
+#include "ml/wals.h"
 
 static json_t *fail(struct job_error *err, const char *name, const char *fmt, const char *a)
 {
@@ -180,6 +185,71 @@ json_t *job_params_validate(json_t *params, const struct job_param_def *defs, si
 {
     struct job_param_table t = {defs, n};
     return job_params_validate_tables(params, &t, 1, err);
+}
+
+/* ---- the tables shared between job types (job_params.h) ---- */
+
+/* The seed's sp_ComputePMI(min_item_frequency = 15, max_group_size = 100). */
+static const struct job_param_def pmi_params[] = {
+    {"min_item_frequency", JOB_PARAM_INT, 1, 1e9, "15", NULL},
+    {"max_group_size", JOB_PARAM_INT, 2, 1e9, "100", NULL},
+};
+
+const struct job_param_table job_pmi_param_table = {pmi_params,
+                                                    sizeof pmi_params / sizeof pmi_params[0]};
+
+static const char *const solvers[] = {"cg", "cholesky", NULL};
+static const char *const targets[] = {"score", "pmi", "cooc", "sppmi", NULL};
+static const char *const scales[] = {"linear", "log", NULL};
+static const char *const negatives[] = {"keep", "drop", NULL};
+
+/* BigQuery ML's defaults for matrix_factorization (implicit), with the
+ * seed's NUM_FACTORS = 50 and WALS_ALPHA = 1; the last two are itemvec's
+ * extensions for the quality study (docs/quality.md). */
+static const struct job_param_def model_params[] = {
+    {"dimensions", JOB_PARAM_INT, 1, WALS_MAX_DIMENSIONS, "50", NULL},
+    {"alpha", JOB_PARAM_NUMBER, 0, 1e9, "1.0", NULL},
+    {"l2_reg", JOB_PARAM_NUMBER, 0, 1e9, "1.0", NULL},
+    {"max_iterations", JOB_PARAM_INT, 1, 1000, "20", NULL},
+    {"early_stop", JOB_PARAM_BOOL, 0, 0, "true", NULL},
+    {"min_rel_progress", JOB_PARAM_NUMBER, 0, 1, "0.01", NULL},
+    {"seed", JOB_PARAM_INT, 0, 9007199254740991.0, "0", NULL},
+    {"solver", JOB_PARAM_STRING, 0, 0, "\"cg\"", solvers},
+    {"cg_steps", JOB_PARAM_INT, 1, 100, "3", NULL},
+    {"target", JOB_PARAM_STRING, 0, 0, "\"score\"", targets},
+    {"diagonal", JOB_PARAM_BOOL, 0, 0, "true", NULL},
+    {"shift", JOB_PARAM_NUMBER, 0, 64, "0", NULL},
+    {"min_cooc", JOB_PARAM_INT, 0, 4294967295.0, "0", NULL},
+    {"negative", JOB_PARAM_STRING, 0, 0, "\"keep\"", negatives},
+    {"scale", JOB_PARAM_STRING, 0, 0, "\"linear\"", scales},
+    {"epsilon", JOB_PARAM_NUMBER, 1e-9, 1e9, "1.0", NULL},
+};
+
+const struct job_param_table job_model_param_table = {model_params,
+                                                      sizeof model_params / sizeof model_params[0]};
+
+void job_model_params_apply(json_t *p, int threads, struct wals_params *wp,
+                            struct rating_params *rp)
+{
+    wals_params_init(wp);
+    rating_params_init(rp);
+    wp->dimensions = (int)job_param_int(p, "dimensions");
+    wp->alpha = job_param_number(p, "alpha");
+    wp->l2_reg = job_param_number(p, "l2_reg");
+    wp->max_iterations = (int)job_param_int(p, "max_iterations");
+    wp->early_stop = job_param_bool(p, "early_stop");
+    wp->min_rel_progress = job_param_number(p, "min_rel_progress");
+    wp->seed = (uint64_t)job_param_int(p, "seed");
+    wals_solver_parse(job_param_string(p, "solver"), &wp->solver);
+    wp->cg_steps = (int)job_param_int(p, "cg_steps");
+    wp->threads = threads;
+    rating_target_parse(job_param_string(p, "target"), &rp->target);
+    rp->include_diagonal = job_param_bool(p, "diagonal");
+    rp->shift = job_param_number(p, "shift");
+    rp->min_cooc = (uint32_t)job_param_int(p, "min_cooc");
+    rp->drop_negative = strcmp(job_param_string(p, "negative"), "drop") == 0;
+    rating_scale_parse(job_param_string(p, "scale"), &rp->scale);
+    rp->epsilon = job_param_number(p, "epsilon");
 }
 
 long long job_param_int(json_t *params, const char *name)

@@ -44,8 +44,9 @@ struct job_param_table {
 json_t *job_params_validate_tables(json_t *params, const struct job_param_table *tables,
                                    size_t n_tables, struct job_error *err);
 
-/* Parameter tables shared between job types: the PMI parameters (pmi,
- * evaluate) and the model-training parameters (train, evaluate). */
+/* Parameter tables shared between job types (defined in job_params.c):
+ * the PMI parameters (pmi, evaluate) and the model-training parameters
+ * (train, evaluate). */
 extern const struct job_param_table job_pmi_param_table;
 extern const struct job_param_table job_model_param_table;
 

@@ -11,19 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
+#include "base/clock.h"
 #include "conf/app.h"
 #include "jobs/job_params.h"
 #include "jobs/jobs.h"
 #include "ml/cooc.h"
 #include "storage/cooc_file.h"
 #include "storage/store.h"
-
-static const struct job_param_def pmi_params[] = {
-    {"min_item_frequency", JOB_PARAM_INT, 1, 1e9, "15", NULL},
-    {"max_group_size", JOB_PARAM_INT, 2, 1e9, "100", NULL},
-};
 
 struct pmi_ctx {
     int64_t min_item_frequency, max_group_size;
@@ -34,16 +29,6 @@ struct pmi_ctx {
     double t_load, t_compute, t_write;
     uint64_t bytes;
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-const struct job_param_table job_pmi_param_table = {pmi_params,
-                                                    sizeof pmi_params / sizeof pmi_params[0]};
 
 static json_t *pmi_validate(struct app *app, json_t *params, struct job_error *err)
 {
@@ -75,7 +60,7 @@ static int on_progress(void *ud, const struct cooc_progress *p)
                      (double)p->items_total, (double)p->pairs};
     /* loading took ~5% of the time, writing ~10%: the kernel is the rest */
     double f = 0.05 + 0.85 * p->fraction;
-    double el = now_s() - pp->started;
+    double el = clock_mono_s() - pp->started;
     double eta = p->fraction > 0.05 ? el * (1 - p->fraction) / p->fraction : -1;
     job_progress_set(pp->job, f, p->stage, 5, keys, vals, eta);
     return job_cancelled(pp->job);
@@ -88,7 +73,7 @@ static int pmi_run(struct job *j, struct job_error *err)
     struct store_groups g = {0};
     struct cooc_result res = {0};
     int rc;
-    double t0 = now_s();
+    double t0 = clock_mono_s();
     job_progress_set(j, 0.0, "load", 0, NULL, NULL, -1);
     struct store *s = store_open(j->state_dir, &serr);
     if (!s) {
@@ -104,7 +89,7 @@ static int pmi_run(struct job *j, struct job_error *err)
     }
     c->memberships = g.n_groups ? g.offsets[g.n_groups] : 0;
     c->groups = g.n_groups;
-    double t1 = now_s();
+    double t1 = clock_mono_s();
     c->t_load = t1 - t0;
     if (job_cancelled(j)) {
         rc = -ECANCELED;
@@ -125,7 +110,7 @@ static int pmi_run(struct job *j, struct job_error *err)
                      strerror(-rc));
         goto out;
     }
-    double t2 = now_s();
+    double t2 = clock_mono_s();
     c->t_compute = t2 - t1;
     job_progress_set(j, 0.9, "write", 0, NULL, NULL, -1);
     char dir[1100], name[64];
@@ -138,7 +123,7 @@ static int pmi_run(struct job *j, struct job_error *err)
                  strerror(-rc));
         goto out;
     }
-    c->t_write = now_s() - t2;
+    c->t_write = clock_mono_s() - t2;
     c->n = res.n;
     c->total = res.total;
     c->valid_items = res.valid_items;

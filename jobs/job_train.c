@@ -2,9 +2,9 @@
  * Job type "train": BigQuery ML's implicit matrix factorisation (WALS) on
  * the seed's rating score = cooc·pmi of a PMI job's matrix
  * (sp_TrainItemMatchingModel), then one embedding per item = x_i + y_i
- * (sp_ExractEmbeddings). The worker loads the .cooc file, builds the score
- * matrix, trains (ml/wals.c) reporting loss per iteration, and writes the
- * embeddings file <state>/models/<model>.emb; the model row is inserted in
+ * (sp_ExractEmbeddings). The worker loads the .cooc file, runs the shared
+ * ratings → WALS → embeddings step (jobs/pipeline.c, as the evaluate job
+ * does) reporting loss per iteration, and writes the embeddings file <state>/models/<model>.emb; the model row is inserted in
  * the same transaction that marks the job succeeded, and the model is
  * activated for serving afterwards unless "activate": false.
  */
@@ -14,12 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
+#include "base/clock.h"
 #include "conf/app.h"
 #include "jobs/job_memory.h"
 #include "jobs/job_params.h"
 #include "jobs/jobs.h"
+#include "jobs/pipeline.h"
 #include "base/log.h"
 #include "serving/serving.h"
 #include "ml/cooc.h"
@@ -31,65 +32,10 @@
 #include "storage/models.h"
 #include "storage/store.h"
 
-static const char *const solvers[] = {"cg", "cholesky", NULL};
-
-static const char *const targets[] = {"score", "pmi", "cooc", "sppmi", NULL};
-static const char *const scales[] = {"linear", "log", NULL};
-static const char *const negatives[] = {"keep", "drop", NULL};
-
-/* BigQuery ML's defaults for matrix_factorization (implicit), with the
- * seed's NUM_FACTORS = 50 and WALS_ALPHA = 1; the last two are itemvec's
- * extensions for the quality study (docs/quality.md). */
-static const struct job_param_def model_params[] = {
-    {"dimensions", JOB_PARAM_INT, 1, WALS_MAX_DIMENSIONS, "50", NULL},
-    {"alpha", JOB_PARAM_NUMBER, 0, 1e9, "1.0", NULL},
-    {"l2_reg", JOB_PARAM_NUMBER, 0, 1e9, "1.0", NULL},
-    {"max_iterations", JOB_PARAM_INT, 1, 1000, "20", NULL},
-    {"early_stop", JOB_PARAM_BOOL, 0, 0, "true", NULL},
-    {"min_rel_progress", JOB_PARAM_NUMBER, 0, 1, "0.01", NULL},
-    {"seed", JOB_PARAM_INT, 0, 9007199254740991.0, "0", NULL},
-    {"solver", JOB_PARAM_STRING, 0, 0, "\"cg\"", solvers},
-    {"cg_steps", JOB_PARAM_INT, 1, 100, "3", NULL},
-    {"target", JOB_PARAM_STRING, 0, 0, "\"score\"", targets},
-    {"diagonal", JOB_PARAM_BOOL, 0, 0, "true", NULL},
-    {"shift", JOB_PARAM_NUMBER, 0, 64, "0", NULL},
-    {"min_cooc", JOB_PARAM_INT, 0, 4294967295.0, "0", NULL},
-    {"negative", JOB_PARAM_STRING, 0, 0, "\"keep\"", negatives},
-    {"scale", JOB_PARAM_STRING, 0, 0, "\"linear\"", scales},
-    {"epsilon", JOB_PARAM_NUMBER, 1e-9, 1e9, "1.0", NULL},
-};
-
-const struct job_param_table job_model_param_table = {
-    model_params, sizeof model_params / sizeof model_params[0]};
-
 static const struct job_param_def train_own_params[] = {
     {"pmi_job", JOB_PARAM_STRING, 0, 0, "null", NULL},
     {"activate", JOB_PARAM_BOOL, 0, 0, "true", NULL},
 };
-
-void job_model_params_apply(json_t *p, int threads, struct wals_params *wp,
-                            struct rating_params *rp)
-{
-    wals_params_init(wp);
-    rating_params_init(rp);
-    wp->dimensions = (int)job_param_int(p, "dimensions");
-    wp->alpha = job_param_number(p, "alpha");
-    wp->l2_reg = job_param_number(p, "l2_reg");
-    wp->max_iterations = (int)job_param_int(p, "max_iterations");
-    wp->early_stop = job_param_bool(p, "early_stop");
-    wp->min_rel_progress = job_param_number(p, "min_rel_progress");
-    wp->seed = (uint64_t)job_param_int(p, "seed");
-    wals_solver_parse(job_param_string(p, "solver"), &wp->solver);
-    wp->cg_steps = (int)job_param_int(p, "cg_steps");
-    wp->threads = threads;
-    rating_target_parse(job_param_string(p, "target"), &rp->target);
-    rp->include_diagonal = job_param_bool(p, "diagonal");
-    rp->shift = job_param_number(p, "shift");
-    rp->min_cooc = (uint32_t)job_param_int(p, "min_cooc");
-    rp->drop_negative = strcmp(job_param_string(p, "negative"), "drop") == 0;
-    rating_scale_parse(job_param_string(p, "scale"), &rp->scale);
-    rp->epsilon = job_param_number(p, "epsilon");
-}
 
 struct train_ctx {
     struct wals_params wp;
@@ -105,7 +51,6 @@ struct train_ctx {
     uint64_t nnz;
     uint32_t crc;
     double t_load, t_train, t_write;
-    double t_iter_start;
     json_t *params_json; /* borrowed from the job */
     uint32_t topk;           /* serving settings copied at start (config may reload) */
     int64_t precompute_max;
@@ -114,13 +59,6 @@ struct train_ctx {
     int64_t seq;
     char job_id[32];
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Refuses (422) a job whose estimated peak memory is over the budget
  * (jobs/job_memory.h). The PMI matrix's size comes from its file's 128-byte
@@ -232,6 +170,7 @@ static int train_start(struct job *j, struct job_error *err)
 struct train_progress {
     struct job *job;
     struct train_ctx *c;
+    const struct pipeline_out *po;
 };
 
 static int on_progress(void *ud, const struct wals_progress *p)
@@ -244,7 +183,7 @@ static int on_progress(void *ud, const struct wals_progress *p)
         c->n_loss = p->iteration + 1;
         uv_mutex_unlock(&tp->job->mu);
     }
-    double el = now_s() - c->t_iter_start;
+    double el = clock_mono_s() - tp->po->wals_started;
     double frac = p->fraction;
     double eta = frac > 0.01 ? el * (1 - frac) / frac : -1;
     static const char *const keys[] = {"iteration", "half_step", "loss", "items", "nnz"};
@@ -259,11 +198,10 @@ static int train_run(struct job *j, struct job_error *err)
 {
     struct train_ctx *c = j->ctx;
     struct cooc_result res = {0};
-    struct wals_model model = {0};
-    float *val = NULL, *emb = NULL;
+    struct pipeline_out po = {0};
     char dir[1100], name[64];
     int rc;
-    double t0 = now_s();
+    double t0 = clock_mono_s();
     job_progress_set(j, 0.0, "load", 0, NULL, NULL, -1);
     snprintf(dir, sizeof dir, "%s/pmi", j->state_dir);
     snprintf(name, sizeof name, "%s.cooc", c->pmi_job);
@@ -273,49 +211,30 @@ static int train_run(struct job *j, struct job_error *err)
                  c->pmi_job, strerror(-rc));
         goto out;
     }
-    val = malloc(sizeof *val * (res.nnz ? res.nnz : 1));
-    if (!val) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    rating_values(&res, &c->rp, val);
-    free(res.cooc); /* the scores replace the counts */
-    res.cooc = NULL;
     c->n = res.n;
     c->nnz = res.nnz;
-    double t1 = now_s();
-    c->t_load = t1 - t0;
-    if (job_cancelled(j)) {
-        rc = -ECANCELED;
-        goto out;
-    }
-    struct wals_csr csr = {res.n, res.n, res.row_ptr, res.col, val};
-    struct train_progress tp = {j, c};
-    c->t_iter_start = t1;
-    rc = wals_train(&csr, NULL, &c->wp, NULL, NULL, on_progress, &tp, &model);
+    struct train_progress tp = {j, c, &po};
+    rc = pipeline_run(j, &res, &c->rp, &c->wp, on_progress, &tp, &po);
     if (rc != 0) {
         if (rc != -ECANCELED)
             snprintf(err->message, sizeof err->message, "training failed: %s", strerror(-rc));
         goto out;
     }
-    double t2 = now_s();
-    c->t_train = t2 - t1;
+    double t2 = clock_mono_s();
+    /* load_seconds includes the ratings; write_seconds the embeddings */
+    c->t_load = po.wals_started - t0;
+    c->t_train = po.wals_seconds;
     uv_mutex_lock(&j->mu);
-    for (int k = 0; k < model.iterations && k < c->wp.max_iterations; k++)
-        c->loss[k] = model.loss[k];
-    c->n_loss = model.iterations;
+    for (int k = 0; k < po.model.iterations && k < c->wp.max_iterations; k++)
+        c->loss[k] = po.model.loss[k];
+    c->n_loss = po.model.iterations;
     uv_mutex_unlock(&j->mu);
-    c->early_stopped = model.early_stopped;
+    c->early_stopped = po.model.early_stopped;
     job_progress_set(j, 0.95, "write", 0, NULL, NULL, -1);
-    emb = malloc(sizeof *emb * ((size_t)res.n * (size_t)c->wp.dimensions + 1));
-    if (!emb || (rc = wals_model_embeddings(&model, emb)) != 0) {
-        rc = rc ? rc : -ENOMEM;
-        goto out;
-    }
     snprintf(dir, sizeof dir, "%s/models", j->state_dir);
     mkdir(dir, 0750);
     snprintf(name, sizeof name, "%s.emb", c->model_id);
-    struct model_data md = {res.n, (uint32_t)c->wp.dimensions, res.keys, emb, 0};
+    struct model_data md = {res.n, (uint32_t)c->wp.dimensions, res.keys, po.emb, 0};
     rc = model_file_write(dir, name, &md);
     if (rc != 0) {
         snprintf(err->message, sizeof err->message, "cannot write the model file: %s",
@@ -323,11 +242,11 @@ static int train_run(struct job *j, struct job_error *err)
         goto out;
     }
     c->crc = md.crc;
-    c->t_write = now_s() - t2;
+    c->t_write = po.embed_seconds + (clock_mono_s() - t2);
     if (c->activate) {
         /* build what serving needs (names, normalised index, top-K lists)
          * here, off the loop; the swap happens once the model is stored */
-        double t3 = now_s();
+        double t3 = clock_mono_s();
         job_progress_set(j, 0.97, "activate", 0, NULL, NULL, -1);
         struct store_error serr;
         struct store *s = store_open(j->state_dir, &serr);
@@ -337,9 +256,9 @@ static int train_run(struct job *j, struct job_error *err)
                      serr.message);
             goto out;
         }
-        struct model_data owned = {md.n, md.dimensions, res.keys, emb, md.crc};
+        struct model_data owned = {md.n, md.dimensions, res.keys, po.emb, md.crc};
         res.keys = NULL; /* now owned by the served model */
-        emb = NULL;
+        po.emb = NULL;
         rc = serving_model_build(s, c->model_id, c->pmi_job, &owned, c->topk, c->wp.threads,
                                  (int64_t)owned.n <= c->precompute_max, &c->built);
         store_close(s);
@@ -348,12 +267,10 @@ static int train_run(struct job *j, struct job_error *err)
                      strerror(-rc));
             goto out;
         }
-        c->t_activate = now_s() - t3;
+        c->t_activate = clock_mono_s() - t3;
     }
 out:
-    free(emb);
-    free(val);
-    wals_model_deinit(&model);
+    pipeline_out_deinit(&po);
     cooc_result_free(&res);
     return rc;
 }

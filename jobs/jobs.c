@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "conf/app.h"
 #include "base/log.h"
 #include "storage/jobs.h"
@@ -95,13 +96,6 @@ int64_t jobs_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 void jobs_format_time(int64_t ms, char *buf, size_t size)
@@ -485,7 +479,7 @@ static void job_start(struct jobs *js, struct job *j)
         return;
     }
     j->state = JOB_RUNNING;
-    j->progress_saved_ms = mono_ms();
+    j->progress_saved_ms = clock_mono_ms();
     jobs__persist(j, 0, NULL, NULL);
     js->running++;
     log_info("job %s (%s) started (attempt %lld)", j->id, j->type->name, (long long)j->attempts);
@@ -514,7 +508,7 @@ static void schedule(struct jobs *js)
 static void on_timer(uv_timer_t *t)
 {
     struct jobs *js = t->data;
-    uint64_t now = mono_ms();
+    uint64_t now = clock_mono_ms();
     for (struct job *j = js->head; j; j = j->next) {
         if (j->state != JOB_RUNNING || now - j->progress_saved_ms < 1000)
             continue;
@@ -718,6 +712,15 @@ int jobs_is_succeeded(struct jobs *js, const char *id, const char *type)
     int ok = strcmp(r.type, type) == 0 && strcmp(r.state, "succeeded") == 0;
     store_job_clear(&r);
     return ok;
+}
+
+int jobs_reserve_id(struct jobs *js, int64_t *seq, char *id, size_t size)
+{
+    if (js->shutting_down || js->app->draining)
+        return -ESHUTDOWN;
+    *seq = ++js->max_seq;
+    snprintf(id, size, "j%lld", (long long)*seq);
+    return 0;
 }
 
 void jobs_shutdown(struct jobs *js)

@@ -178,6 +178,12 @@ int jobs_running_value(struct jobs *js, const char *type, const char *key, doubl
 /* Whether job id exists, is of type and succeeded (memory, then storage). */
 int jobs_is_succeeded(struct jobs *js, const char *id, const char *type);
 
+/* Reserves the next job sequence number for a result made outside the
+ * queue (an import, jobs/import.h): *seq gets it and id "j<seq>". The
+ * caller stores a record with that seq, or nothing (a gap is harmless).
+ * -ESHUTDOWN while draining. Loop thread. */
+int jobs_reserve_id(struct jobs *js, int64_t *seq, char *id, size_t size);
+
 /* Begins shutdown: no new jobs start; running ones are asked to stop at a
  * checkpoint and are put back to queued. */
 void jobs_shutdown(struct jobs *js);

@@ -79,6 +79,35 @@ double wals__loss_combine(const double *gx, const double *gy, int f, double corr
 /* Float dot product over stride floats (padding is zero). */
 float wals__dot(const float *a, const float *b, size_t stride);
 
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+
+/* Sum of the 8 lanes of v, in the one fixed order every AVX2 kernel uses. */
+static inline float wals__hsum8(__m256 v)
+{
+    __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+    lo = _mm_add_ss(lo, _mm_shuffle_ps(lo, lo, 0x1));
+    return _mm_cvtss_f32(lo);
+}
+
+/* a·b over stride floats (a multiple of 8) with two FMA chains: the order
+ * of wals__dot and of one lane of wals_wide.c's 4-row dots, so a row's dot
+ * does not depend on the kernel that computes it. */
+static inline float wals__dot_avx2(const float *a, const float *b, size_t stride)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    size_t k = 0;
+    for (; k + 16 <= stride; k += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 8), _mm256_loadu_ps(b + k + 8), s1);
+    }
+    if (k < stride)
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), s0);
+    return wals__hsum8(_mm256_add_ps(s0, s1));
+}
+#endif
+
 /* AVX2 kernels for stride > 64 (wals_wide.c; only with AVX2 and FMA).
  * All vectors are stride floats with zero padding; acc and b are updated
  * in place. dots: dots[k] = z_k·v over m contiguous rows. gemv: out = G·v

@@ -43,16 +43,6 @@
 #endif
 
 #ifdef WALS_AVX2
-static inline float hsum8(__m256 v)
-{
-    __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-    lo = _mm_add_ss(lo, _mm_shuffle_ps(lo, lo, 0x1));
-    return _mm_cvtss_f32(lo);
-}
-#endif
-
-#ifdef WALS_AVX2
 /* Register blocking for f <= 64: the AVX2 kernels name up to 8 vectors
  * explicitly (v0..v7, a0..a7) and guard each with `b < nb`; nb is a
  * compile-time constant after inlining, so unused ones vanish and the rest
@@ -81,20 +71,35 @@ static inline float hsum8(__m256 v)
     if (b < nb)                                                                                    \
         a##b = _mm256_fmadd_ps(cb, _mm256_loadu_ps(y + 8 * b), a##b);
 
+/* The one dispatch on the factor width, shared by every kernel below: for
+ * stride / 8 = NB in 1..8 it runs kernel(NB, ...) and returns from the
+ * calling function; NB is a compile-time constant there, so each
+ * always_inline kernel is specialised per width with its vectors in
+ * registers. Any other stride falls through to the statement after it (the
+ * wide kernels of wals_wide.c, or the portable loop). */
+/* clang-format off */
+#define WALS_DISPATCH_NB(stride, kernel, ...)                                                      \
+    do {                                                                                           \
+        switch ((stride) / 8) {                                                                    \
+        case 1: kernel(1, __VA_ARGS__); return;                                                    \
+        case 2: kernel(2, __VA_ARGS__); return;                                                    \
+        case 3: kernel(3, __VA_ARGS__); return;                                                    \
+        case 4: kernel(4, __VA_ARGS__); return;                                                    \
+        case 5: kernel(5, __VA_ARGS__); return;                                                    \
+        case 6: kernel(6, __VA_ARGS__); return;                                                    \
+        case 7: kernel(7, __VA_ARGS__); return;                                                    \
+        case 8: kernel(8, __VA_ARGS__); return;                                                    \
+        default: break;                                                                            \
+        }                                                                                          \
+    } while (0)
+/* clang-format on */
+
 #endif
 
 float wals__dot(const float *a, const float *b, size_t stride)
 {
 #ifdef WALS_AVX2
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-    size_t k = 0;
-    for (; k + 16 <= stride; k += 16) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 8), _mm256_loadu_ps(b + k + 8), s1);
-    }
-    if (k < stride)
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), s0);
-    return hsum8(_mm256_add_ps(s0, s1));
+    return wals__dot_avx2(a, b, stride);
 #else
     float s[8] = {0};
     for (size_t k = 0; k < stride; k += 8)
@@ -147,7 +152,7 @@ pass_avx(const int nb, const int resid, const uint32_t *col, const float *val, s
         __builtin_prefetch(yp + 32 * nb - 1, 0, WALS__PF_HINT);
         __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
         REP8(DOT)
-        float d = hsum8(_mm256_add_ps(s0, s1));
+        float d = wals__hsum8(_mm256_add_ps(s0, s1));
         float r = val[k];
         float w = alpha * fabsf(r);
         float coef = resid ? (r > 0.0f ? 1.0f + w : 0.0f) - w * d : w * d;
@@ -164,6 +169,20 @@ pass_avx(const int nb, const int resid, const uint32_t *col, const float *val, s
         }
     }
     REP8(STORE_A)
+}
+#endif
+
+#ifdef WALS_AVX2
+/* pass_avx with resid a compile-time constant too (zout only matters then). */
+static inline __attribute__((always_inline)) void
+pass_avx_resid(const int nb, int resid, const uint32_t *col, const float *val, size_t m,
+               const float *fac, size_t stride, float alpha, const float *v, float *acc,
+               float *zout)
+{
+    if (resid)
+        pass_avx(nb, 1, col, val, m, fac, stride, alpha, v, acc, zout);
+    else
+        pass_avx(nb, 0, col, val, m, fac, stride, alpha, v, acc, NULL);
 }
 #endif
 
@@ -193,30 +212,11 @@ static void sparse_pass(int resid, const uint32_t *col, const float *val, size_t
                         float *zout)
 {
 #ifdef WALS_AVX2
-#define WALS_CASE(NB)                                                                              \
-    case NB:                                                                                       \
-        if (resid)                                                                                 \
-            pass_avx(NB, 1, col, val, m, fac, stride, alpha, v, acc, zout);                        \
-        else                                                                                       \
-            pass_avx(NB, 0, col, val, m, fac, stride, alpha, v, acc, NULL);                        \
+    WALS_DISPATCH_NB(stride, pass_avx_resid, resid, col, val, m, fac, stride, alpha, v, acc, zout);
+    if (!zout) {
+        wals__wide_sparse_pass(resid, col, val, m, fac, stride, alpha, v, acc);
         return;
-    switch (stride / 8) {
-        WALS_CASE(1)
-        WALS_CASE(2)
-        WALS_CASE(3)
-        WALS_CASE(4)
-        WALS_CASE(5)
-        WALS_CASE(6)
-        WALS_CASE(7)
-        WALS_CASE(8)
-    default:
-        if (!zout) {
-            wals__wide_sparse_pass(resid, col, val, m, fac, stride, alpha, v, acc);
-            return;
-        }
-        break;
     }
-#undef WALS_CASE
 #endif
     pass_generic(resid, col, val, m, fac, stride, alpha, v, acc, zout);
 }
@@ -232,7 +232,7 @@ static inline __attribute__((always_inline)) void zdots_avx(const int nb, const 
         const float *y = z;
         __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
         REP8(DOT)
-        dots[k] = hsum8(_mm256_add_ps(s0, s1));
+        dots[k] = wals__hsum8(_mm256_add_ps(s0, s1));
     }
 }
 #endif
@@ -240,24 +240,9 @@ static inline __attribute__((always_inline)) void zdots_avx(const int nb, const 
 static void zdots(const float *z, size_t m, size_t stride, const float *v, float *dots)
 {
 #ifdef WALS_AVX2
-#define WALS_CASE(NB)                                                                              \
-    case NB:                                                                                       \
-        zdots_avx(NB, z, m, v, dots);                                                              \
-        return;
-    switch (stride / 8) {
-        WALS_CASE(1)
-        WALS_CASE(2)
-        WALS_CASE(3)
-        WALS_CASE(4)
-        WALS_CASE(5)
-        WALS_CASE(6)
-        WALS_CASE(7)
-        WALS_CASE(8)
-    default:
-        wals__wide_dots(z, m, stride, v, dots);
-        return;
-    }
-#undef WALS_CASE
+    WALS_DISPATCH_NB(stride, zdots_avx, z, m, v, dots);
+    wals__wide_dots(z, m, stride, v, dots);
+    return;
 #endif
     for (size_t k = 0; k < m; k++, z += stride)
         dots[k] = wals__dot(z, v, stride);
@@ -305,24 +290,9 @@ static void gather(const uint32_t *col, const float *val, size_t m, const float 
                    float alpha, float *z, float *b)
 {
 #ifdef WALS_AVX2
-#define WALS_CASE(NB)                                                                              \
-    case NB:                                                                                       \
-        gather_avx(NB, col, val, m, fac, stride, alpha, z, b);                                     \
-        return;
-    switch (stride / 8) {
-        WALS_CASE(1)
-        WALS_CASE(2)
-        WALS_CASE(3)
-        WALS_CASE(4)
-        WALS_CASE(5)
-        WALS_CASE(6)
-        WALS_CASE(7)
-        WALS_CASE(8)
-    default:
-        wals__wide_gather(col, val, m, fac, stride, alpha, z, b);
-        return;
-    }
-#undef WALS_CASE
+    WALS_DISPATCH_NB(stride, gather_avx, col, val, m, fac, stride, alpha, z, b);
+    wals__wide_gather(col, val, m, fac, stride, alpha, z, b);
+    return;
 #endif
     for (size_t k = 0; k < m; k++, z += stride) {
         const float *y = fac + (size_t)col[k] * stride;
@@ -355,7 +325,7 @@ static inline __attribute__((always_inline)) void zpass_avx(const int nb, const 
         const float *y = z;
         __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
         REP8(DOT)
-        const __m256 cb = _mm256_set1_ps(hsum8(_mm256_add_ps(s0, s1)));
+        const __m256 cb = _mm256_set1_ps(wals__hsum8(_mm256_add_ps(s0, s1)));
         REP8(AXPY)
     }
     REP8(STORE_A)
@@ -365,24 +335,9 @@ static inline __attribute__((always_inline)) void zpass_avx(const int nb, const 
 static void zpass(const float *z, size_t m, size_t stride, const float *v, float *acc)
 {
 #ifdef WALS_AVX2
-#define WALS_CASE(NB)                                                                              \
-    case NB:                                                                                       \
-        zpass_avx(NB, z, m, v, acc);                                                               \
-        return;
-    switch (stride / 8) {
-        WALS_CASE(1)
-        WALS_CASE(2)
-        WALS_CASE(3)
-        WALS_CASE(4)
-        WALS_CASE(5)
-        WALS_CASE(6)
-        WALS_CASE(7)
-        WALS_CASE(8)
-    default:
-        wals__wide_zpass(z, m, stride, v, acc);
-        return;
-    }
-#undef WALS_CASE
+    WALS_DISPATCH_NB(stride, zpass_avx, z, m, v, acc);
+    wals__wide_zpass(z, m, stride, v, acc);
+    return;
 #endif
     for (size_t k = 0; k < m; k++, z += stride) {
         const float d = wals__dot(z, v, stride);
@@ -412,24 +367,9 @@ static void gemv_sym(const float *restrict g, const float *restrict v, float *re
                      size_t stride, int f)
 {
 #ifdef WALS_AVX2
-#define WALS_CASE(NB)                                                                              \
-    case NB:                                                                                       \
-        gemv_avx(NB, g, v, out, stride, f);                                                        \
-        return;
-    switch (stride / 8) {
-        WALS_CASE(1)
-        WALS_CASE(2)
-        WALS_CASE(3)
-        WALS_CASE(4)
-        WALS_CASE(5)
-        WALS_CASE(6)
-        WALS_CASE(7)
-        WALS_CASE(8)
-    default:
-        wals__wide_gemv(g, v, out, stride, f);
-        return;
-    }
-#undef WALS_CASE
+    WALS_DISPATCH_NB(stride, gemv_avx, g, v, out, stride, f);
+    wals__wide_gemv(g, v, out, stride, f);
+    return;
 #endif
     memset(out, 0, stride * sizeof(float));
     for (int c = 0; c < f; c++) {

@@ -32,15 +32,9 @@
 #define WALS__PREFETCH 12
 #endif
 
-static inline float hsum8(__m256 v)
-{
-    __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-    lo = _mm_add_ss(lo, _mm_shuffle_ps(lo, lo, 0x1));
-    return _mm_cvtss_f32(lo);
-}
-
-/* d[0..3] = z_q·v for the 4 rows z0..z3 of stride floats. */
+/* d[0..3] = z_q·v for the 4 rows z0..z3 of stride floats, each lane in the
+ * order of wals__dot_avx2 (so a row's dot does not depend on whether it fell
+ * in a group of 4 or in the tail). */
 static inline __attribute__((always_inline)) void dot4(const float *z0, const float *z1,
                                                        const float *z2, const float *z3,
                                                        const float *v, size_t stride, float *d)
@@ -67,25 +61,10 @@ static inline __attribute__((always_inline)) void dot4(const float *z0, const fl
         a2 = _mm256_fmadd_ps(_mm256_loadu_ps(z2 + l), va, a2);
         a3 = _mm256_fmadd_ps(_mm256_loadu_ps(z3 + l), va, a3);
     }
-    d[0] = hsum8(_mm256_add_ps(a0, b0));
-    d[1] = hsum8(_mm256_add_ps(a1, b1));
-    d[2] = hsum8(_mm256_add_ps(a2, b2));
-    d[3] = hsum8(_mm256_add_ps(a3, b3));
-}
-
-/* z·v for one row, in the same order as one lane of dot4, so a row's dot
- * does not depend on whether it fell in a group of 4 or in the tail. */
-static inline float dot1(const float *z, const float *v, size_t stride)
-{
-    __m256 a = _mm256_setzero_ps(), b = _mm256_setzero_ps();
-    size_t l = 0;
-    for (; l + 16 <= stride; l += 16) {
-        a = _mm256_fmadd_ps(_mm256_loadu_ps(z + l), _mm256_loadu_ps(v + l), a);
-        b = _mm256_fmadd_ps(_mm256_loadu_ps(z + l + 8), _mm256_loadu_ps(v + l + 8), b);
-    }
-    if (l < stride)
-        a = _mm256_fmadd_ps(_mm256_loadu_ps(z + l), _mm256_loadu_ps(v + l), a);
-    return hsum8(_mm256_add_ps(a, b));
+    d[0] = wals__hsum8(_mm256_add_ps(a0, b0));
+    d[1] = wals__hsum8(_mm256_add_ps(a1, b1));
+    d[2] = wals__hsum8(_mm256_add_ps(a2, b2));
+    d[3] = wals__hsum8(_mm256_add_ps(a3, b3));
 }
 
 void wals__wide_dots(const float *z, size_t m, size_t stride, const float *v, float *dots)
@@ -94,7 +73,7 @@ void wals__wide_dots(const float *z, size_t m, size_t stride, const float *v, fl
     for (; k + 4 <= m; k += 4, z += 4 * stride)
         dot4(z, z + stride, z + 2 * stride, z + 3 * stride, v, stride, dots + k);
     for (; k < m; k++, z += stride)
-        dots[k] = dot1(z, v, stride);
+        dots[k] = wals__dot_avx2(z, v, stride);
 }
 
 void wals__wide_gemv(const float *g, const float *v, float *out, size_t stride, int f)
@@ -123,7 +102,7 @@ void wals__wide_zpass(const float *z, size_t m, size_t stride, const float *v, f
         }
     }
     for (; k < m; k++, z += stride) {
-        const __m256 d = _mm256_set1_ps(dot1(z, v, stride));
+        const __m256 d = _mm256_set1_ps(wals__dot_avx2(z, v, stride));
         for (size_t l = 0; l < stride; l += 8)
             _mm256_storeu_ps(acc + l,
                              _mm256_fmadd_ps(d, _mm256_loadu_ps(z + l), _mm256_loadu_ps(acc + l)));
@@ -164,7 +143,7 @@ void wals__wide_sparse_pass(int resid, const uint32_t *col, const float *val, si
     for (size_t k = 0; k < m; k++) {
         const float *y = fac + (size_t)col[k] * stride;
         prefetch_row(fac, col, k + WALS__PREFETCH < m ? k + WALS__PREFETCH : m - 1, stride);
-        const float d = dot1(y, v, stride);
+        const float d = wals__dot_avx2(y, v, stride);
         const float r = val[k];
         const float w = alpha * fabsf(r);
         const __m256 cb =

@@ -3,6 +3,7 @@
  * matrices keyed by job id. State is loop-thread only; the load itself
  * runs on the pool with its own store handle.
  */
+#include "base/thread.h"
 #include "serving/pmi_cache.h"
 
 #include <errno.h>
@@ -213,6 +214,7 @@ static const struct loader_ops pmi_ops = {
 
 void pmi_cache_get(struct app *app, const char *job_id, pmi_cache_cb cb, void *arg)
 {
+    ASSERT_LOOP_THREAD();
     if (!pmi_loader_ready) {
         loader_init(&pmi_loader, app->loop, &pmi_ops, NULL);
         pmi_loader_ready = 1;

@@ -3,15 +3,16 @@
  * (serving/loader.c), one whose cached model is the active one and one
  * for other models (an LRU bounded in bytes), with their loads in flight.
  */
+#include "base/thread.h"
 #include "serving/serving.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <uv.h>
 
+#include "base/clock.h"
 #include "conf/app.h"
 #include "base/log.h"
 #include "ml/knn.h"
@@ -54,13 +55,6 @@ static struct serving *serving_of(struct app *app)
         app->serving = sv;
     }
     return app->serving;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 void served_model_ref(struct served_model *m)
@@ -134,7 +128,7 @@ int serving_model_build(struct store *s, const char *id, const char *pmi_job,
 {
     struct store_item_names names = {0};
     int rc;
-    double t0 = now_s();
+    double t0 = clock_mono_s();
     *out = NULL;
     struct served_model *m = calloc(1, sizeof *m);
     if (!m) {
@@ -174,7 +168,7 @@ int serving_model_build(struct store *s, const char *id, const char *pmi_job,
     qsort_r(m->by_id, n, sizeof *m->by_id, by_id_cmp, m);
     for (uint32_t r = 0; r < n; r++)
         rank[m->by_id[r]] = r;
-    m->load_seconds = now_s() - t0;
+    m->load_seconds = clock_mono_s() - t0;
     rc = 0;
     if (n > 0) {
         int err = 0;
@@ -185,7 +179,7 @@ int serving_model_build(struct store *s, const char *id, const char *pmi_job,
             goto out;
         }
         if (precompute) {
-            double t1 = now_s();
+            double t1 = clock_mono_s();
             struct knn_params kp;
             knn_params_init(&kp);
             kp.k = topk;
@@ -193,7 +187,7 @@ int serving_model_build(struct store *s, const char *id, const char *pmi_job,
             if ((rc = knn_index_precompute(m->index, &kp, NULL, NULL)) != 0)
                 goto out;
             m->precomputed = 1;
-            m->precompute_seconds = now_s() - t1;
+            m->precompute_seconds = clock_mono_s() - t1;
         }
     }
 out:
@@ -232,10 +226,10 @@ static int model_build(const char *id, const struct load_params *p, struct serve
         goto out;
     char dir[1100];
     snprintf(dir, sizeof dir, "%s/models", p->state_dir);
-    double t0 = now_s();
+    double t0 = clock_mono_s();
     if ((rc = model_file_read(dir, rec.file, &data)) != 0)
         goto out;
-    double file_seconds = now_s() - t0;
+    double file_seconds = clock_mono_s() - t0;
     int precompute = p->activate && (int64_t)data.n <= p->precompute_max;
     rc = serving_model_build(s, id, rec.pmi_job, &data, p->topk, p->threads, precompute, out);
     if (rc == 0)
@@ -313,6 +307,7 @@ static int id_fits(const char *id)
 
 void serving_install_active(struct app *app, struct served_model *m)
 {
+    ASSERT_LOOP_THREAD();
     struct serving *sv = serving_of(app);
     if (!sv) { /* cannot happen after start-up, which created it */
         served_model_unref(m);
@@ -324,6 +319,7 @@ void serving_install_active(struct app *app, struct served_model *m)
 
 void serving_activate(struct app *app, const char *model_id, serving_cb cb, void *arg)
 {
+    ASSERT_LOOP_THREAD();
     struct serving *sv = serving_of(app);
     if (!sv || !id_fits(model_id)) {
         if (cb)
@@ -362,11 +358,13 @@ int serving_load_active_sync(struct app *app)
 
 struct served_model *serving_active(struct app *app)
 {
+    ASSERT_LOOP_THREAD();
     return app->serving ? loader_peek(&((struct serving *)app->serving)->active, NULL) : NULL;
 }
 
 void serving_get(struct app *app, const char *model_id, serving_cb cb, void *arg)
 {
+    ASSERT_LOOP_THREAD();
     struct serving *sv = serving_of(app);
     if (!sv) {
         cb(arg, NULL, -ENOMEM);

@@ -42,7 +42,7 @@ static int commit_resolve_playlists(struct commit_state *c, int64_t stored)
                 rc = SQLITE_NOMEM;
                 break;
             }
-            p = batch__find(&b->playlists, id, (size_t)sqlite3_column_bytes(st, 1));
+            p = batch__find(b, &b->playlists, id, (size_t)sqlite3_column_bytes(st, 1));
             if (p == UINT32_MAX)
                 continue;
             if (key < 1 || key > (sqlite3_int64)UINT32_MAX) {
@@ -200,24 +200,11 @@ static int commit_playlist_try_insert(struct commit_state *c, uint32_t p, const 
 static int commit_playlist_read(struct commit_state *c, uint32_t p, sqlite3_int64 *key,
                                 uint32_t **old, size_t *n_old)
 {
-    struct store *s = c->s;
     const struct batch *b = c->b;
-    sqlite3_stmt *st = store__stmt(s, STORE__PL_GET_BY_ID);
-    int rc, ret;
+    int ret =
+        store__playlist_read(c->s, b->playlists.str[p], (int)b->playlists.len[p], key, old, n_old);
 
-    if (!st)
-        return -EIO;
-    rc = sqlite3_bind_text(st, 1, b->playlists.str[p], (int)b->playlists.len[p], SQLITE_STATIC);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        *key = sqlite3_column_int64(st, 0);
-        ret = store__blob_keys(s, st, 1, 2, old, n_old);
-    } else {
-        ret = rc == SQLITE_DONE ? -EIO : store__error(s, rc);
-    }
-    sqlite3_reset(st);
-    return ret;
+    return ret == -ENOENT ? -EIO : ret;
 }
 
 /* Merges the stored set old (n_old keys) with S = c->set into c->merged

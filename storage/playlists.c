@@ -2,8 +2,10 @@
  * Playlist reads and deletes: GET /v1/playlists/{id} (one page of items by
  * item key, read from the blob with SQLite's incremental blob I/O so a page
  * costs the same in a 1 M-item playlist as in a small one), GET
- * /v1/playlists (key-ordered pages) and DELETE /v1/playlists/{id}. Writes
- * of memberships are in commit.c, item reads in items.c.
+ * /v1/playlists (key-ordered pages) and DELETE /v1/playlists/{id}, and the
+ * by-id lookup of a playlist's key and items that delete shares with the
+ * commit (store__playlist_read). Writes of memberships are in commit.c,
+ * item reads in items.c.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -12,6 +14,27 @@
 #include <string.h>
 
 #include "storage/store_internal.h"
+
+int store__playlist_read(struct store *s, const char *id, int id_len, sqlite3_int64 *key,
+                         uint32_t **keys, size_t *n)
+{
+    sqlite3_stmt *st = store__stmt(s, STORE__PL_GET_BY_ID);
+    int rc, ret;
+
+    if (!st)
+        return -EIO;
+    rc = sqlite3_bind_text(st, 1, id, id_len, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *key = sqlite3_column_int64(st, 0);
+        ret = store__blob_keys(s, st, 1, 2, keys, n);
+    } else {
+        ret = rc == SQLITE_DONE ? -ENOENT : store__error(s, rc);
+    }
+    sqlite3_reset(st);
+    return ret;
+}
 
 /* Index of the first of the n keys in the blob greater than after (n when
  * none): a binary search reading 4 bytes per probe, so a page deep into a
@@ -213,22 +236,7 @@ int store_playlist_delete(struct store *s, const char *id)
     ret = store__begin_write(s);
     if (ret < 0)
         return ret;
-    st = store__stmt(s, STORE__PL_GET_BY_ID);
-    if (!st) {
-        ret = -EIO;
-        goto fail;
-    }
-    rc = sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW) {
-        ret = rc == SQLITE_DONE ? -ENOENT : store__error(s, rc);
-        sqlite3_reset(st);
-        goto fail;
-    }
-    key = sqlite3_column_int64(st, 0);
-    ret = store__blob_keys(s, st, 1, 2, &keys, &n);
-    sqlite3_reset(st);
+    ret = store__playlist_read(s, id, -1, &key, &keys, &n);
     if (ret < 0)
         goto fail;
 

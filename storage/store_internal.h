@@ -138,6 +138,14 @@ static inline void store__keys_decode(uint32_t *keys, const void *src, size_t n)
 int store__blob_keys(struct store *s, sqlite3_stmt *st, int col_n, int col, uint32_t **out,
                      size_t *n_out);
 
+/* Reads the stored playlist id (id_len bytes, or -1 for NUL-terminated;
+ * borrowed) in the caller's transaction: its key and its item keys (*keys malloc'ed, the caller's to
+ * free; NULL when *n is 0). Returns 0, -ENOENT when no such playlist,
+ * -EIO on a malformed row or a missing statement, -ENOMEM, or a SQLite
+ * error (store__error). playlists.c (get, delete) and the commit use it. */
+int store__playlist_read(struct store *s, const char *id, int id_len, sqlite3_int64 *key,
+                         uint32_t **keys, size_t *n);
+
 /* Fills it from a row (key, id, title, artist, playlists) of
  * STORE__ITEM_GET_BY_*; strings are malloc'ed (-ENOMEM; the caller clears). */
 int store__item_fill(sqlite3_stmt *st, struct store_item *it);

@@ -116,10 +116,10 @@ class JsonBodies(unittest.TestCase):
                  ("POST", "/v1/recommend", padded_recommend(10), JSON)]
         large = [("PUT", "/v1/playlists/s", put_body(BIG_PUT_ITEMS), JSON),
                  ("POST", "/v1/recommend", padded_recommend((2 << 20) - 100), JSON)]
-        control = ra.attack(self.d.port, small, workers=4, requests=40, seconds=6)
-        hostile = ra.attack(self.d.port, large, workers=4, requests=10, seconds=6)
-        self.assertEqual(set(hostile.answers), {200}, hostile.answers)
-        ra.check_healthz(self, "large JSON bodies", control, hostile)
+        ra.healthz_rounds(self, "large JSON bodies", self.d.port, small, large,
+                          check=lambda run: self.assertEqual(set(run.answers), {200}, run.answers),
+                          control_kw=dict(workers=4, requests=40, seconds=6),
+                          workers=4, requests=10, seconds=6)
 
 
 if __name__ == "__main__":

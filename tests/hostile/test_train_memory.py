@@ -13,6 +13,7 @@ clients submit oversized train jobs (against a control of small ones)."""
 import os
 import random
 import signal
+import sqlite3
 import sys
 import time
 import unittest
@@ -103,11 +104,10 @@ class TrainMemory(unittest.TestCase):
             prepare(d)
             big = ("POST", "/v1/jobs", b'{"type":"train","params":{"dimensions":1024}}', JSON)
             bad = ("POST", "/v1/jobs", b'{"type":"train","params":{"dimensions":"x"}}', JSON)
-            control = ra.attack(d.port, [bad], requests=100, seconds=4)
-            hostile = ra.attack(d.port, [big], requests=100, seconds=4)
-            self.assertEqual(set(hostile.answers), {422}, hostile.answers)
+            ra.healthz_rounds(self, "oversized train jobs", d.port, [bad], [big],
+                              check=lambda run: self.assertEqual(set(run.answers), {422}),
+                              requests=100, seconds=4)
             self.assertEqual(d.json("GET", "/v1/jobs?type=train")["jobs"], [])
-            ra.check_healthz(self, "oversized train jobs", control, hostile)
 
     def test_two_unclean_stops_fail_the_job(self):
         d = Daemon(env=SLOW, keep_state=True)
@@ -116,12 +116,12 @@ class TrainMemory(unittest.TestCase):
             prepare(d)
             job = train(d, 8).json()["id"]
             for kill in (1, 2):  # as two OOM kills of the daemon during the job would
-                wait_job(d, job, states=("running",), timeout=60)
-                # past a checkpoint: the "running" record (written through the
-                # writer when the job started) is on disk by then
+                # kill only once the start is durable (the writer stores the
+                # "running" record a moment after the job starts)
                 deadline = time.time() + 60
-                while d.json("GET", "/v1/jobs/" + job)["progress"].get("fraction", 0) <= 0:
-                    self.assertLess(time.time(), deadline, "no train progress")
+                while stored_state(d, job) != ("running", kill):
+                    self.assertLess(time.time(), deadline, "job %s never stored as running "
+                                    "(attempt %d)" % (job, kill))
                     time.sleep(0.05)
                 d.kill9()
                 d.start()
@@ -136,6 +136,17 @@ class TrainMemory(unittest.TestCase):
             d.stop()
             import shutil
             shutil.rmtree(d.state_dir, ignore_errors=True)
+
+
+def stored_state(d, job):
+    """(state, attempts) of the job as stored in the database (read-only,
+    beside the running daemon: WAL mode lets readers in)."""
+    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(d.state_dir, "itemvec.db"), uri=True)
+    try:
+        row = db.execute("SELECT state, attempts FROM jobs WHERE id = ?", (job,)).fetchone()
+    finally:
+        db.close()
+    return tuple(row) if row else None
 
 
 def train_status(d):

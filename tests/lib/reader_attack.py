@@ -6,9 +6,9 @@ state_fixture: a large catalog and ready models without uploading and
 training through the daemon). Loopback only; every attack is bounded by a
 request count and a deadline.
 
-    control = attack(d.port, [("GET", "/v1/items/i0000001", None, {})])
-    hostile = attack(d.port, [("GET", "/v1/...", None, {})])
-    check_healthz(self, "name", control, hostile)
+    healthz_rounds(self, "name", d.port,
+                   [("GET", "/v1/items/i0000001", None, {})],   # the control
+                   [("GET", "/v1/...", None, {})])              # the attack
 
 The control runs the same number of client processes with a cheap request,
 so both runs load the (shared, small) machine alike and differ only in what
@@ -25,27 +25,20 @@ import time
 # averages of 10+ were seen), where the client processes alone can push a
 # /healthz past 100 ms by scheduling; so the limit is 100 ms or 3x the p99
 # of the control run (same clients, cheap request) measured just before,
-# whichever is larger, but never more than 400 ms. The old code stalls the
-# loop for seconds under these attacks.
+# whichever is larger, but never more than 400 ms; and a test passes at the
+# first of up to 3 rounds (control, then attack) that meets it, so a burst of
+# load from another test or build fails a round, not the test. The old code
+# stalls the loop for seconds under these attacks, in every round.
 P99_LIMIT_MS = 100.0
 P99_CONTROL_FACTOR = 3.0
 P99_CAP_MS = 400.0
 
 
-def instrumented_build():
-    """Whether $ITEMVEC_BUILD is an ASan/UBSan or TSan build: there every
-    step of the loop is 2-5x slower, so the bounded slices are too."""
-    try:
-        with open(os.path.join(os.environ.get("ITEMVEC_BUILD", ""), "CMakeCache.txt")) as f:
-            cache = f.read()
-    except OSError:
-        return False
-    return "ITEMVEC_SANITIZE:BOOL=ON" in cache or "ITEMVEC_TSAN:BOOL=ON" in cache
-
-
-# In instrumented builds the limit and the cap are 4x (still far below the
-# seconds-long stalls of the old code).
-SLOWDOWN = 4.0 if instrumented_build() else 1.0
+def sanitized():
+    """True when ctest runs a sanitizer build (ITEMVEC_SANITIZED=1, set by
+    tests/CMakeLists.txt, as tests/lib/attack.py reads it): its times and
+    memory are not the product's, so they are printed, not bounded."""
+    return os.environ.get("ITEMVEC_SANITIZED") == "1"
 
 _ctx = mp.get_context("fork")
 
@@ -175,20 +168,55 @@ def attack(port, reqs, workers=4, requests=150, seconds=5.0):
     return Run(p.latencies, answers)
 
 
-def check_healthz(test, name, control, hostile):
-    """Prints the /healthz latencies of the control and the attack runs and
-    asserts the attack's p99 is under the acceptance limit (P99_LIMIT_MS)."""
+def healthz_limit(control):
+    """The acceptance limit for an attack run after this control run."""
+    return min(max(P99_LIMIT_MS, P99_CONTROL_FACTOR * percentile(control.latencies, 99)),
+               P99_CAP_MS)
+
+
+def report(name, control, hostile, rnd=1):
     c, a = control.latencies, hostile.latencies
-    p_c, p_a = percentile(c, 99), percentile(a, 99)
-    limit = min(max(P99_LIMIT_MS * SLOWDOWN, P99_CONTROL_FACTOR * p_c), P99_CAP_MS * SLOWDOWN)
-    print("healthz %s: control n=%d p50=%.1f p99=%.1f ms | attack n=%d p50=%.1f p99=%.1f "
-          "max=%.1f ms | limit %.1f ms%s | answers %s" % (
-              name, len(c), percentile(c, 50), p_c, len(a), percentile(a, 50), p_a,
-              max(a) if a else 0, limit, " (instrumented build)" if SLOWDOWN > 1 else "",
-              hostile.answers))
-    test.assertGreater(len(a), 5, "the probe took too few samples")
-    test.assertLess(p_a, limit, "%s: /healthz p99 %.1f ms under attack (control %.1f ms)"
-                    % (name, p_a, p_c))
+    print("healthz %s (round %d): control n=%d p50=%.1f p99=%.1f ms | attack n=%d p50=%.1f "
+          "p99=%.1f max=%.1f ms | limit %.1f ms%s | answers %s" % (
+              name, rnd, len(c), percentile(c, 50), percentile(c, 99), len(a),
+              percentile(a, 50), percentile(a, 99), max(a) if a else 0, healthz_limit(control),
+              " (sanitizer build: not checked)" if sanitized() else "", hostile.answers))
+
+
+def check_healthz(test, name, control, hostile):
+    """Prints the /healthz latencies of a control and an attack run and
+    asserts the attack's p99 is under the acceptance limit (P99_LIMIT_MS);
+    in sanitizer builds only prints."""
+    report(name, control, hostile)
+    test.assertGreater(len(hostile.latencies), 5, "the probe took too few samples")
+    if sanitized():
+        return
+    p_a = percentile(hostile.latencies, 99)
+    test.assertLess(p_a, healthz_limit(control), "%s: /healthz p99 %.1f ms under attack "
+                    "(control %.1f ms)" % (name, p_a, percentile(control.latencies, 99)))
+
+
+def healthz_rounds(test, name, port, control_reqs, hostile_reqs, rounds=3, check=None,
+                   control_kw=None, **kw):
+    """Up to `rounds` rounds of a control run (control_reqs, control_kw or
+    kw) then an attack run (hostile_reqs, kw), each printed; passes at the
+    first round whose attack p99 is under its limit. A loop that the attack
+    blocks fails every round; a burst of load from other processes on the
+    shared machine (another test, a build) fails one. check(run), when
+    given, asserts on every attack run's answers. Returns the last attack
+    run."""
+    for rnd in range(1, rounds + 1):
+        control = attack(port, control_reqs, **(control_kw or kw))
+        hostile = attack(port, hostile_reqs, **kw)
+        report(name, control, hostile, rnd)
+        if check:
+            check(hostile)
+        test.assertGreater(len(hostile.latencies), 5, "the probe took too few samples")
+        p_a = percentile(hostile.latencies, 99)
+        if sanitized() or p_a < healthz_limit(control):
+            return hostile
+    test.fail("%s: /healthz p99 %.1f ms under attack in each of %d rounds (last limit %.1f ms)"
+              % (name, p_a, rounds, healthz_limit(control)))
 
 
 def rss_bytes(pid, field="VmRSS"):
