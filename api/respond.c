@@ -213,7 +213,14 @@ void api_reply_oom(struct api_req *req)
 json_t *api_body_json(struct api_req *req)
 {
     json_error_t jerr;
-    json_t *doc = json_loadb(req->body ? req->body : "", req->body_len, 0, &jerr);
+    json_t *doc;
+    if (req->json_parsed) { /* on the pool, by server.c */
+        doc = req->json;
+        req->json = NULL;
+        jerr = req->json_err;
+    } else {
+        doc = json_loadb(req->body ? req->body : "", req->body_len, 0, &jerr);
+    }
     if (!doc)
         api_reply_problem(req, 400, "parse-error", "Bad Request",
                           json_pack("{s:i,s:i}", "line", jerr.line, "column", jerr.column),

@@ -115,7 +115,7 @@ void api_model_get(struct api_req *req)
                             json_pack("{s:b,s:f,s:f,s:I}", "precomputed", sm->precomputed,
                                       "load_seconds", sm->load_seconds, "precompute_seconds",
                                       sm->precompute_seconds, "memory_bytes",
-                                      (json_int_t)served_model_bytes(sm)));
+                                      (json_int_t)sm->bytes));
     }
     store_model_deinit(&m);
     api_reply_json(req, 200, o);

@@ -40,11 +40,13 @@ struct config {
     int64_t jobs_concurrency; /* jobs running at once */
     int64_t jobs_queue_size;  /* jobs waiting; beyond → 429 */
     int64_t jobs_threads;     /* math threads per running job */
+    int64_t jobs_memory_budget; /* bytes a job may need (estimated at POST); 0 = auto */
     /* [serving] */
     int64_t serving_topk;         /* neighbours precomputed per item at activation */
     int64_t serving_precompute_max_items; /* above this, queries scan instead */
     char serving_default_source[16]; /* what source=auto serves before any evaluate
                                         job chose: embedding|cooc|pmi|rp3 */
+    int64_t serving_model_cache_bytes; /* other models kept for ?model= (LRU) */
     /* [auth] */
     char auth_tokens[4096];      /* comma-separated read-write tokens */
     char auth_read_tokens[4096]; /* comma-separated read-only tokens */

@@ -72,6 +72,25 @@ int serving_neighbours_query(const struct serving_items *src, const struct servi
     return -EINVAL;
 }
 
+uint64_t serving_neighbours_cost(const struct serving_items *src, const struct serving_query *q)
+{
+    if (!src || !q)
+        return 0;
+    if (q->source != SERVING_SOURCE_EMBEDDING) {
+        const struct cooc_result *r = src->cooc;
+        return r && q->item < r->n ? r->row_ptr[q->item + 1] - r->row_ptr[q->item] : 0;
+    }
+    if (q->metric == SERVING_METRIC_COSINE && !q->items && src->index) {
+        /* the same rule as knn_index_neighbors: lists hold min(K, n - 1) */
+        uint32_t lists = knn_index_k(src->index);
+        uint64_t want = src->n > 0 && q->k > src->n - 1 ? src->n - 1 : q->k;
+        if (lists > 0 && want <= lists)
+            return want;
+    }
+    uint64_t dim = src->index ? knn_index_dims(src->index) : src->dim;
+    return (uint64_t)src->n * dim + (q->items ? (uint64_t)q->n_items * dim : 0);
+}
+
 void serving_items_of_model(const struct served_model *m, struct serving_items *out)
 {
     *out = (struct serving_items){
