@@ -149,6 +149,13 @@ json_t *api_body_json(struct api_req *req);
  * free_fn (NULL: free). On ENOMEM replies 503 and returns NULL. */
 void *api_state_create(struct api_req *req, size_t size, void (*free_fn)(void *));
 
+/* The encoding checks every streamed body shares: Content-Encoding must be
+ * gzip (or x-gzip), identity or absent, else 415; an uncompressed body whose
+ * Content-Length passes limits.max_body_size is refused at once (413; a gzip
+ * body is bounded while it is decoded). Returns 0 with *gz set, or
+ * -ENOTSUP / -EFBIG after replying. Loop thread. */
+int api_body_encoding(struct api_req *req, int *gz);
+
 /* Replies 503 "out of memory" with Retry-After: 1. */
 void api_reply_oom(struct api_req *req);
 

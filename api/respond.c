@@ -9,9 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api/api.h"
 #include "api/server_internal.h"
+#include "conf/app.h"
 
 struct api_header {
     char *name, *value;
@@ -239,4 +241,25 @@ void *api_state_create(struct api_req *req, size_t size, void (*free_fn)(void *)
     req->state = st;
     req->state_destroy = free_fn ? free_fn : free;
     return st;
+}
+
+int api_body_encoding(struct api_req *req, int *gz)
+{
+    const char *ce = api_header(req, "Content-Encoding");
+    *gz = 0;
+    if (ce && (strcasecmp(ce, "gzip") == 0 || strcasecmp(ce, "x-gzip") == 0)) {
+        *gz = 1;
+    } else if (ce && strcasecmp(ce, "identity") != 0) {
+        api_reply_problem(req, 415, "unsupported-encoding", "Unsupported Media Type", NULL,
+                          "Content-Encoding \"%.60s\" is not supported; use gzip or none", ce);
+        return -ENOTSUP;
+    }
+    const char *cl = api_header(req, "Content-Length");
+    if (!*gz && cl && strtoll(cl, NULL, 10) > req->app->cfg.max_body_size) {
+        api_reply_problem(req, 413, "body-too-large", "Payload Too Large", NULL,
+                          "body of %.30s bytes is over limits.max_body_size (%lld bytes)", cl,
+                          (long long)req->app->cfg.max_body_size);
+        return -EFBIG;
+    }
+    return 0;
 }
