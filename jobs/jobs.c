@@ -549,6 +549,10 @@ static int recover_cb(void *ud, const struct store_job *r)
             log_error("job %s (%s) failed: %s", j->id, r->type, msg);
             j->error = error_problem(500, "Job interrupted", msg);
             job_terminate(j, JOB_FAILED);
+            /* Shown at once, not after the write settles: a crash before
+             * the write lands re-derives the same failure at the next
+             * start, so no client can see a state that is later undone. */
+            j->settling = 0;
         } else {
             snprintf(j->progress.stage, sizeof j->progress.stage,
                      "requeued after daemon restart");
