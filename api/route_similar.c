@@ -16,11 +16,13 @@
  * handler; otherwise the request waits, suspended, for the load. A cheap
  * query (a lookup in the precomputed lists, a short matrix row: at most
  * QUERY_INLINE_COST scores, serving_neighbours_cost) runs right there on
- * the loop; an expensive one (an exact scan: k beyond the lists, metric=dot,
- * recommend, or a long row) runs on the pool (api/work.h) holding a
- * reference to its model or matrix, and the answer is written back on the
- * loop. Every ranking is serving/neighbours.c's (the evaluate job ranks
- * through it too); its only runtime error, out of memory, answers 503.
+ * the loop; an expensive one (an exact scan: k beyond the lists,
+ * metric=dot, recommend; a long row, an rp3 walk through big playlists, a
+ * matrix recommend over many inputs) runs on the pool (api/work.h) holding
+ * a reference to its model or matrix, and the answer is written back on
+ * the loop. Every ranking is serving/neighbours.c's (the evaluate job
+ * ranks through it too); its only runtime error, out of memory, answers
+ * 503.
  */
 #include <errno.h>
 #include <math.h>
@@ -71,9 +73,9 @@ struct sim_req {
     const char *model;
     /* recommend */
     json_t *items, *exclude;
-    uint32_t *in, *ex; /* their indices in the model (owned) */
+    uint32_t *in, *ex; /* their indices in the model or matrix (owned) */
     size_t n_in, n_ex;
-    json_t *unknown; /* the items not in the model */
+    json_t *unknown; /* the items not in it */
     /* the query, run here or on the pool; its model or matrix is held (one
      * reference) while it runs there */
     struct api_work work;
@@ -376,6 +378,7 @@ static void reply_neighbors(struct api_req *req, const char *lead, const char *v
 static void similar_model_reply(struct api_work *w)
 {
     struct sim_req *s = sim_of(w);
+    struct api_req *req = s->req;
     char *tail = NULL;
     if (s->auto_from != AUTO_NONE) {
         json_t *a = json_pack("{s:o}", "auto", auto_json(s));
@@ -387,11 +390,11 @@ static void similar_model_reply(struct api_work *w)
         }
     }
     if (s->n < 0)
-        reply_query_error(s->req, s->n);
+        reply_query_error(req, s->n);
     else if (s->auto_from != AUTO_NONE && !tail)
-        api_reply_oom(s->req);
+        api_reply_oom(req);
     else
-        reply_neighbors(s->req, "\"item\":", s->item, s->m, s->idx, s->score, s->n,
+        reply_neighbors(req, "\"item\":", s->item, s->m, s->idx, s->score, s->n,
                         s->metric == SERVING_METRIC_DOT ? "\"metric\":\"dot\"" : tail);
     free(tail);
     served_model_unref(s->m);
@@ -433,14 +436,15 @@ static void similar_model_ready(void *arg, struct served_model *m, int rc)
 
 /* ---- similar from the PMI matrix ---- */
 
-/* Loop thread: the answer of a cooc/pmi query over s->pm, which it
+/* Loop thread: the answer of a matrix query over s->pm, which it
  * releases. */
 static void similar_pmi_reply(struct api_work *w)
 {
     struct sim_req *s = sim_of(w);
+    struct api_req *req = s->req;
     struct pmi_matrix *m = s->pm;
     if (s->n < 0) {
-        reply_query_error(s->req, s->n);
+        reply_matrix_error(req, m, s->n);
     } else {
         json_t *arr = json_array();
         for (int t = 0; t < s->n; t++) {
@@ -452,7 +456,7 @@ static void similar_pmi_reply(struct api_work *w)
                               sweep_source_name(score_of(s->source)), "job", m->job);
         describe_json(s, o);
         json_object_set_new(o, "neighbors", arr);
-        api_reply_json(s->req, 200, o);
+        api_reply_json(req, 200, o);
     }
     pmi_matrix_unref(m);
     s->pm = NULL;
@@ -610,6 +614,44 @@ static void recommend_reply(struct api_work *w)
     s->m = NULL;
 }
 
+/* Turns s->items and s->exclude into indices (s->in, s->ex) by find, the
+ * unknown inputs into s->unknown. Returns 0 or -ENOMEM. */
+static int recommend_inputs(struct sim_req *s, int64_t (*find)(const void *, const char *),
+                            const void *m)
+{
+    size_t n_in = json_array_size(s->items), n_ex = json_array_size(s->exclude);
+    s->in = malloc(sizeof *s->in * (n_in + 1));
+    s->ex = malloc(sizeof *s->ex * (n_ex + 1));
+    s->unknown = json_array();
+    if (!s->in || !s->ex || !s->unknown)
+        return -ENOMEM;
+    char num[32];
+    for (size_t t = 0; t < n_in; t++) {
+        const char *id = item_string(json_array_get(s->items, t), num, sizeof num);
+        int64_t i = find(m, id);
+        if (i >= 0)
+            s->in[s->n_in++] = (uint32_t)i;
+        else
+            json_array_append_new(s->unknown, api_json_str(id));
+    }
+    for (size_t t = 0; t < n_ex; t++) {
+        int64_t i = find(m, item_string(json_array_get(s->exclude, t), num, sizeof num));
+        if (i >= 0)
+            s->ex[s->n_ex++] = (uint32_t)i;
+    }
+    return 0;
+}
+
+static int64_t model_find(const void *m, const char *id)
+{
+    return served_model_find(m, id);
+}
+
+static int64_t matrix_find(const void *m, const char *id)
+{
+    return pmi_matrix_find(m, id);
+}
+
 static void recommend_ready(void *arg, struct served_model *m, int rc)
 {
     struct sim_req *s = arg;
@@ -619,26 +661,7 @@ static void recommend_ready(void *arg, struct served_model *m, int rc)
         finish(s);
         return;
     }
-    size_t n_in = json_array_size(s->items), n_ex = json_array_size(s->exclude);
-    s->in = malloc(sizeof *s->in * (n_in + 1));
-    s->ex = malloc(sizeof *s->ex * (n_ex + 1));
-    s->unknown = json_array();
-    char num[32];
-    for (size_t t = 0; s->in && t < n_in; t++) {
-        const char *id = item_string(json_array_get(s->items, t), num, sizeof num);
-        int64_t i = served_model_find(m, id);
-        if (i >= 0)
-            s->in[s->n_in++] = (uint32_t)i;
-        else
-            json_array_append_new(s->unknown, api_json_str(id));
-    }
-    for (size_t t = 0; s->ex && t < n_ex; t++) {
-        int64_t i = served_model_find(m, item_string(json_array_get(s->exclude, t), num,
-                                                     sizeof num));
-        if (i >= 0)
-            s->ex[s->n_ex++] = (uint32_t)i;
-    }
-    if (!s->in || !s->ex || !s->unknown) {
+    if (recommend_inputs(s, model_find, m) != 0) {
         api_reply_oom(req);
     } else if (s->n_in == 0) {
         api_reply_problem(req, 404, "items-not-in-model", "Not Found",
@@ -653,13 +676,39 @@ static void recommend_ready(void *arg, struct served_model *m, int rc)
                                       .n_items = s->n_in,
                                       .exclude = s->ex,
                                       .n_exclude = s->n_ex};
-        if (query_start(s, recommend_reply))
-            return; /* answered from the pool's done callback */
-        finish(s);
+        if (!query_start(s, recommend_reply))
+            finish(s);
         return;
     }
     served_model_unref(m);
     finish(s);
+}
+
+/* Loop thread: the answer of a matrix recommend over s->pm, which it
+ * releases. */
+static void recommend_pmi_reply(struct api_work *w)
+{
+    struct sim_req *s = sim_of(w);
+    struct api_req *req = s->req;
+    struct pmi_matrix *m = s->pm;
+    if (s->n < 0) {
+        reply_matrix_error(req, m, s->n);
+    } else {
+        json_t *arr = json_array();
+        for (int t = 0; t < s->n; t++) {
+            uint32_t key = pmi_matrix_key(m, s->idx[t]);
+            json_array_append_new(arr, neighbor_json(m->names.id[key], s->score[t],
+                                                     m->names.title[key], m->names.artist[key]));
+        }
+        json_t *o = json_pack("{s:O,s:n,s:s,s:s}", "items", s->items, "model", "source",
+                              sweep_source_name(score_of(s->source)), "job", m->job);
+        describe_json(s, o);
+        json_object_set_new(o, "neighbors", arr);
+        json_object_set(o, "unknown_items", s->unknown);
+        api_reply_json(req, 200, o);
+    }
+    pmi_matrix_unref(m);
+    s->pm = NULL;
 }
 
 /* Recommend from the PMI matrix: the sum of the inputs' scores. */
@@ -672,66 +721,28 @@ static void recommend_pmi_ready(void *arg, struct pmi_matrix *m, int rc)
         finish(s);
         return;
     }
-    size_t n_in = json_array_size(s->items), n_ex = json_array_size(s->exclude);
-    uint32_t *in = malloc(sizeof *in * (n_in + 1)), *ex = malloc(sizeof *ex * (n_ex + 1));
-    json_t *unknown = json_array();
-    size_t ni = 0, ne = 0;
-    char num[32];
-    for (size_t t = 0; in && t < n_in; t++) {
-        const char *id = item_string(json_array_get(s->items, t), num, sizeof num);
-        int64_t i = pmi_matrix_find(m, id);
-        if (i >= 0)
-            in[ni++] = (uint32_t)i;
-        else
-            json_array_append_new(unknown, api_json_str(id));
-    }
-    for (size_t t = 0; ex && t < n_ex; t++) {
-        int64_t i = pmi_matrix_find(m, item_string(json_array_get(s->exclude, t), num, sizeof num));
-        if (i >= 0)
-            ex[ne++] = (uint32_t)i;
-    }
-    if (!in || !ex) {
+    if (recommend_inputs(s, matrix_find, m) != 0) {
         api_reply_oom(req);
-    } else if (ni == 0) {
+    } else if (s->n_in == 0) {
         api_reply_problem(req, 404, "items-not-in-matrix", "Not Found",
-                          json_pack("{s:O}", "unknown_items", unknown),
+                          json_pack("{s:O}", "unknown_items", s->unknown),
                           "none of the items is in the co-occurrence matrix of pmi job %s", m->job);
     } else {
-        struct serving_items src;
-        serving_items_of_pmi(m, &src);
-        struct serving_query q = {.source = s->source,
-                                  .k = s->k,
-                                  .items = in,
-                                  .n_items = ni,
-                                  .exclude = ex,
-                                  .n_exclude = ne,
-                                  .pop_weight = s->sp.pop_weight,
-                                  .alpha = s->sp.alpha,
-                                  .beta = s->sp.beta};
-        uint32_t idx[MAX_K];
-        double score[MAX_K];
-        int n = serving_neighbours_query(&src, &q, idx, score);
-        if (n < 0) {
-            reply_matrix_error(req, m, n);
-        } else {
-            json_t *arr = json_array();
-            for (int t = 0; t < n; t++) {
-                uint32_t key = pmi_matrix_key(m, idx[t]);
-                json_array_append_new(arr,
-                                      neighbor_json(m->names.id[key], score[t],
-                                                    m->names.title[key], m->names.artist[key]));
-            }
-            json_t *o = json_pack("{s:O,s:n,s:s,s:s}", "items", s->items, "model", "source",
-                                  sweep_source_name(score_of(s->source)), "job", m->job);
-            describe_json(s, o);
-            json_object_set_new(o, "neighbors", arr);
-            json_object_set(o, "unknown_items", unknown);
-            api_reply_json(req, 200, o);
-        }
+        s->pm = m; /* taken: released by recommend_pmi_reply */
+        serving_items_of_pmi(m, &s->src);
+        s->q = (struct serving_query){.source = s->source,
+                                      .k = s->k,
+                                      .items = s->in,
+                                      .n_items = s->n_in,
+                                      .exclude = s->ex,
+                                      .n_exclude = s->n_ex,
+                                      .pop_weight = s->sp.pop_weight,
+                                      .alpha = s->sp.alpha,
+                                      .beta = s->sp.beta};
+        if (!query_start(s, recommend_pmi_reply))
+            finish(s);
+        return;
     }
-    json_decref(unknown);
-    free(in);
-    free(ex);
     pmi_matrix_unref(m);
     finish(s);
 }

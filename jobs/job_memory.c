@@ -34,7 +34,7 @@ uint64_t job_memory_train(const struct job_memory_train *t)
     const uint64_t n = t->items, f = t->dimensions, s = (f + 7) / 8 * 8;
     const uint64_t threads = t->threads ? t->threads : 1;
     uint64_t b = 0;
-    b = add(b, add(mul(16, n), mul(8, t->nnz))); /* the PMI matrix */
+    b = add(b, t->matrix_bytes ? t->matrix_bytes : add(mul(16, n), mul(8, t->nnz))); /* matrix */
     b = add(b, mul(4, t->nnz));                  /* ratings */
     b = add(b, add(mul(mul(16, n), s), mul(mul(8, n), f))); /* X, Y and their copies */
     uint64_t per_thread = add(mul(mul(4, s), n < CG_GATHER_MAX ? n : CG_GATHER_MAX),

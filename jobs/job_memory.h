@@ -19,6 +19,8 @@ struct config;
 struct job_memory_train {
     uint64_t items;         /* the PMI matrix's items n (the model's rows) */
     uint64_t nnz;           /* its nonzeros */
+    uint64_t matrix_bytes;  /* the matrix's arrays in memory (its file's payload,
+                               cooc_file_stat); 0: 16·n + 8·nnz */
     uint32_t dimensions;    /* f */
     uint32_t threads;       /* jobs.threads: per-thread WALS and kNN scratch */
     int activate;           /* the model is prepared for serving in the job */
@@ -31,7 +33,8 @@ struct job_memory_train {
  * every buffer the job holds (jobs/job_train.c, ml/wals.c, ml/knn*.c,
  * serving/serving.c), counted as if all were alive at once (some are freed
  * before others are allocated, so the true peak is lower):
- *   PMI matrix    16·n + 8·nnz   (keys, frequencies, row pointers, columns, counts)
+ *   PMI matrix    matrix_bytes, or 16·n + 8·nnz (keys, frequencies, row
+ *                 pointers, columns, counts; a version-2 file adds its groups)
  *   ratings       4·nnz
  *   WALS          16·n·s + 8·n·f (X and Y at stride s = f rounded up to 8,
  *                 and their copies in the result), per thread

@@ -70,15 +70,17 @@ static int train_memory_check(struct app *app, json_t *p, struct job_error *err)
 {
     char dir[1100], name[64], est_s[32], budget_s[32];
     struct cooc_result m;
+    uint64_t matrix_bytes;
     struct store_counts sc = {0};
     snprintf(dir, sizeof dir, "%s/pmi", app->cfg.state_dir);
     snprintf(name, sizeof name, "%s.cooc", job_param_string(p, "pmi_job"));
-    if (cooc_file_stat(dir, name, &m) != 0)
+    if (cooc_file_stat(dir, name, &m, &matrix_bytes) != 0)
         return 0;
     store_counts_get(app->store, &sc);
     struct job_memory_train t = {
         .items = m.n,
         .nnz = m.nnz,
+        .matrix_bytes = matrix_bytes,
         .dimensions = (uint32_t)job_param_int(p, "dimensions"),
         .threads = (uint32_t)app->cfg.jobs_threads,
         .activate = job_param_bool(p, "activate"),

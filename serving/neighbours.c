@@ -72,13 +72,33 @@ int serving_neighbours_query(const struct serving_items *src, const struct servi
     return -EINVAL;
 }
 
+/* Scores a matrix query computes for input i: its row, and for rp3 the
+ * walk through the playlists holding it (ml/scores.c rp3_row). */
+static uint64_t matrix_row_cost(const struct serving_items *src, const struct serving_query *q,
+                                uint32_t i)
+{
+    const struct cooc_result *r = src->cooc;
+    if (!r || i >= r->n)
+        return 0;
+    uint64_t c = r->row_ptr[i + 1] - r->row_ptr[i];
+    const struct score_walk *w = src->walk;
+    if (q->source == SERVING_SOURCE_RP3 && w && r->group_ptr && i < w->n)
+        for (uint64_t g = w->item_ptr[i]; g < w->item_ptr[i + 1]; g++)
+            c += r->group_ptr[w->item_groups[g] + 1] - r->group_ptr[w->item_groups[g]];
+    return c;
+}
+
 uint64_t serving_neighbours_cost(const struct serving_items *src, const struct serving_query *q)
 {
     if (!src || !q)
         return 0;
     if (q->source != SERVING_SOURCE_EMBEDDING) {
-        const struct cooc_result *r = src->cooc;
-        return r && q->item < r->n ? r->row_ptr[q->item + 1] - r->row_ptr[q->item] : 0;
+        if (!q->items)
+            return matrix_row_cost(src, q, q->item);
+        uint64_t c = 0;
+        for (size_t t = 0; t < q->n_items; t++)
+            c += matrix_row_cost(src, q, q->items[t]);
+        return c;
     }
     if (q->metric == SERVING_METRIC_COSINE && !q->items && src->index) {
         /* the same rule as knn_index_neighbors: lists hold min(K, n - 1) */

@@ -29,6 +29,9 @@ static void test_estimate_known_answer(void **state)
     t.catalog_items = 2000;
     /* + index 4·1000·10 + 16·1000 = 56000, names 176·3000 = 528000 */
     assert_int_equal(job_memory_train(&t), 680960 + 56000 + 528000);
+    t.matrix_bytes = 200000; /* a file's payload, groups included */
+    assert_int_equal(job_memory_train(&t), 680960 - 96000 + 200000 + 56000 + 528000);
+    t.matrix_bytes = 0;
     t.precompute = 1;
     t.topk = 5;
     /* + lists 8·1000·5 = 40000, scratch per thread
