@@ -21,7 +21,8 @@ CSV_BYTES=$(stat -c %s "$BENCH_TMP/item_cooc.csv")
 EMB_BYTES=$(stat -c %s "$BENCH_TMP/emb.jsonl")
 trap 'stop_daemon; rm -rf "$BENCH_TMP"' EXIT
 start_daemon "[limits]
-max_upload_rows = 200000000"
+max_body_size = 64G
+max_import_rows = 1000000000"
 BASE_RSS=$(awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$DPID/status")
 
 t0=$(date +%s.%N)
