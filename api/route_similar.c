@@ -41,6 +41,7 @@ struct sim_req {
     const char *model;
     /* recommend */
     json_t *items, *exclude;
+    int exact; /* ?exact=true: the exact path even when the model has an ANN index */
 };
 
 static void sim_free(void *p)
@@ -96,8 +97,8 @@ static void reply_query_error(struct api_req *req, int rc)
  * lead is "\"item\":" with a string value; tail (may be NULL) is raw JSON
  * text to add, e.g. the unknown items of recommend. */
 static void reply_neighbors(struct api_req *req, const char *lead, const char *value,
-                            const struct served_model *m, const uint32_t *idx, const double *score,
-                            int n, const char *tail)
+                            const struct served_model *m, const char *index,
+                            const uint32_t *idx, const double *score, int n, const char *tail)
 {
     struct jbuf b = {0};
     JBUF_LIT(&b, "{");
@@ -106,7 +107,9 @@ static void reply_neighbors(struct api_req *req, const char *lead, const char *v
         jbuf_str(&b, value);
     JBUF_LIT(&b, ",\"model\":");
     jbuf_str(&b, m->id);
-    JBUF_LIT(&b, ",\"source\":\"embedding\",\"neighbors\":[");
+    JBUF_LIT(&b, ",\"source\":\"embedding\",\"index\":");
+    jbuf_str(&b, index);
+    JBUF_LIT(&b, ",\"neighbors\":[");
     for (int t = 0; t < n; t++) {
         if (t)
             JBUF_LIT(&b, ",");
@@ -161,14 +164,16 @@ static void similar_model_ready(void *arg, struct served_model *m, int rc)
         struct serving_query q = {.source = SERVING_SOURCE_EMBEDDING,
                                   .metric = s->metric,
                                   .k = s->k,
-                                  .item = (uint32_t)i};
+                                  .item = (uint32_t)i,
+                                  .exact = s->exact};
         uint32_t idx[MAX_K];
         double score[MAX_K];
         int n = serving_neighbours_query(&src, &q, idx, score);
         if (n < 0)
             reply_query_error(req, n);
         else
-            reply_neighbors(req, "\"item\":", s->item, m, idx, score, n,
+            reply_neighbors(req, "\"item\":", s->item, m, serving_neighbours_index(&src, &q),
+                            idx, score, n,
                             s->metric == SERVING_METRIC_DOT ? "\"metric\":\"dot\"" : NULL);
     }
     served_model_unref(m);
@@ -216,9 +221,9 @@ static void similar_pmi_ready(void *arg, struct pmi_matrix *m, int rc)
                                                      m->names.title[key], m->names.artist[key]));
         }
         api_reply_json(req, 200,
-                       json_pack("{s:s,s:n,s:s,s:s,s:o}", "item", s->item, "model", "source",
-                                 s->source == SERVING_SOURCE_COOC ? "cooc" : "pmi", "job", m->job,
-                                 "neighbors", arr));
+                       json_pack("{s:s,s:n,s:s,s:s,s:s,s:o}", "item", s->item, "model",
+                                 "source", s->source == SERVING_SOURCE_COOC ? "cooc" : "pmi",
+                                 "index", "exact", "job", m->job, "neighbors", arr));
     }
     pmi_matrix_unref(m);
     finish(s);
@@ -243,6 +248,24 @@ static int parse_source(struct api_req *req, enum serving_source *out)
     return 0;
 }
 
+/* ?exact=true|false (absent: false). */
+static int parse_exact(struct api_req *req, int *out)
+{
+    const char *v = api_query(req, "exact");
+    *out = 0;
+    if (!v || !*v || strcmp(v, "false") == 0 || strcmp(v, "0") == 0)
+        return 0;
+    if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0) {
+        *out = 1;
+        return 0;
+    }
+    api_reply_problem(req, 400, "bad-parameter", "Bad Request",
+                      json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", "exact", "detail",
+                                "true or false"),
+                      "exact must be true or false");
+    return -EINVAL;
+}
+
 void api_item_similar(struct api_req *req)
 {
     const char *id = api__path_id(req);
@@ -264,6 +287,8 @@ void api_item_similar(struct api_req *req)
     s->model = api_query(req, "model");
     req->state = s;
     req->state_free = sim_free;
+    if (parse_exact(req, &s->exact) != 0)
+        return;
     const char *metric = api_query(req, "metric");
     if (metric && *metric && strcmp(metric, "cosine") != 0) {
         if (strcmp(metric, "dot") != 0 || src != SERVING_SOURCE_EMBEDDING) {
@@ -363,8 +388,8 @@ static void recommend_ready(void *arg, struct served_model *m, int rc)
             struct jbuf lb = {0}; /* "items": the request's list, as sent */
             jbuf_lit(&lb, "\"items\":");
             jbuf_lit(&lb, items);
-            reply_neighbors(req, lb.failed ? "\"items\":null" : lb.p, NULL, m, idx, score, n,
-                            tail + 1);
+            reply_neighbors(req, lb.failed ? "\"items\":null" : lb.p, NULL, m,
+                            serving_neighbours_index(&src, &q), idx, score, n, tail + 1);
             free(lb.p);
         }
         free(items);

@@ -44,4 +44,11 @@ struct pmi_matrix;
 void api__pmi_get(struct api_req *req, const char *job,
                   void (*cb)(void *arg, struct pmi_matrix *m, int rc), void *arg);
 
+/* The "index" object of a served model for GET /v1/models/{id} and
+ * /v1/info: kind exact|ann, and for ann the library, build/load time,
+ * memory, build-time recall@10 and parameters. New reference.
+ * (route_models.c) */
+struct served_model;
+json_t *api__index_json(const struct served_model *sm);
+
 #endif

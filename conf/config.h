@@ -35,6 +35,9 @@ struct config {
     /* [serving] */
     int64_t serving_topk;         /* neighbours precomputed per item at activation */
     int64_t serving_precompute_max_items; /* above this, queries scan instead */
+    char serving_index[8];               /* auto | exact | ann (issue 14) */
+    int64_t serving_ann_min_items;       /* auto: ANN from this many items on */
+    int64_t serving_ann_ef_search;       /* HNSW candidate list per query */
     /* [auth] */
     char auth_tokens[4096];      /* comma-separated read-write tokens */
     char auth_read_tokens[4096]; /* comma-separated read-only tokens */

@@ -9,6 +9,7 @@
 #include "ml/cooc.h"
 #include "ml/knn.h"
 #include "ml/rank.h"
+#include "serving/ann_index.h"
 #include "serving/pmi_cache.h"
 #include "serving/serving.h"
 
@@ -50,6 +51,17 @@ static int matrix_row(const struct serving_items *src, const struct serving_quer
     return (int)rank_top_sort(&top);
 }
 
+static int use_ann(const struct serving_items *src, const struct serving_query *q)
+{
+    return src->ann && !q->exact && !q->items && q->source == SERVING_SOURCE_EMBEDDING &&
+           src->index && src->emb && q->item < src->n;
+}
+
+const char *serving_neighbours_index(const struct serving_items *src, const struct serving_query *q)
+{
+    return use_ann(src, q) ? "ann" : "exact";
+}
+
 int serving_neighbours_query(const struct serving_items *src, const struct serving_query *q,
                              uint32_t *out_idx, double *out_score)
 {
@@ -57,6 +69,11 @@ int serving_neighbours_query(const struct serving_items *src, const struct servi
         return -EINVAL;
     switch (q->source) {
     case SERVING_SOURCE_EMBEDDING:
+        if (use_ann(src, q) &&
+            (q->metric == SERVING_METRIC_COSINE || q->metric == SERVING_METRIC_DOT))
+            return ann_index_neighbors(src->ann, src->index, src->emb, src->tie,
+                                       q->metric == SERVING_METRIC_DOT, q->item, q->k, out_idx,
+                                       out_score);
         if (q->metric == SERVING_METRIC_COSINE)
             return cosine(src, q, out_idx, out_score);
         if (q->metric != SERVING_METRIC_DOT || q->items || !src->emb)
@@ -77,6 +94,7 @@ void serving_items_of_model(const struct served_model *m, struct serving_items *
         .index = m->index,
         .emb = m->data.embedding,
         .dim = m->data.dimensions,
+        .ann = m->ann,
     };
 }
 

@@ -1,9 +1,11 @@
 /*
  * Neighbour queries for every source behind one interface: the k items
  * nearest to an item (or, for recommend, to a set of items) by
- *   embedding, metric cosine  the kNN index (ml/knn.h): precomputed lists
- *                             or an exact scan;
- *   embedding, metric dot     the exact inner-product scan (ml/rank.h);
+ *   embedding, metric cosine  the model's ANN index when it has one
+ *                             (serving/ann_index.h), else the kNN index
+ *                             (ml/knn.h): precomputed lists or an exact scan;
+ *   embedding, metric dot     the ANN index's inner-product graph, else the
+ *                             exact inner-product scan (ml/rank.h);
  *   cooc                      co-occurrence count, one matrix row;
  *   pmi                       the seed's score cooc·pmi, one matrix row;
  * all ranked by ml/rank.h's one order (score descending, ties by item id).
@@ -24,6 +26,7 @@
 #define SERVING_MAX_K 1000
 
 struct knn_index;
+struct ann_index;
 struct cooc_result;
 struct served_model;
 struct pmi_matrix;
@@ -42,6 +45,7 @@ struct serving_items {
     const float *emb;              /* embedding dot: n rows of dim floats */
     uint32_t dim;
     const struct cooc_result *cooc; /* cooc, pmi: the matrix, n = its items */
+    const struct ann_index *ann;    /* embedding: the ANN index, NULL when exact */
 };
 
 struct serving_query {
@@ -56,7 +60,13 @@ struct serving_query {
     size_t n_items;
     const uint32_t *exclude;
     size_t n_exclude;
+    int exact; /* embedding similar: the exact path even when there is an ANN index */
 };
+
+/* Which index serving_neighbours_query uses for q over src: "ann" (the
+ * ANN index: embedding similar, cosine or dot, src->ann set, q->exact 0)
+ * or "exact" (everything else). */
+const char *serving_neighbours_index(const struct serving_items *src, const struct serving_query *q);
 
 /* Runs query q over src: writes up to q->k (index, score) pairs best
  * first to out_idx / out_score (caller-owned, q->k entries each); a
