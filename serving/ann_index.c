@@ -21,6 +21,10 @@
 
 #define MANIFEST_MAGIC "IVANN01\n"
 #define MANIFEST_SIZE 128
+/* The lifted inner-product graph searches a longer candidate list: the
+ * lifting coordinate squeezes short rows together, and at the cosine
+ * graph's ef its recall@10 measured 0.92 on gen_model data (0.98 at 4×). */
+#define DOT_EF_FACTOR 4
 
 const char *const ann_index_suffixes[3] = {".ann", ".ann-cos", ".ann-dot"};
 
@@ -192,7 +196,7 @@ static struct ann_index *index_load(const char *dir, const char *name, uint32_t 
     }
     if (rc == 0) {
         path_of(path, sizeof path, dir, name, 2);
-        a->dot = ann_load(path, d + 1, m.ef, &rc);
+        a->dot = ann_load(path, d + 1, m.ef * DOT_EF_FACTOR, &rc);
     }
     if (rc == 0 && (ann_count(a->cos) != n || ann_count(a->dot) != n))
         rc = -EBADMSG;
@@ -240,6 +244,13 @@ static int save_part(const struct ann *g, const char *dir, const char *name, int
     return rc;
 }
 
+/* file_write_atomic zeroes the header first and has it filled here. */
+static void manifest_done(void *header, uint32_t crc, uint64_t size, void *ud)
+{
+    (void)crc, (void)size;
+    manifest_encode(ud, header);
+}
+
 static int index_save(const struct ann_index *a, const char *dir, const char *name,
                       uint32_t model_crc)
 {
@@ -254,9 +265,8 @@ static int index_save(const struct ann_index *a, const char *dir, const char *na
         rc = save_part(a->dot, dir, name, 2, &m.crc[1], &m.size[1]);
     if (rc != 0)
         return rc;
-    manifest_encode(&m, h);
     snprintf(mname, sizeof mname, "%s%s", name, ann_index_suffixes[0]);
-    return file_write_atomic(dir, mname, h, sizeof h, NULL, 0, NULL, NULL);
+    return file_write_atomic(dir, mname, h, sizeof h, NULL, 0, manifest_done, &m);
 }
 
 struct build_progress {
@@ -345,8 +355,10 @@ static struct ann_index *index_build(const struct knn_index *idx, const float *e
         a->cos = ann_build(unit, n, d, p, on_build, &bp, &rc);
     free(unit);
     bp.base = 0.5;
+    struct ann_params pd = *p;
+    pd.ef_search *= DOT_EF_FACTOR;
     if (rc == 0)
-        a->dot = ann_build(lifted, n, d + 1, p, on_build, &bp, &rc);
+        a->dot = ann_build(lifted, n, d + 1, &pd, on_build, &bp, &rc);
     free(lifted);
     if (rc != 0) {
         ann_index_destroy(a);
