@@ -31,6 +31,8 @@ const struct api_route api_routes[] = {
     {"POST", "/v1/models/{id}/activate", API_BODY_NONE, api_model_activate, NULL, NULL},
     {"GET", "/v1/models/{id}/embeddings", API_BODY_NONE, api_model_embeddings, NULL, NULL},
     {"GET", "/v1/embeddings", API_BODY_NONE, api_embeddings, NULL, NULL},
+    {"GET", "/v1/replication/active", API_BODY_NONE, api_replication_active, NULL, NULL},
+    {"GET", "/v1/replication/files/{id}", API_BODY_NONE, api_replication_file, NULL, NULL},
 };
 
 const size_t api_routes_count = sizeof api_routes / sizeof api_routes[0];

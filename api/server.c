@@ -361,6 +361,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         route_request(req);
         if (!req->response && api__auth_check(req) != 0)
             return queue(req);
+        if (!req->response && api__replica_refuse(req) != 0)
+            return queue(req);
         if (!req->response)
             check_query(req);
         if (!req->response && req->route->body == API_BODY_JSON)

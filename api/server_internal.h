@@ -51,4 +51,8 @@ void api__pmi_get(struct api_req *req, const char *job,
 struct served_model;
 json_t *api__index_json(const struct served_model *sm);
 
+/* On a replica, answers a write (not GET/HEAD) with 403 naming the
+ * primary and returns -EPERM; else 0. (route_replication.c) */
+int api__replica_refuse(struct api_req *req);
+
 #endif

@@ -7,7 +7,7 @@ set -euo pipefail
 BUILD_PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev
   libmicrohttpd-dev libjansson-dev libsqlite3-dev libopenblas-dev liblapack-dev liblapacke-dev
   libuv1-dev libsystemd-dev libinih-dev libcmocka-dev zlib1g-dev curl python3
-  libhnswlib-dev)
+  libhnswlib-dev libcurl4-openssl-dev)
 TEST_PKGS=(python3 python3-numpy sqlite3)
 BENCH_PKGS=(wrk nginx-light)
 
