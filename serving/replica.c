@@ -391,24 +391,6 @@ static void fail(struct replica *r, const char *why)
     snprintf(r->last_error, sizeof r->last_error, "%s", why);
 }
 
-/* Drops the mirrored files of models other than the one just installed
- * (the previous model's may still be in memory, but never read again). */
-static void prune(struct replica *r)
-{
-    char prefix[48], path[1400];
-    snprintf(prefix, sizeof prefix, "%s.", r->model);
-    DIR *d = opendir(r->dir);
-    struct dirent *e;
-    while (d && (e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.' || strncmp(e->d_name, prefix, strlen(prefix)) == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", r->dir, e->d_name);
-        unlink(path);
-    }
-    if (d)
-        closedir(d);
-}
-
 static void sync_done(uv_work_t *w, int status);
 
 static int queue(struct replica *r, struct sync *s)
