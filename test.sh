@@ -4,6 +4,9 @@
 #   2. clang with ASan+UBSan (-fno-sanitize-recover=all): the whole suite;
 #   3. clang with ThreadSanitizer: the threaded parts (job system, PMI,
 #      WALS and kNN kernels, serving swaps).
+# After each build, scripts/check_deps.py checks that every header, library,
+# Python module and tool the build and tests use comes from a package that
+# scripts/deps.sh installs (the fresh-machine guard).
 #   ./test.sh            all three
 #   ./test.sh --quick    the plain build only
 set -euo pipefail
@@ -18,6 +21,7 @@ run_suite() { # dir ctest-regex cmake-args...
   local dir=$1 regex=$2; shift 2
   cmake -S . -B "$dir" "$@" >/dev/null
   cmake --build "$dir" -j"$jobs"
+  scripts/check_deps.py --profile test "$dir"
   (cd "$dir" && ctest --output-on-failure -j"$jobs" --timeout 900 ${regex:+-R "$regex"})
 }
 
@@ -30,7 +34,7 @@ if [ "${1:-}" != "--quick" ]; then
     -DITEMVEC_SANITIZE=ON
   echo "== ThreadSanitizer build (clang): job system, kernels, serving =="
   TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" run_suite build-tsan \
-    "unit_test_(cooc|wals|knn)|api_test_(jobs|models)" \
+    "unit_test_(cooc|wals|knn|loader|pipeline|thread)|api_test_(jobs|models)" \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang -DITEMVEC_TSAN=ON
 fi
 echo "test.sh: all suites passed"

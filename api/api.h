@@ -41,6 +41,9 @@ struct api_route {
      * and return a negative errno: the rest of the body is discarded. */
     int (*body_begin)(struct api_req *req);
     int (*body_chunk)(struct api_req *req, const char *data, size_t len);
+    /* 1: the route only reads, so read-only tokens may use it: every GET
+     * (and its HEAD), and POST /v1/recommend, a query sent as a body. */
+    int is_read;
 };
 
 #define API_MAX_PARAMS 4
@@ -52,6 +55,8 @@ struct api_req {
     const char *url;    /* raw path, not decoded */
     const struct api_route *route;
     const char *route_name; /* template for logs/metrics, e.g. "/v1/playlists/{id}" */
+    int route_label;        /* metrics label index: a route pattern, or "unmatched" */
+    int auth_read_only;     /* authenticated with a read-only token */
     char *params[API_MAX_PARAMS]; /* decoded path parameters, owned */
     int n_params;
     char request_id[64];

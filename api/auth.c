@@ -1,7 +1,11 @@
 /*
  * Bearer-token authorisation for /v1 (API.md, Conventions): read-write
- * tokens may use every method, read-only tokens GET/HEAD only. /healthz and
- * /readyz are always open, /metrics unless auth.metrics_open is false.
+ * tokens may use every method, read-only tokens the reads (GET/HEAD, and
+ * POST /v1/recommend, a query sent as a body). /healthz and /readyz are
+ * always open, /metrics unless auth.metrics_open is false. Authentication
+ * runs before routing (401 before any 404/405), authorisation after it.
+ * With no token loaded /v1 is open, which tokens_validate allows only on
+ * a loopback listen address. Loop thread only.
  * Tokens are compared in constant time (no early exit on the first
  * differing byte, no length shortcut) and never logged.
  */
@@ -47,17 +51,26 @@ static int list_has(const char *list, const char *given, size_t glen)
     return found;
 }
 
-int api__auth_check(struct api_req *req)
+/* Whether the path needs a token: everything under /v1, and /metrics
+ * unless auth.metrics_open. Decided on the raw path, before routing, so a
+ * client without a token learns nothing about which routes exist. */
+static int path_protected(const struct api_req *req)
+{
+    const char *u = req->url;
+    if (strncmp(u, "/v1", 3) == 0 && (u[3] == '/' || u[3] == '\0' || u[3] == '?'))
+        return 1;
+    return strcmp(u, "/metrics") == 0 && !req->app->cfg.auth_metrics_open;
+}
+
+int api__auth_authenticate(struct api_req *req)
 {
     const struct config *c = &req->app->cfg;
-    if (!req->route)
+    req->auth_read_only = 0;
+    if (!path_protected(req))
         return 0;
-    const char *path = req->route->pattern;
-    if (strncmp(path, "/v1/", 4) != 0 && !(strcmp(path, "/metrics") == 0 && !c->auth_metrics_open))
-        return 0;
+    if (req->app->auth_tokens_loaded == 0)
+        return 0; /* no token: open, allowed on loopback only (tokens_validate) */
     const struct tokens *ft = &req->app->file_tokens;
-    if (!c->auth_tokens[0] && !c->auth_read_tokens[0] && !ft->rw && !ft->ro)
-        return 0; /* no tokens configured: open (loopback-only, see config_validate) */
     const char *h = api_header(req, "Authorization");
     int rw = 0, ro = 0;
     if (h && strncasecmp(h, "Bearer ", 7) == 0) {
@@ -74,11 +87,17 @@ int api__auth_check(struct api_req *req)
                           h ? "the bearer token is not valid" : "a bearer token is required");
         return -EACCES;
     }
-    int read_method = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
-    if (!rw && !read_method) {
-        api_reply_problem(req, 403, "forbidden", "Forbidden", NULL,
-                          "a read-only token may only GET or HEAD");
-        return -EACCES;
-    }
+    req->auth_read_only = !rw;
     return 0;
+}
+
+int api__auth_authorize(struct api_req *req)
+{
+    if (!req->auth_read_only || !req->route)
+        return 0;
+    if (req->route->is_read)
+        return 0;
+    api_reply_problem(req, 403, "forbidden", "Forbidden", NULL,
+                      "a read-only token may only read (GET, HEAD, POST /v1/recommend)");
+    return -EACCES;
 }

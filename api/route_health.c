@@ -7,6 +7,7 @@
 
 #include "api/api.h"
 #include "serving/replica.h"
+#include "api/server_internal.h"
 #include "serving/serving.h"
 #include "conf/app.h"
 #include "storage/store.h"
@@ -48,8 +49,7 @@ void api_info_get(struct api_req *req)
     struct store_counts c;
     int rc = store_counts_get(req->app->store, &c);
     if (rc != 0) {
-        api_reply_problem(req, 500, "storage", "Internal Server Error", NULL,
-                          "cannot read counts: %s", store_errmsg(req->app->store));
+        api__reply_storage_error(req, rc);
         return;
     }
     json_t *build = json_pack("{s:s,s:s,s:s,s:s,s:i}", "type", ITEMVEC_BUILD_TYPE, "compiler",

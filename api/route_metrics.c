@@ -18,6 +18,7 @@
 
 #include "api/api.h"
 #include "api/metrics.h"
+#include "api/server.h"
 #include "api/server_internal.h"
 #include "conf/app.h"
 #include "jobs/jobs.h"
@@ -116,12 +117,30 @@ static void process_metrics(struct text *t)
     put(t, "process_open_fds %d\n", fds);
 }
 
+static void put_counter(void *ud, const char *route, const char *method, int code, uint64_t count)
+{
+    put(ud, "itemvecd_http_requests_total{route=\"%s\",method=\"%s\",code=\"%d\"} %llu\n", route,
+        method, code, (unsigned long long)count);
+}
+
+static void put_histogram(void *ud, const struct metrics_histogram *h, const double *bounds)
+{
+    struct text *t = ud;
+    for (int b = 0; b < METRICS_BUCKETS; b++)
+        put(t, "itemvecd_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
+            h->route, bounds[b], (unsigned long long)h->buckets[b]);
+    put(t, "itemvecd_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n",
+        h->route, (unsigned long long)h->count);
+    put(t, "itemvecd_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n", h->route, h->sum);
+    put(t, "itemvecd_http_request_duration_seconds_count{route=\"%s\"} %llu\n", h->route,
+        (unsigned long long)h->count);
+}
+
 void api_metrics_get(struct api_req *req)
 {
     struct app *app = req->app;
     struct text t = {0};
     size_t n;
-    const double *bounds;
 
     help(&t, "itemvecd_build_info", "gauge", "Build information (always 1).");
     put(&t, "itemvecd_build_info{version=\"%s\",build=\"%s\",compiler=\"%s\",blas_core=\"%s\"} 1\n",
@@ -129,26 +148,28 @@ void api_metrics_get(struct api_req *req)
     help(&t, "itemvecd_up", "gauge", "1 while serving, 0 while starting or draining.");
     put(&t, "itemvecd_up %d\n", app->ready && !app->draining);
 
-    const struct metrics_counter *c = metrics_counters(&n);
     help(&t, "itemvecd_http_requests_total", "counter",
          "HTTP requests by route template, method and status code.");
-    for (size_t i = 0; i < n; i++)
-        put(&t, "itemvecd_http_requests_total{route=\"%s\",method=\"%s\",code=\"%d\"} %llu\n",
-            c[i].route, c[i].method, c[i].code, (unsigned long long)c[i].count);
-    const struct metrics_histogram *h = metrics_histograms(&n, &bounds);
+    metrics_counters_foreach(put_counter, &t);
     help(&t, "itemvecd_http_request_duration_seconds", "histogram",
          "Time from request start to completion, by route template.");
-    for (size_t i = 0; i < n; i++) {
-        for (int b = 0; b < METRICS_BUCKETS; b++)
-            put(&t, "itemvecd_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
-                h[i].route, bounds[b], (unsigned long long)h[i].buckets[b]);
-        put(&t, "itemvecd_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n",
-            h[i].route, (unsigned long long)h[i].count);
-        put(&t, "itemvecd_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n", h[i].route,
-            h[i].sum);
-        put(&t, "itemvecd_http_request_duration_seconds_count{route=\"%s\"} %llu\n", h[i].route,
-            (unsigned long long)h[i].count);
-    }
+    metrics_histograms_foreach(put_histogram, &t);
+
+    struct api_server_stats ss = {0};
+    if (app->server)
+        api_server_stats(app->server, &ss);
+    help(&t, "itemvecd_http_connections", "gauge", "Open HTTP connections.");
+    put(&t, "itemvecd_http_connections %u\n", ss.open);
+    help(&t, "itemvecd_http_connections_closed_total", "counter",
+         "Connections closed by the connection budget: header_timeout (no complete request "
+         "headers within server.header_timeout), evicted (the oldest header-waiting connection, "
+         "closed to make room at a limit), refused (a limit reached with every connection busy).");
+    put(&t, "itemvecd_http_connections_closed_total{reason=\"header_timeout\"} %llu\n",
+        (unsigned long long)ss.header_timeouts);
+    put(&t, "itemvecd_http_connections_closed_total{reason=\"evicted\"} %llu\n",
+        (unsigned long long)ss.evicted);
+    put(&t, "itemvecd_http_connections_closed_total{reason=\"refused\"} %llu\n",
+        (unsigned long long)ss.refused);
 
     struct job_counts jc = {{{0}}};
     store_jobs_count(app->store, count_cb, &jc);

@@ -243,8 +243,8 @@ struct export {
     z_stream zs;
     char *plain; /* gzip: lines waiting to be deflated */
     size_t plain_len, plain_off;
-    char line[16384];
-    size_t line_len, line_off;
+    struct jbuf line; /* the current line; grows to the longest (id + dimensions) */
+    size_t line_off;
 };
 
 static void export_free(void *p)
@@ -254,53 +254,63 @@ static void export_free(void *p)
         deflateEnd(&x->zs);
     served_model_unref(x->m);
     free(x->plain);
+    free(x->line.p);
     free(x);
 }
 
-/* Formats row x->row into x->line. */
-static void format_line(struct export *x)
+/* Formats row x->row into x->line, however long (a 1024-dimension row of
+ * small floats passes 16 KiB). Returns 0, or -ENOMEM: the stream is then
+ * aborted rather than sent with a truncated row. */
+static int format_line(struct export *x)
 {
     const struct model_data *d = &x->m->data;
-    char *p = x->line;
-    size_t cap = sizeof x->line, n = 0;
-    n += (size_t)snprintf(p, cap, "{\"id\":\"");
-    n += jbuf_escape(p + n, 1600, x->m->ids[x->row]);
-    n += (size_t)snprintf(p + n, cap - n, "\",\"embedding\":[");
+    struct jbuf *l = &x->line;
+    l->len = 0;
+    JBUF_LIT(l, "{\"id\":");
+    jbuf_str(l, x->m->ids[x->row]);
+    JBUF_LIT(l, ",\"embedding\":[");
     const float *e = d->embedding + (size_t)x->row * d->dimensions;
-    for (uint32_t k = 0; k < d->dimensions && n + 32 < cap; k++)
-        n += (size_t)snprintf(p + n, cap - n, k ? ",%.9g" : "%.9g", (double)e[k]);
-    n += (size_t)snprintf(p + n, cap - n, "]}\n");
-    x->line_len = n;
+    char num[40];
+    for (uint32_t k = 0; k < d->dimensions; k++) {
+        int n = snprintf(num, sizeof num, k ? ",%.9g" : "%.9g", (double)e[k]);
+        jbuf_raw(l, num, (size_t)n);
+    }
+    JBUF_LIT(l, "]}\n");
     x->line_off = 0;
     x->row++;
+    return l->failed ? -ENOMEM : 0;
 }
 
-/* Copies plain NDJSON into buf; returns bytes (0 at the end). */
-static size_t fill_plain(struct export *x, char *buf, size_t max)
+/* Copies plain NDJSON into buf; returns bytes (0 at the end, -1 when a
+ * line cannot be formatted). */
+static ssize_t fill_plain(struct export *x, char *buf, size_t max)
 {
     size_t out = 0;
     while (out < max) {
-        if (x->line_off == x->line_len) {
+        if (x->line_off == x->line.len) {
             if (x->row >= x->m->data.n)
                 break;
-            format_line(x);
+            if (format_line(x) != 0)
+                return -1;
         }
-        size_t take = x->line_len - x->line_off;
+        size_t take = x->line.len - x->line_off;
         if (take > max - out)
             take = max - out;
-        memcpy(buf + out, x->line + x->line_off, take);
+        memcpy(buf + out, x->line.p + x->line_off, take);
         x->line_off += take;
         out += take;
     }
-    return out;
+    return (ssize_t)out;
 }
 
 static ssize_t export_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
     struct export *x = cls;
     if (!x->gzip) {
-        size_t n = fill_plain(x, buf, max);
-        return n ? (ssize_t)n : MHD_CONTENT_READER_END_OF_STREAM;
+        ssize_t n = fill_plain(x, buf, max);
+        if (n < 0)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        return n ? n : MHD_CONTENT_READER_END_OF_STREAM;
     }
     if (x->flushed)
         return MHD_CONTENT_READER_END_OF_STREAM;
@@ -308,7 +318,10 @@ static ssize_t export_reader(void *cls, uint64_t pos, char *buf, size_t max)
     x->zs.avail_out = (uInt)max;
     while (x->zs.avail_out > 0) {
         if (x->plain_off == x->plain_len) {
-            x->plain_len = fill_plain(x, x->plain, 65536);
+            ssize_t n = fill_plain(x, x->plain, 65536);
+            if (n < 0)
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+            x->plain_len = (size_t)n;
             x->plain_off = 0;
         }
         int finish = x->plain_len == 0;

@@ -11,6 +11,7 @@
 #include "api/api.h"
 #include "api/server_internal.h"
 #include "ingest/upload.h"
+#include "base/log.h"
 #include "conf/app.h"
 #include "storage/writer.h"
 #include "storage/batch.h"
@@ -18,10 +19,15 @@
 
 void api__reply_storage_error(struct api_req *req, int rc)
 {
+    /* SQLite's message may name tables, columns or paths: the log gets
+     * it, the client the errno and the request id to quote */
+    log_error("storage error rid=%s: %s (%s)", req->request_id, strerror(-rc),
+              store_errmsg(req->app->store));
     if (rc == -EBUSY)
         api_add_header(req, "Retry-After", "1");
     api_reply_problem(req, rc == -EBUSY ? 503 : 500, "storage", "Storage Error", NULL,
-                      "storage failed: %s (%s)", strerror(-rc), store_errmsg(req->app->store));
+                      "storage failed: %s (the server log has the details under request id %s)",
+                      strerror(-rc), req->request_id);
 }
 
 /* Checks the {id} path parameter; replies 400 when invalid. */
@@ -291,6 +297,11 @@ void api_playlist_put(struct api_req *req)
                           "%s: %s", pointer, err.message);
         return;
     }
+    if (rc == -EOVERFLOW) { /* storage/batch.c: slot runs far beyond chance */
+        api_reply_problem(req, 400, "hash-collisions", "Bad Request", NULL,
+                          "the body's item ids collide in the hash table far beyond chance");
+        return;
+    }
     if (rc != 0) {
         api_reply_problem(req, rc == -EFBIG ? 413 : 503,
                           rc == -EFBIG ? "upload-too-large" : "out-of-memory",
@@ -299,7 +310,7 @@ void api_playlist_put(struct api_req *req)
         return;
     }
     api_req_suspend(req);
-    writer_submit(req->app->writer, &st->op, put_commit, put_done, st);
+    (void)api__writer_submit(req, &st->op, batch_memory(st->batch), put_commit, put_done, st);
 }
 
 /* ---- DELETE /v1/playlists/{id} ---- */
@@ -350,5 +361,5 @@ void api_playlist_delete(struct api_req *req)
     req->state = st;
     req->state_free = delete_free;
     api_req_suspend(req);
-    writer_submit(req->app->writer, &st->op, delete_fn, delete_done, st);
+    (void)api__writer_submit(req, &st->op, 0, delete_fn, delete_done, st);
 }

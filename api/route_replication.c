@@ -7,7 +7,8 @@
  *            model (the .emb file), names (replica.h's names blob), ann,
  *            ann-cos, ann-dot (the index files); 409 when ID is no longer
  *            the active model (the replica retries on its next poll)
- *   replica  writes refused with 403 naming the primary (api__replica_refuse)
+ *   replica  writes (routes that are not is_read) refused with 403 naming
+ *            the primary (api__replica_refuse)
  * Loop thread; files are sent with MHD's sendfile path, not read here.
  */
 #include <errno.h>
@@ -31,9 +32,9 @@
 int api__replica_refuse(struct api_req *req)
 {
     struct replica_status st;
-    if (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0 ||
-        replica_status_get(req->app, &st) != 0)
-        return 0;
+    if ((req->route && req->route->is_read) || strcmp(req->method, "GET") == 0 ||
+        strcmp(req->method, "HEAD") == 0 || replica_status_get(req->app, &st) != 0)
+        return 0; /* reads, POST /v1/recommend among them, are served */
     api_reply_problem(req, 403, "read-only-replica", "Forbidden",
                       json_pack("{s:s}", "primary", st.of),
                       "this daemon is a read-only replica of %s: send writes to the primary",

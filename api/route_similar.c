@@ -435,11 +435,63 @@ static int check_ids(struct api_req *req, json_t *arr, const char *field, int re
     return 0;
 }
 
+/* Refuses a field recommend does not know (a typo such as "exlude" would
+ * otherwise be ignored silently and change the answer): 400 naming it.
+ * "source" is accepted as "embedding", the one source served here. */
+static int check_fields(struct api_req *req, json_t *doc)
+{
+    static const char *const known[] = {"items", "k", "exclude", "model", "source"};
+    const char *key;
+    json_t *v;
+    json_object_foreach(doc, key, v)
+    {
+        size_t i = 0;
+        while (i < sizeof known / sizeof known[0] && strcmp(key, known[i]) != 0)
+            i++;
+        if (i == sizeof known / sizeof known[0]) {
+            /* RFC 6901 pointer (~ → ~0, / → ~1), cut at 64 bytes on a
+             * character boundary */
+            char pointer[160];
+            size_t n = 0;
+            pointer[n++] = '/';
+            for (size_t j = 0; key[j]; j++) { /* n <= 1 + 2 * 67 */
+                if (j >= 64 && ((unsigned char)key[j] & 0xC0) != 0x80)
+                    break;
+                if (key[j] == '~' || key[j] == '/') {
+                    pointer[n++] = '~';
+                    pointer[n++] = key[j] == '~' ? '0' : '1';
+                } else {
+                    pointer[n++] = key[j];
+                }
+            }
+            pointer[n] = '\0';
+            api_reply_problem(req, 400, "unknown-field", "Bad Request",
+                              json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", pointer, "detail",
+                                        "unknown field"),
+                              "unknown field %s (expected items, k, exclude, model)", pointer);
+            return -EINVAL;
+        }
+        if (strcmp(key, "source") == 0 && !json_is_null(v) &&
+            !(json_is_string(v) && strcmp(json_string_value(v), "embedding") == 0)) {
+            api_reply_problem(req, 422, "invalid-body", "Unprocessable Content",
+                              json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", "/source", "detail",
+                                        "only \"embedding\" is served"),
+                              "source must be \"embedding\"");
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
 void api_recommend(struct api_req *req)
 {
     json_t *doc = api_body_json(req);
     if (!doc)
         return;
+    if (json_is_object(doc) && check_fields(req, doc) != 0) {
+        json_decref(doc);
+        return;
+    }
     struct sim_req *s = calloc(1, sizeof *s);
     if (!s) {
         json_decref(doc);

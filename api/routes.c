@@ -1,38 +1,39 @@
 /*
  * The route table: every path of the HTTP API (../shared/API.md), its
- * method, how its body is read, and its handler. Patterns double as the
- * route names in logs and metrics, so raw ids never become label values.
+ * method, how its body is read, its handler, and whether it only reads
+ * (read-only tokens may use those). Patterns double as the route names in
+ * logs and metrics, so raw ids never become label values.
  */
 #include "api/api.h"
 
 const struct api_route api_routes[] = {
-    {"GET", "/healthz", API_BODY_NONE, api_health_get, NULL, NULL},
-    {"GET", "/readyz", API_BODY_NONE, api_ready_get, NULL, NULL},
-    {"GET", "/metrics", API_BODY_NONE, api_metrics_get, NULL, NULL},
-    {"GET", "/v1/info", API_BODY_NONE, api_info_get, NULL, NULL},
-    {"POST", "/v1/admin/backup", API_BODY_NONE, api_admin_backup, NULL, NULL},
-    {"POST", "/v1/playlists", API_BODY_STREAM, NULL, api_upload_begin, api_upload_chunk},
-    {"GET", "/v1/playlists", API_BODY_NONE, api_playlists_list, NULL, NULL},
-    {"GET", "/v1/playlists/{id}", API_BODY_NONE, api_playlist_get, NULL, NULL},
-    {"PUT", "/v1/playlists/{id}", API_BODY_JSON, api_playlist_put, NULL, NULL},
-    {"DELETE", "/v1/playlists/{id}", API_BODY_NONE, api_playlist_delete, NULL, NULL},
-    {"GET", "/v1/items/{id}", API_BODY_NONE, api_item_get, NULL, NULL},
-    {"GET", "/v1/items/{id}/cooccurrences", API_BODY_NONE, api_item_cooccurrences, NULL, NULL},
-    {"GET", "/v1/pmi/pairs", API_BODY_NONE, api_pmi_pairs, NULL, NULL},
-    {"POST", "/v1/jobs", API_BODY_JSON, api_jobs_post, NULL, NULL},
-    {"GET", "/v1/jobs", API_BODY_NONE, api_jobs_list, NULL, NULL},
-    {"GET", "/v1/jobs/{id}", API_BODY_NONE, api_job_get, NULL, NULL},
-    {"POST", "/v1/jobs/{id}/cancel", API_BODY_NONE, api_job_cancel, NULL, NULL},
-    {"GET", "/v1/items/{id}/similar", API_BODY_NONE, api_item_similar, NULL, NULL},
-    {"POST", "/v1/recommend", API_BODY_JSON, api_recommend, NULL, NULL},
-    {"GET", "/v1/models", API_BODY_NONE, api_models_list, NULL, NULL},
-    {"GET", "/v1/models/{id}", API_BODY_NONE, api_model_get, NULL, NULL},
-    {"DELETE", "/v1/models/{id}", API_BODY_NONE, api_model_delete, NULL, NULL},
-    {"POST", "/v1/models/{id}/activate", API_BODY_NONE, api_model_activate, NULL, NULL},
-    {"GET", "/v1/models/{id}/embeddings", API_BODY_NONE, api_model_embeddings, NULL, NULL},
-    {"GET", "/v1/embeddings", API_BODY_NONE, api_embeddings, NULL, NULL},
-    {"GET", "/v1/replication/active", API_BODY_NONE, api_replication_active, NULL, NULL},
-    {"GET", "/v1/replication/files/{id}", API_BODY_NONE, api_replication_file, NULL, NULL},
+    {"GET", "/healthz", API_BODY_NONE, api_health_get, NULL, NULL, 1},
+    {"GET", "/readyz", API_BODY_NONE, api_ready_get, NULL, NULL, 1},
+    {"GET", "/metrics", API_BODY_NONE, api_metrics_get, NULL, NULL, 1},
+    {"GET", "/v1/info", API_BODY_NONE, api_info_get, NULL, NULL, 1},
+    {"POST", "/v1/admin/backup", API_BODY_NONE, api_admin_backup, NULL, NULL, 0},
+    {"POST", "/v1/playlists", API_BODY_STREAM, NULL, api_upload_begin, api_upload_chunk, 0},
+    {"GET", "/v1/playlists", API_BODY_NONE, api_playlists_list, NULL, NULL, 1},
+    {"GET", "/v1/playlists/{id}", API_BODY_NONE, api_playlist_get, NULL, NULL, 1},
+    {"PUT", "/v1/playlists/{id}", API_BODY_JSON, api_playlist_put, NULL, NULL, 0},
+    {"DELETE", "/v1/playlists/{id}", API_BODY_NONE, api_playlist_delete, NULL, NULL, 0},
+    {"GET", "/v1/items/{id}", API_BODY_NONE, api_item_get, NULL, NULL, 1},
+    {"GET", "/v1/items/{id}/cooccurrences", API_BODY_NONE, api_item_cooccurrences, NULL, NULL, 1},
+    {"GET", "/v1/pmi/pairs", API_BODY_NONE, api_pmi_pairs, NULL, NULL, 1},
+    {"POST", "/v1/jobs", API_BODY_JSON, api_jobs_post, NULL, NULL, 0},
+    {"GET", "/v1/jobs", API_BODY_NONE, api_jobs_list, NULL, NULL, 1},
+    {"GET", "/v1/jobs/{id}", API_BODY_NONE, api_job_get, NULL, NULL, 1},
+    {"POST", "/v1/jobs/{id}/cancel", API_BODY_NONE, api_job_cancel, NULL, NULL, 0},
+    {"GET", "/v1/items/{id}/similar", API_BODY_NONE, api_item_similar, NULL, NULL, 1},
+    {"POST", "/v1/recommend", API_BODY_JSON, api_recommend, NULL, NULL, 1},
+    {"GET", "/v1/models", API_BODY_NONE, api_models_list, NULL, NULL, 1},
+    {"GET", "/v1/models/{id}", API_BODY_NONE, api_model_get, NULL, NULL, 1},
+    {"DELETE", "/v1/models/{id}", API_BODY_NONE, api_model_delete, NULL, NULL, 0},
+    {"POST", "/v1/models/{id}/activate", API_BODY_NONE, api_model_activate, NULL, NULL, 0},
+    {"GET", "/v1/models/{id}/embeddings", API_BODY_NONE, api_model_embeddings, NULL, NULL, 1},
+    {"GET", "/v1/embeddings", API_BODY_NONE, api_embeddings, NULL, NULL, 1},
+    {"GET", "/v1/replication/active", API_BODY_NONE, api_replication_active, NULL, NULL, 1},
+    {"GET", "/v1/replication/files/{id}", API_BODY_NONE, api_replication_file, NULL, NULL, 1},
 };
 
 const size_t api_routes_count = sizeof api_routes / sizeof api_routes[0];

@@ -5,6 +5,18 @@
  * so MHD_run() is only called on the loop thread. Requests are routed on
  * their first callback, bodies streamed or buffered per route, and replies
  * queued on the last callback (or after a resume, for async handlers).
+ *
+ * Connection budget (slowloris): every connection is tracked from accept
+ * (MHD_OPTION_NOTIFY_CONNECTION). One waiting for request headers, fresh
+ * or kept alive between requests, sits in a FIFO; it must deliver complete
+ * headers within server.header_timeout or is shut down (MHD's own timeout
+ * counts inactivity only, so a byte every few seconds would hold it
+ * forever). When a new connection takes its address over
+ * server.max_connections_per_ip, or the total over server.max_connections,
+ * the oldest header-waiting connection (of that address, or of anyone) is
+ * closed to make room; only when every connection is busy with a request
+ * is the new one refused. So idle and trickling connections can never lock
+ * out a client that sends a whole request. All of it on the loop thread.
  */
 #include "api/server.h"
 
@@ -17,12 +29,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "api/api.h"
 #include "api/server_internal.h"
 #include "base/clock.h"
+#include "base/thread.h"
 #include "conf/app.h"
 #include "base/log.h"
 
@@ -32,6 +47,26 @@
  * cost (256 KiB cost ~30% of a similar-items request). 16 KiB allows ~8 KiB
  * of headers (more is 431, as common proxies do) and ~8 KiB body chunks. */
 #define SERVER_CONNECTION_MEMORY (16 * 1024)
+
+/* MHD's own connection limits sit this far above ours: a connection we
+ * shut down counts for MHD until the run after next closes it, and MHD
+ * accepts up to 10 connections per run. */
+#define SERVER_LIMIT_SLACK 64
+
+/* How often the summary of closed/refused connections may be logged. */
+#define SERVER_SUMMARY_MS 10000
+
+/* One open connection (owned by the server, freed on MHD's CLOSED). */
+struct api_conn {
+    struct api_conn *prev, *next;   /* all open connections */
+    struct api_conn *wprev, *wnext; /* the header-waiting FIFO */
+    struct MHD_Connection *mhd;
+    int fd;
+    int waiting;            /* in the FIFO: no request headers yet */
+    int closing;            /* shut down by us; MHD closes it on its next run */
+    uint64_t waiting_since; /* uv_now when the header wait began */
+    unsigned char addr[16]; /* client address, IPv4 as ::ffff:a.b.c.d */
+};
 
 struct api_server {
     struct app *app;
@@ -44,6 +79,13 @@ struct api_server {
     unsigned active; /* requests between first callback and completion */
     uint64_t next_id;
     uint32_t id_salt;
+    /* connection budget */
+    struct api_conn *conns;                          /* all open connections */
+    struct api_conn *wait_head, *wait_tail;          /* header-waiting, oldest first */
+    unsigned live;                                   /* open and not being closed by us */
+    uint64_t n_header_timeout, n_evicted, n_refused; /* since start */
+    uint64_t logged_timeout, logged_evicted, logged_refused;
+    uint64_t last_summary;
 };
 
 static void server__run(struct api_server *s);
@@ -58,15 +100,204 @@ static void on_poll(uv_poll_t *p, int status, int events)
     server__run(p->data);
 }
 
-/* Runs MHD once and re-arms the timer from MHD's next timeout. */
+/* ---- connection budget ---- */
+
+static void wait_push(struct api_server *s, struct api_conn *c)
+{
+    if (c->waiting || c->closing)
+        return;
+    c->waiting = 1;
+    c->waiting_since = uv_now(s->app->loop);
+    c->wnext = NULL;
+    c->wprev = s->wait_tail;
+    if (s->wait_tail)
+        s->wait_tail->wnext = c;
+    else
+        s->wait_head = c;
+    s->wait_tail = c;
+}
+
+static void wait_remove(struct api_server *s, struct api_conn *c)
+{
+    if (!c->waiting)
+        return;
+    c->waiting = 0;
+    if (c->wprev)
+        c->wprev->wnext = c->wnext;
+    else
+        s->wait_head = c->wnext;
+    if (c->wnext)
+        c->wnext->wprev = c->wprev;
+    else
+        s->wait_tail = c->wprev;
+    c->wprev = c->wnext = NULL;
+}
+
+/* Closes a connection from our side: shutdown() wakes MHD's epoll, and
+ * MHD's next run sees end-of-file and closes it. */
+static void conn_close(struct api_server *s, struct api_conn *c)
+{
+    if (c->closing)
+        return;
+    wait_remove(s, c);
+    c->closing = 1;
+    s->live--;
+    shutdown(c->fd, SHUT_RDWR);
+}
+
+/* Oldest header-waiting connection other than except, of address addr
+ * (NULL: any address). */
+static struct api_conn *oldest_waiting(struct api_server *s, const unsigned char *addr,
+                                       const struct api_conn *except)
+{
+    for (struct api_conn *c = s->wait_head; c; c = c->wnext)
+        if (c != except && (!addr || memcmp(c->addr, addr, 16) == 0))
+            return c;
+    return NULL;
+}
+
+/* Makes room for the new connection c under limit: closes the oldest
+ * waiting connection of the same kind, or c itself when all are busy. */
+static void conn_make_room(struct api_server *s, struct api_conn *c, const unsigned char *addr)
+{
+    struct api_conn *victim = oldest_waiting(s, addr, c);
+    if (victim) {
+        s->n_evicted++;
+        conn_close(s, victim);
+    } else {
+        s->n_refused++;
+        conn_close(s, c);
+    }
+}
+
+static unsigned conns_from(const struct api_server *s, const unsigned char *addr)
+{
+    unsigned n = 0;
+    for (const struct api_conn *c = s->conns; c; c = c->next)
+        n += !c->closing && memcmp(c->addr, addr, 16) == 0;
+    return n;
+}
+
+static void conn_started(struct api_server *s, struct MHD_Connection *mc, void **ctx)
+{
+    const union MHD_ConnectionInfo *fdi =
+        MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct api_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        if (fdi)
+            shutdown(fdi->connect_fd, SHUT_RDWR);
+        return;
+    }
+    c->mhd = mc;
+    c->fd = fdi ? fdi->connect_fd : -1;
+    const union MHD_ConnectionInfo *ai =
+        MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ai ? ai->client_addr : NULL;
+    if (sa && sa->sa_family == AF_INET) {
+        c->addr[10] = c->addr[11] = 0xff;
+        memcpy(c->addr + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+    } else if (sa && sa->sa_family == AF_INET6) {
+        memcpy(c->addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+    }
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    *ctx = c;
+    s->live++;
+    wait_push(s, c);
+    const struct config *cfg = &s->app->cfg;
+    /* per address first: room made there is room in the total as well;
+     * counting only pays when an address could be over its limit */
+    if (s->live > (unsigned)cfg->max_connections_per_ip &&
+        conns_from(s, c->addr) > (unsigned)cfg->max_connections_per_ip)
+        conn_make_room(s, c, c->addr);
+    if (!c->closing && s->live > (unsigned)cfg->max_connections)
+        conn_make_room(s, c, NULL);
+}
+
+static void conn_closed(struct api_server *s, struct api_conn *c)
+{
+    wait_remove(s, c);
+    if (!c->closing)
+        s->live--;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    free(c);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct api_server *s = cls;
+    ASSERT_LOOP_THREAD();
+    if (code == MHD_CONNECTION_NOTIFY_STARTED)
+        conn_started(s, mc, socket_context);
+    else if (*socket_context)
+        conn_closed(s, *socket_context);
+    if (code != MHD_CONNECTION_NOTIFY_STARTED)
+        *socket_context = NULL;
+}
+
+static struct api_conn *conn_of(struct MHD_Connection *mc)
+{
+    const union MHD_ConnectionInfo *i =
+        MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return i ? i->socket_context : NULL;
+}
+
+/* Shuts down connections whose header wait is over server.header_timeout;
+ * returns the ms until the next one is due (UINT64_MAX: none waits). */
+static uint64_t sweep_waiting(struct api_server *s)
+{
+    uint64_t now = uv_now(s->app->loop);
+    uint64_t limit = (uint64_t)s->app->cfg.header_timeout * 1000;
+    while (s->wait_head && now - s->wait_head->waiting_since >= limit) {
+        s->n_header_timeout++;
+        conn_close(s, s->wait_head);
+    }
+    if (now - s->last_summary >= SERVER_SUMMARY_MS &&
+        (s->n_header_timeout != s->logged_timeout || s->n_evicted != s->logged_evicted ||
+         s->n_refused != s->logged_refused)) {
+        /* one line per period, however hard the flood */
+        log_warn("server: in the last %llus closed %llu connection(s) without request headers "
+                 "after %llds, closed %llu waiting connection(s) to make room, refused %llu "
+                 "(limits: %lld total, %lld per address)",
+                 (unsigned long long)((now - s->last_summary) / 1000),
+                 (unsigned long long)(s->n_header_timeout - s->logged_timeout),
+                 (long long)s->app->cfg.header_timeout,
+                 (unsigned long long)(s->n_evicted - s->logged_evicted),
+                 (unsigned long long)(s->n_refused - s->logged_refused),
+                 (long long)s->app->cfg.max_connections,
+                 (long long)s->app->cfg.max_connections_per_ip);
+        s->logged_timeout = s->n_header_timeout;
+        s->logged_evicted = s->n_evicted;
+        s->logged_refused = s->n_refused;
+        s->last_summary = now;
+    }
+    if (!s->wait_head)
+        return UINT64_MAX;
+    return s->wait_head->waiting_since + limit - now;
+}
+
+/* Runs MHD once, enforces the header deadline, and re-arms the timer for
+ * whichever comes first: MHD's next timeout or the next header deadline. */
 static void server__run(struct api_server *s)
 {
     if (!s->mhd)
         return;
+    ASSERT_LOOP_THREAD();
     MHD_run(s->mhd);
+    uint64_t due = sweep_waiting(s);
     MHD_UNSIGNED_LONG_LONG ms;
-    if (MHD_get_timeout(s->mhd, &ms) == MHD_YES)
-        uv_timer_start(&s->timer, on_timer, ms, 0);
+    if (MHD_get_timeout(s->mhd, &ms) == MHD_YES && ms < due)
+        due = ms;
+    if (due != UINT64_MAX)
+        uv_timer_start(&s->timer, on_timer, due, 0);
     else
         uv_timer_stop(&s->timer);
 }
@@ -177,51 +408,108 @@ out:
     return rc;
 }
 
-static void route_request(struct api_req *req)
+/* The metrics label of each route: the index of the first route with the
+ * same pattern (GET and POST /v1/playlists share one), api_routes_count
+ * for "unmatched". Filled once, on the loop thread. */
+static int route_labels[64];
+
+static int route_label_of(size_t i)
+{
+    static int ready;
+    if (!ready) {
+        for (size_t r = 0; r < api_routes_count && r < 64; r++) {
+            route_labels[r] = (int)r;
+            for (size_t q = 0; q < r; q++)
+                if (strcmp(api_routes[q].pattern, api_routes[r].pattern) == 0) {
+                    route_labels[r] = (int)q;
+                    break;
+                }
+        }
+        ready = 1;
+    }
+    return i < 64 ? route_labels[i] : (int)api_routes_count;
+}
+
+enum route_outcome { ROUTE_FOUND, ROUTE_BAD_PATH, ROUTE_NOT_ALLOWED, ROUTE_NOT_FOUND };
+
+/* Finds the route of req (req->route and its parameters on ROUTE_FOUND),
+ * without answering: authentication comes first. allow gets the methods of
+ * a path that matched with another method. */
+static enum route_outcome route_find(struct api_req *req, char *allow, size_t allow_size)
 {
     const char *m = strcmp(req->method, "HEAD") == 0 ? "GET" : req->method;
-    char allow[128] = "";
-    int path_matched = 0;
+    int path_matched = -1;
+    allow[0] = '\0';
     for (size_t i = 0; i < api_routes_count; i++) {
         const struct api_route *r = &api_routes[i];
         struct api_req probe = {0};
         int rc = route_match(r->pattern, req->url, &probe);
         if (rc == 0)
             continue;
-        if (rc < 0) {
-            req->route_name = r->pattern;
-            api_reply_problem(req, 400, "bad-path", "Bad Request", NULL,
-                              "the path has an invalid percent-escape");
-            return;
-        }
-        path_matched = 1;
+        if (rc < 0)
+            return ROUTE_BAD_PATH;
         if (strcmp(r->method, m) == 0) {
             req->route = r;
             req->route_name = r->pattern;
+            req->route_label = route_label_of(i);
             memcpy(req->params, probe.params, sizeof probe.params);
             req->n_params = probe.n_params;
-            return;
+            return ROUTE_FOUND;
         }
-        if (!strstr(allow, r->method)) {
+        if (path_matched < 0)
+            path_matched = (int)i;
+        if (!strstr(allow, r->method) && strlen(allow) + 16 < allow_size) {
             if (allow[0])
                 strcat(allow, ", ");
             strcat(allow, r->method);
             if (strcmp(r->method, "GET") == 0)
                 strcat(allow, ", HEAD");
         }
-        req->route_name = r->pattern;
         for (int k = 0; k < probe.n_params; k++)
             free(probe.params[k]);
     }
-    if (path_matched) {
+    if (path_matched >= 0) {
+        /* an authenticated client's 405 counts under the route it named */
+        req->route_name = api_routes[path_matched].pattern;
+        req->route_label = route_label_of((size_t)path_matched);
+        return ROUTE_NOT_ALLOWED;
+    }
+    return ROUTE_NOT_FOUND;
+}
+
+/* Answers a routing failure found by route_find. */
+static void route_reply_error(struct api_req *req, enum route_outcome o, const char *allow)
+{
+    switch (o) {
+    case ROUTE_BAD_PATH:
+        api_reply_problem(req, 400, "bad-path", "Bad Request", NULL,
+                          "the path has an invalid percent-escape");
+        break;
+    case ROUTE_NOT_ALLOWED:
         api_add_header(req, "Allow", allow);
         api_reply_problem(req, 405, "method-not-allowed", "Method Not Allowed", NULL,
-                          "%s is not allowed on this path; allowed: %s", req->method, allow);
-        return;
+                          "%.32s is not allowed on this path; allowed: %s", req->method, allow);
+        break;
+    default:
+        api_reply_problem(req, 404, "not-found", "Not Found", NULL, "no such route: %.300s",
+                          req->url);
     }
-    req->route_name = "unmatched";
-    api_reply_problem(req, 404, "not-found", "Not Found", NULL, "no such route: %s",
-                      req->url);
+}
+
+/* A route without a body takes none (API.md: GET, HEAD, DELETE and the
+ * bodiless POSTs): a declared one is refused before any of it is read,
+ * rather than silently ignored. */
+static void check_no_body(struct api_req *req)
+{
+    const char *cl =
+        MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *te =
+        MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    if ((cl && strspn(cl, "0 \t") != strlen(cl)) || te)
+        api_reply_problem(req, 400, "body-not-allowed", "Bad Request", NULL,
+                          "%.16s %.200s takes no request body (got %s%.32s)", req->method,
+                          req->route_name,
+                          cl ? "Content-Length: " : "Transfer-Encoding: ", cl ? cl : te);
 }
 
 /* ---- request lifecycle ---- */
@@ -238,6 +526,7 @@ static struct api_req *req_create(struct api_server *s, struct MHD_Connection *c
     req->method = method;
     req->start_ns = clock_mono_ns();
     req->route_name = "unmatched";
+    req->route_label = (int)api_routes_count;
     s->active++;
     const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
     if (rid && request_id_valid(rid))
@@ -358,11 +647,26 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         if (!req)
             return MHD_NO;
         *con_cls = req;
-        route_request(req);
-        if (!req->response && api__auth_check(req) != 0)
+        struct api_conn *c = conn_of(conn);
+        if (c)
+            wait_remove(s, c); /* headers complete: the header deadline is met */
+        char allow[128];
+        enum route_outcome o = route_find(req, allow, sizeof allow);
+        if (api__auth_authenticate(req) != 0) {
+            if (o != ROUTE_FOUND) { /* unauthenticated junk is not counted per route */
+                req->route_name = "unmatched";
+                req->route_label = (int)api_routes_count;
+            }
+            return queue(req);
+        }
+        if (o != ROUTE_FOUND)
+            route_reply_error(req, o, allow);
+        if (!req->response && api__auth_authorize(req) != 0)
             return queue(req);
         if (!req->response && api__replica_refuse(req) != 0)
             return queue(req);
+        if (!req->response && req->route->body == API_BODY_NONE)
+            check_no_body(req);
         if (!req->response)
             check_query(req);
         if (!req->response && req->route->body == API_BODY_JSON)
@@ -398,6 +702,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             rc = body_append(req, upload_data, n);
         else if (req->route->body == API_BODY_STREAM)
             rc = req->route->body_chunk(req, upload_data, n);
+        else {
+            api_reply_problem(req, 400, "body-not-allowed", "Bad Request", NULL,
+                              "%.16s %.200s takes no request body", req->method, req->route_name);
+            rc = -EINVAL;
+        }
         if (rc < 0)
             req->body_failed = 1;
         return MHD_YES;
@@ -440,12 +749,16 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                       : toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? " (timeout)"
                       : toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT ? " (client closed)"
                                                                    : " (aborted)";
-    log_info("http %s %s %d %.3fms rid=%s in=%llu%s", req->method, req->route_name, status, ms,
+    log_info("http %.32s %s %d %.3fms rid=%s in=%llu%s", req->method, req->route_name, status, ms,
              req->request_id, (unsigned long long)req->body_bytes, how);
     api__metrics_observe(req, status, ms / 1000.0);
     req_free(req);
-    ((struct api_server *)cls)->active--;
+    struct api_server *s = cls;
+    s->active--;
     *con_cls = NULL;
+    struct api_conn *c = conn_of(conn);
+    if (c && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        wait_push(s, c); /* kept alive: the next request's headers are due */
 }
 
 static size_t unescape_none(void *cls, struct MHD_Connection *c, char *uri)
@@ -531,10 +844,15 @@ struct api_server *api_server_start(struct app *app)
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    s->last_summary = uv_now(app->loop);
+    /* MHD's limits are the backstop; ours (conn_started) close the oldest
+     * header-waiting connection first, which MHD's cannot */
     s->mhd = MHD_start_daemon(
         flags, (uint16_t)port, NULL, NULL, on_access, s, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)app->cfg.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)app->cfg.max_connections + SERVER_LIMIT_SLACK, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)app->cfg.max_connections_per_ip + SERVER_LIMIT_SLACK,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)app->cfg.connection_timeout, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)SERVER_CONNECTION_MEMORY, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
@@ -578,6 +896,14 @@ unsigned api_server_connections(const struct api_server *s)
     const union MHD_DaemonInfo *info =
         MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
     return info ? info->num_connections : 0;
+}
+
+void api_server_stats(const struct api_server *s, struct api_server_stats *out)
+{
+    out->open = s->live;
+    out->header_timeouts = s->n_header_timeout;
+    out->evicted = s->n_evicted;
+    out->refused = s->n_refused;
 }
 
 unsigned api_server_active(const struct api_server *s)

@@ -23,6 +23,15 @@ void api_server_quiesce(struct api_server *s);
 /* Connections currently open. */
 unsigned api_server_connections(const struct api_server *s);
 
+/* The connection budget's counters (docs/operations.md, Security). */
+struct api_server_stats {
+    unsigned open;                      /* connections open, not being closed by us */
+    unsigned long long header_timeouts; /* closed: no headers within header_timeout */
+    unsigned long long evicted;         /* closed: oldest header-waiting, to make room */
+    unsigned long long refused;         /* closed: at a limit with every connection busy */
+};
+void api_server_stats(const struct api_server *s, struct api_server_stats *out);
+
 /* Requests in progress (received, not yet completed). */
 unsigned api_server_active(const struct api_server *s);
 

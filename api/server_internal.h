@@ -6,8 +6,10 @@
 #define ITEMVEC_API_SERVER_INTERNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct api_req;
+struct store;
 
 /* Percent-decodes len bytes into a new string (caller frees); '+' becomes
  * a space when plus_space. NULL on a bad escape or an encoded NUL. */
@@ -17,12 +19,26 @@ char *api__percent_decode(const char *s, size_t len, int plus_space);
 void api__headers_free(struct api_req *req);
 void api__query_free(struct api_req *req);
 
-/* Checks the Authorization header against the configured tokens. Returns
- * 0 when allowed; otherwise replies 401/403 and returns -EACCES. */
-int api__auth_check(struct api_req *req);
+/* Checks the Authorization header of a request to a protected path (/v1,
+ * /metrics when closed) against the loaded tokens, before routing. Returns
+ * 0 when the path is open or the token is valid (req->auth_read_only set
+ * for a read-only one); otherwise replies 401 and returns -EACCES. */
+int api__auth_authenticate(struct api_req *req);
+
+/* After routing: a read-only token on a route that writes gets 403
+ * (returns -EACCES); 0 otherwise. */
+int api__auth_authorize(struct api_req *req);
 
 /* Records a finished request in the metrics. */
 void api__metrics_observe(struct api_req *req, int status, double seconds);
+
+/* Queues a client write on the writer unless its queue is at
+ * limits.max_writer_queue / max_writer_queue_bytes (bytes: the write set's
+ * memory). Returns 0 (queued: done will run) or -EBUSY after replying 503
+ * with Retry-After (done will not run). */
+struct writer_op;
+int api__writer_submit(struct api_req *req, struct writer_op *op, uint64_t bytes,
+                       int (*fn)(struct store *, void *), void (*done)(void *, int), void *arg);
 
 /* Replies 500/503 for a storage error code. */
 void api__reply_storage_error(struct api_req *req, int rc);

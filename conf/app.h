@@ -22,6 +22,7 @@ struct app {
     uv_loop_t *loop;
     struct config cfg;
     struct tokens file_tokens; /* from auth.token_file */
+    size_t auth_tokens_loaded; /* tokens of cfg and file_tokens; 0: /v1 open (loopback only) */
     struct store *store;   /* loop-thread reads */
     struct writer *writer; /* all writes */
     struct api_server *server;
@@ -30,6 +31,7 @@ struct app {
     void *replica; /* serving/replica.c: set when running with --replica-of */
     int ready;    /* storage open, recovery done, listener up */
     int draining; /* SIGTERM received */
+    uint64_t upload_memory; /* bytes uploads in flight hold (api/route_upload.c) */
     uint64_t started_ms;
 };
 

@@ -6,12 +6,14 @@
  */
 #include "conf/config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/log.h"
 
@@ -48,10 +50,20 @@ static const struct key_def config_keys[] = {
     NUM("server", "max_connections", KEY_INT, max_connections, 1, 100000, "1024"),
     NUM("server", "connection_timeout", KEY_INT, connection_timeout, 1, 86400, "60"),
     NUM("server", "shutdown_timeout", KEY_INT, shutdown_timeout, 0, 3600, "10"),
-    NUM("limits", "max_body_size", KEY_SIZE, max_body_size, 1024, INT64_C(1) << 40, "4G"),
+    NUM("server", "max_connections_per_ip", KEY_INT, max_connections_per_ip, 1, 100000, "256"),
+    NUM("server", "header_timeout", KEY_INT, header_timeout, 1, 3600, "10"),
+    NUM("limits", "max_body_size", KEY_SIZE, max_body_size, 1024, INT64_C(1) << 40, "1G"),
     NUM("limits", "max_json_body", KEY_SIZE, max_json_body, 1024, INT64_C(1) << 32, "16M"),
-    NUM("limits", "max_upload_rows", KEY_INT, max_upload_rows, 1, INT64_C(1) << 40, "100000000"),
+    NUM("limits", "max_upload_rows", KEY_INT, max_upload_rows, 1, INT64_C(1) << 40, "20000000"),
     NUM("limits", "max_record_size", KEY_SIZE, max_record_size, 1024, INT64_C(1) << 30, "1M"),
+    NUM("limits", "max_upload_memory", KEY_SIZE, max_upload_memory, INT64_C(1) << 20,
+        INT64_C(1) << 40, "512M"),
+    NUM("limits", "max_upload_memory_total", KEY_SIZE, max_upload_memory_total,
+        INT64_C(1) << 20, INT64_C(1) << 42, "1G"),
+    NUM("limits", "max_gzip_ratio", KEY_INT, max_gzip_ratio, 2, 100000, "32"),
+    NUM("limits", "max_writer_queue", KEY_INT, max_writer_queue, 1, 100000, "32"),
+    NUM("limits", "max_writer_queue_bytes", KEY_SIZE, max_writer_queue_bytes, INT64_C(1) << 20,
+        INT64_C(1) << 42, "512M"),
     NUM("jobs", "concurrency", KEY_INT, jobs_concurrency, 1, 64, "1"),
     NUM("jobs", "queue_size", KEY_INT, jobs_queue_size, 0, 100000, "16"),
     NUM("jobs", "threads", KEY_INT, jobs_threads, 1, 256, "2"),
@@ -67,6 +79,7 @@ static const struct key_def config_keys[] = {
     STR("auth", "token_file", auth_token_file, ""),
     NUM("auth", "metrics_open", KEY_BOOL, auth_metrics_open, 0, 1, "true"),
     NUM("auth", "allow_insecure_listen", KEY_BOOL, auth_allow_insecure, 0, 1, "false"),
+    NUM("backup", "keep", KEY_INT, backup_keep, 0, 100000, "7"),
 };
 
 #define N_KEYS (sizeof config_keys / sizeof config_keys[0])
@@ -287,10 +300,19 @@ int config_load_file(struct config *c, const char *path, struct config_error *er
     return 0;
 }
 
-static int is_loopback(const char *host)
+int config_host_is_loopback(const char *host)
 {
-    return strcmp(host, "127.0.0.1") == 0 || strncmp(host, "127.", 4) == 0 ||
-           strcmp(host, "::1") == 0 || strcmp(host, "localhost") == 0;
+    unsigned char a[16];
+    if (strcasecmp(host, "localhost") == 0)
+        return 1;
+    if (inet_pton(AF_INET, host, a) == 1)
+        return a[0] == 127; /* 127.0.0.0/8 */
+    if (inet_pton(AF_INET6, host, a) == 1) {
+        static const unsigned char v6_loop[16] = {[15] = 1};
+        static const unsigned char v4_mapped[12] = {[10] = 0xff, [11] = 0xff};
+        return memcmp(a, v6_loop, 16) == 0 || (memcmp(a, v4_mapped, 12) == 0 && a[12] == 127);
+    }
+    return 0; /* a name other than localhost may resolve anywhere */
 }
 
 int config_validate(const struct config *c, struct config_error *err)
@@ -305,13 +327,13 @@ int config_validate(const struct config *c, struct config_error *err)
         snprintf(err->message, sizeof err->message, "server.state_dir: must not be empty");
         return -EINVAL;
     }
-    int has_tokens = c->auth_tokens[0] || c->auth_read_tokens[0] || c->auth_token_file[0] ||
-                     getenv("CREDENTIALS_DIRECTORY");
-    if (!is_loopback(host) && !has_tokens && !c->auth_allow_insecure) {
+    /* Whether a non-loopback listen has tokens is checked once the tokens
+     * are loaded (tokens_validate): a token file that exists is not a
+     * token. */
+    if (c->max_upload_memory > c->max_upload_memory_total) {
+        /* else an upload between the two could only ever get 503 */
         snprintf(err->message, sizeof err->message,
-                 "server.listen: %s is not a loopback address and no [auth] tokens are set "
-                 "(set auth.tokens, or auth.allow_insecure_listen = true)",
-                 host);
+                 "limits.max_upload_memory: must not exceed limits.max_upload_memory_total");
         return -EINVAL;
     }
     return 0;

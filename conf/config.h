@@ -23,11 +23,18 @@ struct config {
     int64_t max_connections;
     int64_t connection_timeout; /* seconds of inactivity before a client is dropped */
     int64_t shutdown_timeout;   /* seconds SIGTERM waits for in-flight requests */
+    int64_t max_connections_per_ip; /* connections one client address may hold */
+    int64_t header_timeout; /* seconds a connection has to deliver complete request headers */
     /* [limits] */
     int64_t max_body_size;    /* bytes of a request body (after gzip decoding for uploads) */
     int64_t max_json_body;    /* bytes of a buffered JSON body (PUT, jobs) */
     int64_t max_upload_rows;  /* rows in one upload */
     int64_t max_record_size;  /* bytes of one CSV row / NDJSON line / JSON element */
+    int64_t max_upload_memory;       /* bytes one upload may hold (write set + parser) → 413 */
+    int64_t max_upload_memory_total; /* bytes all uploads may hold at once → 503 */
+    int64_t max_gzip_ratio;          /* decoded bytes per encoded byte of a gzip body → 413 */
+    int64_t max_writer_queue;        /* client writes waiting for the writer → 503 */
+    int64_t max_writer_queue_bytes;  /* bytes of write sets waiting for the writer → 503 */
     /* [jobs] */
     int64_t jobs_concurrency; /* jobs running at once */
     int64_t jobs_queue_size;  /* jobs waiting; beyond → 429 */
@@ -44,6 +51,8 @@ struct config {
     char auth_token_file[1024];
     int64_t auth_metrics_open;   /* 1: /metrics needs no token */
     int64_t auth_allow_insecure; /* 1: allow non-loopback listen without tokens */
+    /* [backup] */
+    int64_t backup_keep; /* online backups kept in <state>/backups (0: all) */
 };
 
 /* Error filled by the loaders: "section.key: problem". */
@@ -66,8 +75,15 @@ int config_set(struct config *c, const char *section, const char *key, const cha
                struct config_error *err);
 
 /* Cross-field checks after all sources are applied (listen address form,
- * log level name, auth rules). Returns 0 or -EINVAL with err filled. */
+ * state dir). The auth rule for non-loopback addresses needs the loaded
+ * tokens and lives in tokens_validate. Returns 0 or -EINVAL with err
+ * filled. */
 int config_validate(const struct config *c, struct config_error *err);
+
+/* Whether a listen host is a loopback address: "localhost", an IPv4
+ * address in 127.0.0.0/8, "::1" or ::ffff:127.x.y.z, parsed exactly (so
+ * "127.evil.example" is not). Any other name may resolve anywhere: 0. */
+int config_host_is_loopback(const char *host);
 
 /* Splits c->listen into host and port. Returns 0 or -EINVAL. */
 int config_listen_split(const char *listen, char *host, size_t host_size, int *port);

@@ -7,6 +7,8 @@
  *           writes finish (bounded by server.shutdown_timeout), close
  *           storage cleanly, exit 0
  *   SIGHUP: reload log level, tokens and limits from the config file.
+ * Files are created private (umask 077) and temp files left by a killed
+ * predecessor are removed at start.
  */
 #include <cblas.h>
 #include <errno.h>
@@ -29,8 +31,9 @@
 #include "serving/pmi_cache.h"
 #include "serving/replica.h"
 #include "serving/serving.h"
-#include "storage/writer.h"
+#include "storage/file_util.h"
 #include "storage/store.h"
+#include "storage/writer.h"
 #include "version.h"
 
 struct flags {
@@ -137,13 +140,32 @@ static int load_config(const struct flags *f, struct config *c, struct config_er
     return config_validate(c, err);
 }
 
-/* Loads auth.token_file (if set) into t. Returns 0 or -EINVAL. */
+/* Loads auth.token_file (if set) into t and applies the fail-closed rules
+ * (tokens_validate). Returns 0 or -EINVAL with t empty. */
 static int load_tokens(const struct config *c, struct tokens *t, struct config_error *err)
 {
     memset(t, 0, sizeof *t);
-    if (!c->auth_token_file[0])
-        return 0;
-    return tokens_load_file(c->auth_token_file, t, err);
+    if (c->auth_token_file[0] && tokens_load_file(c->auth_token_file, t, err) != 0)
+        return -EINVAL;
+    if (tokens_validate(c, t, err) != 0) {
+        tokens_clear(t);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* Removes temp files of interrupted atomic writes (kill -9, OOM kill) from
+ * the directories that hold them. */
+static void remove_stale_temps(const char *state_dir)
+{
+    static const char *const subs[] = {"", "pmi/", "models/"};
+    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
+        char dir[1100];
+        snprintf(dir, sizeof dir, "%s/%s", state_dir, subs[i]);
+        int rc = file_remove_stale_temps(dir, subs[i]);
+        if (rc < 0)
+            log_warn("startup: cannot scan %s for stale temp files: %s", dir, strerror(-rc));
+    }
 }
 
 static int mkdir_p(const char *dir)
@@ -221,10 +243,16 @@ static void reload_config(void)
     sd_notify(0, "RELOADING=1");
     struct tokens tk;
     if (load_config(&g_flags, &c, &err) != 0 || load_tokens(&c, &tk, &err) != 0) {
-        log_error("reload: keeping the old configuration: %s", err.message);
+        log_error("reload: REFUSED, keeping the old configuration and tokens: %s", err.message);
     } else {
+        size_t before = g_app.auth_tokens_loaded;
         tokens_clear(&g_app.file_tokens);
         g_app.file_tokens = tk;
+        g_app.auth_tokens_loaded = tokens_loaded(&c, &tk);
+        if (before && !g_app.auth_tokens_loaded)
+            log_warn("reload: no token is configured any more: /v1 is open to every client "
+                     "that reaches %s",
+                     g_app.cfg.listen);
         /* listen and state_dir need a restart; everything else applies now */
         if (strcmp(c.listen, g_app.cfg.listen) != 0 || strcmp(c.state_dir, g_app.cfg.state_dir))
             log_warn("reload: server.listen and server.state_dir change only on restart");
@@ -234,7 +262,8 @@ static void reload_config(void)
         enum log_level lvl;
         if (log_level_parse(c.log_level, &lvl) == 0)
             log_set_level(lvl);
-        log_info("reload: configuration reloaded (log level %s)", c.log_level);
+        log_info("reload: configuration reloaded (log level %s, %zu token(s))", c.log_level,
+                 g_app.auth_tokens_loaded);
     }
     sd_notify(0, "READY=1");
 }
@@ -278,6 +307,7 @@ int main(int argc, char **argv)
         die_config(err.message);
     if (load_tokens(&g_app.cfg, &g_app.file_tokens, &err) != 0)
         die_config(err.message);
+    g_app.auth_tokens_loaded = tokens_loaded(&g_app.cfg, &g_app.file_tokens);
     if (g_flags.check_config) {
         config_dump(&g_app.cfg, stdout);
         return 0;
@@ -286,6 +316,10 @@ int main(int argc, char **argv)
     log_level_parse(g_app.cfg.log_level, &lvl);
     log_set_level(lvl);
     signal(SIGPIPE, SIG_IGN);
+    /* the database, its WAL, results and backups hold users' data: private
+     * to the service user whatever the caller's umask (systemd's UMask=
+     * says the same) */
+    umask(077);
     size_threadpool(&g_app.cfg);
     openblas_set_num_threads(1); /* jobs parallelise over rows themselves */
 
@@ -294,6 +328,7 @@ int main(int argc, char **argv)
         log_error("server.state_dir: cannot create %s: %s", g_app.cfg.state_dir, strerror(-rc));
         return 1;
     }
+    remove_stale_temps(g_app.cfg.state_dir);
     thread_loop_register(); /* this thread runs the loop: base/thread.h checks it */
     g_app.loop = uv_default_loop();
     g_app.started_ms = uv_now(g_app.loop);
@@ -343,6 +378,15 @@ int main(int argc, char **argv)
     log_info("itemvecd %s listening on %s (port %d), state %s, %lld playlists, %lld items",
              ITEMVEC_VERSION, g_app.cfg.listen, api_server_port(g_app.server),
              g_app.cfg.state_dir, (long long)counts.playlists, (long long)counts.items);
+    if (g_app.auth_tokens_loaded)
+        log_info("auth: %zu token(s) loaded; /v1 needs a bearer token", g_app.auth_tokens_loaded);
+    else if (g_app.cfg.auth_allow_insecure)
+        log_warn("auth: no token configured and auth.allow_insecure_listen = true: /v1 is "
+                 "open to every client that reaches %s",
+                 g_app.cfg.listen);
+    else
+        log_info("auth: no token configured; /v1 is open on the loopback address %s",
+                 g_app.cfg.listen);
     sd_notifyf(0, "READY=1\nSTATUS=serving %lld playlists, %lld items; model %s",
                (long long)counts.playlists, (long long)counts.items,
                serving_active(&g_app) ? serving_active(&g_app)->id : "none");

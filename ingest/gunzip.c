@@ -143,6 +143,12 @@ int gunzip_finish(struct gunzip *g)
     return 0;
 }
 
+size_t gunzip_memory(const struct gunzip *g)
+{
+    /* zlib's inflate: a ~7 KiB state plus a 2^windowBits window. */
+    return sizeof *g + 7 * 1024 + ((size_t)1 << MAX_WBITS);
+}
+
 uint64_t gunzip_total_out(const struct gunzip *g)
 {
     return g->total_out;

@@ -28,6 +28,10 @@ int gunzip_finish(struct gunzip *g);
 
 uint64_t gunzip_total_out(const struct gunzip *g);
 
+/* Bytes a decoder holds: its output buffer and zlib's inflate state and
+ * window (fixed; for memory budgets). */
+size_t gunzip_memory(const struct gunzip *g);
+
 void gunzip_destroy(struct gunzip *g);
 
 #endif

@@ -36,8 +36,9 @@ struct upload_parser {
     size_t bom_len;
     int bom_done;
 
-    /* The one buffered record (unquoted CSV fields, NDJSON line, JSON
-     * element). Never grows beyond max_record + 2 bytes. */
+    /* The one buffered record (NDJSON line, JSON element; for CSV/TSV
+     * the unquoted bytes of the fields that matter, see below). Never
+     * grows beyond max_record + 2 bytes. */
     char *buf;
     size_t len;
     size_t cap;
@@ -54,11 +55,17 @@ struct upload_parser {
     int ended_cr;         /* the record's line ending was CRLF */
     size_t field_start;   /* offset in buf of the current field */
     size_t nfields;       /* fields completed in this record */
-    size_t fcap;
-    size_t *fofs;         /* per field: start offset in buf */
-    size_t *flen;         /* per field: length */
-    unsigned long *fline; /* per field: body line/column of its first byte */
-    unsigned long *fcol;
+    /* Only the fields a row needs are kept (a fixed set, whatever the
+     * number of columns: a record of 1 MB of commas must not cost 32 bytes
+     * per comma): the four known columns and the position of the first
+     * field past the header's count (for its error). The bytes of other
+     * fields leave buf when the field ends. */
+    struct upload__csv_field {
+        size_t ofs, len;          /* in buf */
+        unsigned long line, col;  /* body position of its first byte */
+    } cf[5];
+    signed char slot_of[16]; /* field k < 16 → its cf[] slot, -1: not kept */
+    int first_blank;      /* field 0 is empty or only spaces */
     unsigned long cur_line, cur_col;     /* current field's start */
     unsigned long quote_line, quote_col; /* opening quote of current field */
     size_t ncols;
@@ -70,13 +77,12 @@ struct upload_parser {
     int j_in_string;
     int j_escape;
     size_t j_depth;
-    size_t *j_item_ofs; /* scratch: offsets of the "items" elements */
-    size_t j_item_cap;
 
-    /* JSON fast path (upload_json_fast.c): per-item descriptors of the
-     * record being scanned, reused across records. */
+    /* JSON fast path (upload_json_fast.c): descriptors of the first
+     * UPLOAD__JF_WINDOW items of the record being scanned (a fixed array:
+     * a record of a million items must not cost 72 bytes per item); items
+     * past the window are scanned again when emitted. */
     struct upload__jf_item *jf_items;
-    size_t jf_cap;
     /* Test-only: 1 sends every record to jansson (the differential fuzz
      * target compares both paths). Never set outside tests. */
     int j_fast_off;
@@ -96,6 +102,13 @@ static inline void upload__newline_at(struct upload_parser *p, uint64_t abs)
     p->line++;
     p->line_start = abs + 1;
 }
+
+/* The JSON fast path's descriptor window (items per record kept from the
+ * validating scan; see upload_json_fast.c). */
+#define UPLOAD__JF_WINDOW 256
+
+/* sizeof(struct upload__jf_item), which only upload_json_fast.c sees. */
+extern const size_t upload__jf_item_size;
 
 /* Records an error: fills err (if not NULL), marks the parser failed and
  * returns code. fmt is printf-style. */

@@ -154,20 +154,18 @@ static int jw_key_is(const char *s, size_t a, size_t b, const char *key)
     return same;
 }
 
-/* Finds the offsets of the top-level "id" and "items" values of an object,
- * and of each element of "items" (into p->j_item_ofs). Offsets not found
- * stay at 0 (the record start). Returns the number of items located, or
- * -ENOMEM. */
-static long jw_playlist(struct upload_parser *p, const char *s, size_t n, size_t *id_off,
-                        size_t *items_off)
+/* Finds the offsets of the top-level "id" and "items" values of an object.
+ * Offsets not found stay at 0 (the record start); *have_items tells
+ * whether an "items" array was found. */
+static void jw_playlist(const char *s, size_t n, size_t *id_off, size_t *items_off,
+                        int *have_items)
 {
     size_t i = jw_ws(s, n, 0);
-    long nitems = 0;
-    int have_items = 0;
 
     *id_off = *items_off = 0;
+    *have_items = 0;
     if (i >= n || s[i] != '{')
-        return 0;
+        return;
     for (i++;;) {
         size_t ka, kb, voff;
 
@@ -185,34 +183,53 @@ static long jw_playlist(struct upload_parser *p, const char *s, size_t n, size_t
             *id_off = voff;
         } else if (jw_key_is(s, ka, kb, "items")) {
             *items_off = voff;
-            have_items = 1;
+            *have_items = 1;
         }
         i = jw_ws(s, n, i);
         if (i >= n || s[i] != ',')
             break;
         i++;
     }
-    if (!have_items || *items_off >= n || s[*items_off] != '[')
+    if (*have_items && (*items_off >= n || s[*items_off] != '['))
+        *have_items = 0;
+}
+
+/* Walks the elements of the (valid) "items" array in step with jansson's
+ * array: the offset of each element in turn, 0 once none is left. An
+ * incremental cursor, so no per-item array is held. */
+struct jw_items {
+    const char *s;
+    size_t n;
+    size_t next; /* offset of the next element; 0 = no more */
+};
+
+static void jw_items_init(struct jw_items *w, const char *s, size_t n, size_t items_off,
+                          int have_items)
+{
+    w->s = s;
+    w->n = n;
+    w->next = 0;
+    if (have_items) {
+        size_t i = jw_ws(s, n, items_off + 1);
+        if (i < n && s[i] != ']')
+            w->next = i;
+    }
+}
+
+static size_t jw_items_next(struct jw_items *w)
+{
+    size_t at = w->next, i;
+
+    if (!at)
         return 0;
-    for (i = *items_off + 1;;) {
-        i = jw_ws(s, n, i);
-        if (i >= n || s[i] == ']')
-            break;
-        if ((size_t)nitems == p->j_item_cap) {
-            size_t cap = p->j_item_cap ? p->j_item_cap * 2 : 64;
-            size_t *o = realloc(p->j_item_ofs, cap * sizeof *o);
-            if (!o)
-                return -ENOMEM;
-            p->j_item_ofs = o;
-            p->j_item_cap = cap;
-        }
-        p->j_item_ofs[nitems++] = i;
-        i = jw_ws(s, n, jw_value(s, n, i));
-        if (i >= n || s[i] != ',')
-            break;
-        i++;
+    i = jw_ws(w->s, w->n, jw_value(w->s, w->n, at));
+    w->next = 0;
+    if (i < w->n && w->s[i] == ',') {
+        i = jw_ws(w->s, w->n, i + 1);
+        if (i < w->n && w->s[i] != ']')
+            w->next = i;
     }
-    return nitems;
+    return at;
 }
 
 /* ---- one record ------------------------------------------------------- */
@@ -289,7 +306,8 @@ static int json_syntax_error(struct upload_parser *p, const char *text, size_t l
 }
 
 static int json_items(struct upload_parser *p, const json_t *items, const char *pl,
-                      size_t pl_len, long nofs, struct jpos *jp, struct upload_error *err)
+                      size_t pl_len, struct jw_items *walk, struct jpos *jp,
+                      struct upload_error *err)
 {
     size_t k;
     const json_t *it;
@@ -301,7 +319,7 @@ static int json_items(struct upload_parser *p, const json_t *items, const char *
         unsigned long line, col;
         const json_t *v;
 
-        jpos_at(jp, (long)k < nofs ? p->j_item_ofs[k] : 0, &line, &col);
+        jpos_at(jp, jw_items_next(walk), &line, &col);
         memset(&row, 0, sizeof row);
         row.playlist = pl;
         row.playlist_len = pl_len;
@@ -355,13 +373,13 @@ static int json_record(struct upload_parser *p, const char *text, size_t len,
     json_t *root;
     const json_t *id, *items;
     struct jpos jp;
+    struct jw_items walk;
     size_t id_off, items_off;
     unsigned long line, col;
     const char *pl;
     size_t pl_len;
     char num[32];
-    long nofs;
-    int rc;
+    int have_items, rc;
 
     /* Most records have the plain shape upload_json_fast.c handles. */
     if (!p->j_fast_off) {
@@ -382,11 +400,7 @@ static int json_record(struct upload_parser *p, const char *text, size_t len,
                           "a playlist must be a JSON object, not %s", json_kind(root));
         goto out;
     }
-    nofs = jw_playlist(p, text, len, &id_off, &items_off);
-    if (nofs < 0) {
-        rc = upload__fail(p, err, -ENOMEM, p->rec_line, p->rec_col, "out of memory");
-        goto out;
-    }
+    jw_playlist(text, len, &id_off, &items_off, &have_items);
     id = json_object_get(root, "id");
     items = json_object_get(root, "items");
     if (!id) {
@@ -418,7 +432,8 @@ static int json_record(struct upload_parser *p, const char *text, size_t len,
         goto out;
     }
     jpos_init(&jp, p, text);
-    rc = json_items(p, items, pl, pl_len, nofs, &jp, err);
+    jw_items_init(&walk, text, len, items_off, have_items);
+    rc = json_items(p, items, pl, pl_len, &walk, &jp, err);
 out:
     json_decref(root);
     return rc;
@@ -688,10 +703,6 @@ int upload__json_finish(struct upload_parser *p, struct upload_error *err)
 
 void upload__json_deinit(struct upload_parser *p)
 {
-    free(p->j_item_ofs);
-    p->j_item_ofs = NULL;
-    p->j_item_cap = 0;
     free(p->jf_items);
     p->jf_items = NULL;
-    p->jf_cap = 0;
 }

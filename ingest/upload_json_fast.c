@@ -15,8 +15,13 @@
  * integer outside int64, a syntax error, ...) makes upload__json_fast
  * return UPLOAD__JSON_FALLBACK before any row is emitted, and the caller
  * parses the record with jansson, which keeps today's errors and messages.
- * So the whole record is validated first, collecting one descriptor per
- * item, and only then are the rows emitted.
+ * So the whole record is validated first, and only then are the rows
+ * emitted. The validating scan keeps a descriptor (72 bytes) for each of
+ * the first UPLOAD__JF_WINDOW items, in a fixed array of the parser; the
+ * items past it (long playlists only) are scanned a second time when they
+ * are emitted, from the scanner state saved where the window ended. So a
+ * record costs fixed memory however many items it has (before, a 1 MB
+ * record of `1,1,1,...` held 36 MB of descriptors per connection).
  *
  * Rows and columns: the same as the jansson path's jpos gives for the same
  * offsets (the first byte of each item, after whitespace). Newlines can
@@ -25,6 +30,7 @@
  */
 #include "ingest/upload_internal.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +45,8 @@ struct upload__jf_item {
     unsigned long line, col; /* body position of the item's first byte */
     unsigned char title_kind, artist_kind;
 };
+
+const size_t upload__jf_item_size = sizeof(struct upload__jf_item);
 
 struct jf {
     const char *s;
@@ -224,23 +232,26 @@ static int jf_item_object(struct jf *f, struct upload__jf_item *it)
     return have_id ? 0 : -1;
 }
 
-static int jf_grow(struct upload_parser *p)
+/* One item, whitespace before it included, into *it. */
+static int jf_item(const struct upload_parser *p, struct jf *f, struct upload__jf_item *it)
 {
-    size_t cap = p->jf_cap ? p->jf_cap * 2 : 64;
-    struct upload__jf_item *v = realloc(p->jf_items, cap * sizeof *v);
+    int c = jf_ws(f);
 
-    if (!v)
-        return -1;
-    p->jf_items = v;
-    p->jf_cap = cap;
-    return 0;
+    it->line = p->rec_line + (unsigned long)f->nl;
+    it->col = f->nl ? (unsigned long)(f->i - f->line_off + 1) : p->rec_col + (unsigned long)f->i;
+    it->title_kind = it->artist_kind = JF_ABSENT;
+    if (c == '{')
+        return jf_item_object(f, it);
+    return jf_id(f, c, 0, &it->id, &it->id_len);
 }
 
-/* The "items" array at s[i] == '['; fills p->jf_items, sets *count. */
-static int jf_items(struct upload_parser *p, struct jf *f, size_t *count)
+/* Validates the "items" array at s[i] == '['; sets *count, fills the
+ * window p->jf_items, and saves in *rest the scanner state at the start
+ * of item UPLOAD__JF_WINDOW (when there is one). */
+static int jf_items(struct upload_parser *p, struct jf *f, size_t *count, struct jf *rest)
 {
     size_t k = 0;
-    int c, more;
+    int more;
 
     f->i++;
     if (jf_ws(f) == ']') {
@@ -248,23 +259,19 @@ static int jf_items(struct upload_parser *p, struct jf *f, size_t *count)
         *count = 0;
         return 0;
     }
+    if (!p->jf_items) {
+        p->jf_items = malloc(UPLOAD__JF_WINDOW * sizeof *p->jf_items);
+        if (!p->jf_items)
+            return -1; /* jansson's path then says "out of memory" or parses */
+    }
     do {
-        struct upload__jf_item *it;
+        struct upload__jf_item scratch;
 
-        c = jf_ws(f);
-        if (k == p->jf_cap && jf_grow(p) < 0)
+        if (k == UPLOAD__JF_WINDOW)
+            *rest = *f;
+        if (jf_item(p, f, k < UPLOAD__JF_WINDOW ? &p->jf_items[k] : &scratch) < 0)
             return -1;
-        it = &p->jf_items[k++];
-        it->line = p->rec_line + (unsigned long)f->nl;
-        it->col = f->nl ? (unsigned long)(f->i - f->line_off + 1)
-                        : p->rec_col + (unsigned long)f->i;
-        it->title_kind = it->artist_kind = JF_ABSENT;
-        if (c == '{') {
-            if (jf_item_object(f, it) < 0)
-                return -1;
-        } else if (jf_id(f, c, 0, &it->id, &it->id_len) < 0) {
-            return -1;
-        }
+        k++;
         if ((more = jf_next(f, ']')) < 0)
             return -1;
     } while (more);
@@ -275,7 +282,7 @@ static int jf_items(struct upload_parser *p, struct jf *f, size_t *count)
 int upload__json_fast(struct upload_parser *p, const char *text, size_t len,
                       struct upload_error *err)
 {
-    struct jf f = {.s = text, .n = len};
+    struct jf f = {.s = text, .n = len}, rest = f;
     size_t pl = 0, pl_len = 0, nitems = 0;
     int have_id = 0, have_items = 0, c, more, rc;
 
@@ -292,7 +299,7 @@ int upload__json_fast(struct upload_parser *p, const char *text, size_t len,
                 return UPLOAD__JSON_FALLBACK;
         } else if (key_is(&f, ka, kl, "items", 5) && !have_items) {
             have_items = 1;
-            if (c != '[' || jf_items(p, &f, &nitems) < 0)
+            if (c != '[' || jf_items(p, &f, &nitems, &rest) < 0)
                 return UPLOAD__JSON_FALLBACK;
         } else {
             return UPLOAD__JSON_FALLBACK;
@@ -305,7 +312,19 @@ int upload__json_fast(struct upload_parser *p, const char *text, size_t len,
 
     /* Valid: emit, as json_items() would. */
     for (size_t k = 0; k < nitems; k++) {
+        struct upload__jf_item again;
         const struct upload__jf_item *it = &p->jf_items[k];
+        if (k >= UPLOAD__JF_WINDOW) {
+            /* Past the window: scan the item again; it was valid a moment
+             * ago, so this cannot fail. */
+            if (k > UPLOAD__JF_WINDOW && jf_next(&rest, ']') != 1)
+                return upload__fail(p, err, -EINVAL, p->rec_line, p->rec_col,
+                                    "internal error: item %zu changed", k);
+            if (jf_item(p, &rest, &again) < 0)
+                return upload__fail(p, err, -EINVAL, p->rec_line, p->rec_col,
+                                    "internal error: item %zu changed", k);
+            it = &again;
+        }
         struct upload_row row = {
             .playlist = text + pl,
             .playlist_len = pl_len,

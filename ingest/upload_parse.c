@@ -36,6 +36,19 @@ enum {
     CSV_AFTER_QUOTE_CR, /* CR after the closing quote: LF must follow */
 };
 
+/* The fields of a record the parser keeps (upload_internal.h, cf[]). */
+enum {
+    CF_PLAYLIST, /* the four known columns, in col_* order */
+    CF_ITEM,
+    CF_TITLE,
+    CF_ARTIST,
+    CF_EXTRA, /* the first field past the header's count: error position */
+    CF_N,
+};
+_Static_assert(CF_N == sizeof(((struct upload_parser *)0)->cf) /
+                           sizeof(((struct upload_parser *)0)->cf[0]),
+               "cf[] holds one slot per CF_*");
+
 static const unsigned char utf8_bom[3] = {0xEF, 0xBB, 0xBF};
 
 int upload__fail(struct upload_parser *p, struct upload_error *err, int code,
@@ -198,6 +211,7 @@ static void csv_record_begin(struct upload_parser *p, uint64_t abs)
     p->len = 0;
     p->nfields = 0;
     p->ended_cr = 0;
+    p->first_blank = 0;
 }
 
 static void csv_field_begin(struct upload_parser *p, uint64_t abs)
@@ -207,34 +221,6 @@ static void csv_field_begin(struct upload_parser *p, uint64_t abs)
     p->cur_col = upload__col_at(p, abs);
 }
 
-static int csv_field_end(struct upload_parser *p, struct upload_error *err)
-{
-    if (p->nfields == p->fcap) {
-        size_t cap = p->fcap ? p->fcap * 2 : 8;
-        size_t *o = realloc(p->fofs, cap * sizeof *o);
-        if (o)
-            p->fofs = o;
-        size_t *l = realloc(p->flen, cap * sizeof *l);
-        if (l)
-            p->flen = l;
-        unsigned long *fl = realloc(p->fline, cap * sizeof *fl);
-        if (fl)
-            p->fline = fl;
-        unsigned long *fc = realloc(p->fcol, cap * sizeof *fc);
-        if (fc)
-            p->fcol = fc;
-        if (!o || !l || !fl || !fc)
-            return upload__fail(p, err, -ENOMEM, p->line, 0, "out of memory");
-        p->fcap = cap;
-    }
-    p->fofs[p->nfields] = p->field_start;
-    p->flen[p->nfields] = p->len - p->field_start;
-    p->fline[p->nfields] = p->cur_line;
-    p->fcol[p->nfields] = p->cur_col;
-    p->nfields++;
-    return 0;
-}
-
 /* Header names and their synonyms from the seed (list_Id, track_Id, ...). */
 static int header_match(const char *name, size_t n, const char *a, const char *b)
 {
@@ -242,44 +228,112 @@ static int header_match(const char *name, size_t n, const char *a, const char *b
            (strlen(b) == n && strncasecmp(name, b, n) == 0);
 }
 
-static int csv_header(struct upload_parser *p, struct upload_error *err)
+static long *csv_col(struct upload_parser *p, int c)
 {
-    static const char *const canon[4] = {"playlist_id", "item_id", "title", "artist"};
+    long *cols[4] = {&p->col_playlist, &p->col_item, &p->col_title, &p->col_artist};
+    return cols[c];
+}
+
+static const char *const csv_canon[4] = {"playlist_id", "item_id", "title", "artist"};
+
+/* A header field (number k, bytes buf[field_start..len)) just ended: if it
+ * names a known column, remember where that column is. */
+static int csv_header_field(struct upload_parser *p, size_t k, struct upload_error *err)
+{
     static const char *const synonym[4] = {"list_id", "track_id", "track_title", "track_artist"};
-    long *slot[4] = {&p->col_playlist, &p->col_item, &p->col_title, &p->col_artist};
+    size_t n = p->len - p->field_start;
+    const char *name = n ? trim(p->buf + p->field_start, &n) : "";
 
-    for (size_t k = 0; k < p->nfields; k++) {
-        size_t n = p->flen[k];
-        const char *name = trim(p->buf + p->fofs[k], &n);
-
-        for (int c = 0; c < 4; c++) {
-            if (!header_match(name, n, canon[c], synonym[c]))
-                continue;
-            if (*slot[c] >= 0)
-                return upload__fail(p, err, -EINVAL, p->fline[k], p->fcol[k],
-                                    "duplicate column %s", canon[c]);
-            *slot[c] = (long)k;
-        }
+    for (int c = 0; c < 4; c++) {
+        if (!header_match(name, n, csv_canon[c], synonym[c]))
+            continue;
+        if (*csv_col(p, c) >= 0)
+            return upload__fail(p, err, -EINVAL, p->cur_line, p->cur_col, "duplicate column %s",
+                                csv_canon[c]);
+        *csv_col(p, c) = (long)k;
     }
-    for (int c = 0; c < 2; c++)
-        if (*slot[c] < 0)
-            return upload__fail(p, err, -EINVAL, p->rec_line, p->rec_col,
-                                "missing required column %s", canon[c]);
-    p->ncols = p->nfields;
-    p->header_done = 1;
     return 0;
 }
 
-static int csv_check_utf8(struct upload_parser *p, struct upload_error *err, long col,
+/* The cf[] slot of data field k >= 16 (slot_of[] has the others), or -1
+ * when a row does not need it. */
+static int csv_slot_of_far(const struct upload_parser *p, size_t k)
+{
+    const long cols[4] = {p->col_playlist, p->col_item, p->col_title, p->col_artist};
+
+    for (int c = 0; c < 4; c++)
+        if (cols[c] == (long)k)
+            return CF_PLAYLIST + c;
+    return -1;
+}
+
+/* The current field ended (a line-ending CR already dropped). Keeps it if
+ * a row needs it, else drops its bytes: memory per record is its kept
+ * bytes plus a fixed set of slots, however many fields it has. */
+static int csv_field_end(struct upload_parser *p, struct upload_error *err)
+{
+    size_t k = p->nfields++;
+    struct upload__csv_field *f;
+    int slot, rc;
+
+    if (__builtin_expect(k == 0, 0)) {
+        size_t n = p->len - p->field_start;
+        if (n)
+            trim(p->buf + p->field_start, &n);
+        p->first_blank = n == 0;
+    }
+    if (__builtin_expect(!p->header_done, 0)) {
+        if ((rc = csv_header_field(p, k, err)) < 0)
+            return rc;
+        p->len = p->field_start;
+        return 0;
+    }
+    slot = k < sizeof p->slot_of ? p->slot_of[k] : csv_slot_of_far(p, k);
+    if (slot < 0) {
+        if (k == p->ncols) {
+            p->cf[CF_EXTRA].line = p->cur_line;
+            p->cf[CF_EXTRA].col = p->cur_col;
+        }
+        p->len = p->field_start;
+        return 0;
+    }
+    f = &p->cf[slot];
+    f->ofs = p->field_start;
+    f->len = p->len - p->field_start;
+    f->line = p->cur_line;
+    f->col = p->cur_col;
+    return 0;
+}
+
+/* The header record ended: the required columns must be there. */
+static int csv_header(struct upload_parser *p, struct upload_error *err)
+{
+    for (int c = 0; c < 2; c++)
+        if (*csv_col(p, c) < 0)
+            return upload__fail(p, err, -EINVAL, p->rec_line, p->rec_col,
+                                "missing required column %s", csv_canon[c]);
+    p->ncols = p->nfields;
+    p->header_done = 1;
+    for (size_t k = 0; k < sizeof p->slot_of; k++) {
+        p->slot_of[k] = -1;
+        for (int c = 0; c < 4; c++)
+            if (*csv_col(p, c) == (long)k)
+                p->slot_of[k] = (signed char)(CF_PLAYLIST + c);
+    }
+    return 0;
+}
+
+static int csv_check_utf8(struct upload_parser *p, struct upload_error *err, int slot,
                           const char *name)
 {
-    const char *s = p->buf + p->fofs[col];
-    size_t n = p->flen[col];
+    const struct upload__csv_field *f = &p->cf[slot];
+    const char *s = p->buf + f->ofs;
+    size_t n = f->len;
     size_t bad = upload__utf8_check(s, n);
 
     if (bad == n)
         return 0;
-    return upload__fail(p, err, -EINVAL, p->fline[col], p->fcol[col],
+    return upload__fail(p, err, -EINVAL, f->line, f->col,
                         s[bad] == '\0' ? "NUL byte in column %s" : "invalid UTF-8 in column %s",
                         name);
 }
@@ -345,13 +399,8 @@ static int csv_record_end(struct upload_parser *p, uint64_t eol, struct upload_e
         return too_big(p, err);
 
     /* Empty (or blank) lines are not records. */
-    if (p->nfields == 1 && !p->cur_quoted) {
-        size_t n = p->flen[0];
-        if (n) /* an empty line may have no buffer at all: no NULL + 0 */
-            trim(p->buf + p->fofs[0], &n);
-        if (n == 0)
-            return 0;
-    }
+    if (p->nfields == 1 && !p->cur_quoted && p->first_blank)
+        return 0;
     if (!p->header_done)
         return csv_header(p, err);
 
@@ -359,33 +408,33 @@ static int csv_record_end(struct upload_parser *p, uint64_t eol, struct upload_e
         if (p->nfields < p->ncols)
             return upload__fail(p, err, -EINVAL, p->line, upload__col_at(p, eol - p->ended_cr),
                                 "expected %zu fields, found %zu", p->ncols, p->nfields);
-        return upload__fail(p, err, -EINVAL, p->fline[p->ncols], p->fcol[p->ncols],
+        return upload__fail(p, err, -EINVAL, p->cf[CF_EXTRA].line, p->cf[CF_EXTRA].col,
                             "expected %zu fields, found %zu", p->ncols, p->nfields);
     }
 
     if (all_ascii(p->buf, p->len))
         goto valid;
-    if ((rc = csv_check_utf8(p, err, p->col_playlist, "playlist_id")) < 0 ||
-        (rc = csv_check_utf8(p, err, p->col_item, "item_id")) < 0)
+    if ((rc = csv_check_utf8(p, err, CF_PLAYLIST, "playlist_id")) < 0 ||
+        (rc = csv_check_utf8(p, err, CF_ITEM, "item_id")) < 0)
         return rc;
-    if (p->col_title >= 0 && (rc = csv_check_utf8(p, err, p->col_title, "title")) < 0)
+    if (p->col_title >= 0 && (rc = csv_check_utf8(p, err, CF_TITLE, "title")) < 0)
         return rc;
-    if (p->col_artist >= 0 && (rc = csv_check_utf8(p, err, p->col_artist, "artist")) < 0)
+    if (p->col_artist >= 0 && (rc = csv_check_utf8(p, err, CF_ARTIST, "artist")) < 0)
         return rc;
 valid:
     memset(&row, 0, sizeof row);
-    row.playlist_len = p->flen[p->col_playlist];
-    row.playlist = trim(p->buf + p->fofs[p->col_playlist], &row.playlist_len);
-    row.item_len = p->flen[p->col_item];
-    row.item = trim(p->buf + p->fofs[p->col_item], &row.item_len);
+    row.playlist_len = p->cf[CF_PLAYLIST].len;
+    row.playlist = trim(p->buf + p->cf[CF_PLAYLIST].ofs, &row.playlist_len);
+    row.item_len = p->cf[CF_ITEM].len;
+    row.item = trim(p->buf + p->cf[CF_ITEM].ofs, &row.item_len);
     if (p->col_title >= 0) {
-        row.title = p->buf + p->fofs[p->col_title];
-        row.title_len = p->flen[p->col_title];
+        row.title = p->buf + p->cf[CF_TITLE].ofs;
+        row.title_len = p->cf[CF_TITLE].len;
         row.has_title = 1;
     }
     if (p->col_artist >= 0) {
-        row.artist = p->buf + p->fofs[p->col_artist];
-        row.artist_len = p->flen[p->col_artist];
+        row.artist = p->buf + p->cf[CF_ARTIST].ofs;
+        row.artist_len = p->cf[CF_ARTIST].len;
     }
     row.line = p->rec_line;
     return upload__emit(p, &row, p->rec_col, err);
@@ -461,18 +510,17 @@ static int csv_feed(struct upload_parser *p, const char *data, size_t n, struct 
             i = j;
             if (j == lim)
                 continue; /* field goes on in the next chunk */
+            /* LF: a CR just before it belongs to the line ending. */
+            if (data[j] == '\n' && p->len > p->field_start && p->buf[p->len - 1] == '\r') {
+                p->len--;
+                p->ended_cr = 1;
+            }
             if ((rc = csv_field_end(p, err)) < 0)
                 return rc;
             i++;
             p->cst = CSV_FIELD_START;
             if (data[j] == sep)
                 continue;
-            /* LF: a CR just before it belongs to the line ending. */
-            if (p->len > p->field_start && p->buf[p->len - 1] == '\r') {
-                p->len--;
-                p->flen[p->nfields - 1]--;
-                p->ended_cr = 1;
-            }
             if ((rc = csv_record_end(p, base + j, err)) < 0)
                 return rc;
             upload__newline_at(p, base + j);
@@ -677,6 +725,12 @@ int upload_parser_finish(struct upload_parser *p, struct upload_error *err)
     return upload__json_finish(p, err);
 }
 
+size_t upload_parser_memory(const struct upload_parser *p)
+{
+    return sizeof *p + p->cap +
+           (p->jf_items ? UPLOAD__JF_WINDOW * upload__jf_item_size : 0);
+}
+
 unsigned long upload_parser_rows(const struct upload_parser *p)
 {
     return p->rows;
@@ -688,10 +742,6 @@ void upload_parser_destroy(struct upload_parser *p)
         return;
     upload__json_deinit(p);
     free(p->buf);
-    free(p->fofs);
-    free(p->flen);
-    free(p->fline);
-    free(p->fcol);
     free(p);
 }
 

@@ -107,6 +107,12 @@ int upload_parser_feed(struct upload_parser *p, const char *data, size_t len,
  * Same returns as upload_parser_feed. */
 int upload_parser_finish(struct upload_parser *p, struct upload_error *err);
 
+/* Bytes the parser holds now: the struct, its record buffer (at most
+ * max_record + 2, however the body is chunked) and the JSON fast path's
+ * fixed descriptor window. Independent of the number of fields or items in
+ * a record. For memory budgets (api/route_upload.c). */
+size_t upload_parser_memory(const struct upload_parser *p);
+
 /* Number of data rows passed to the callback so far. */
 unsigned long upload_parser_rows(const struct upload_parser *p);
 

@@ -1,21 +1,47 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages itemvec needs to build, test and run,
-# skipping those already installed. Sourced by run.sh and test.sh.
-# Usage: scripts/deps.sh [build|test|bench]
+# skipping those already installed. Run by run.sh and test.sh; it is the one
+# list of what a fresh machine (a `debootstrap --variant=minbase bookworm`)
+# lacks. scripts/check_deps.py, run by ./test.sh, fails when the build
+# includes a header, links a library or the tests run a tool or import a
+# Python module from a package that this list does not reach (directly or
+# through Depends), so keep this list and the code in step.
+# Usage: scripts/deps.sh [build|test|bench]     install what is missing
+#        scripts/deps.sh --list [build|test|bench]   print the package names
 set -euo pipefail
 
+# Build: compilers (gcc for the plain build, clang + its sanitizer runtimes
+# for the ASan/TSan builds), cmake/pkg-config, the libraries' -dev packages
+# (liblapacke-dev: lapack.h), and what run.sh and scripts/demo.sh call.
 BUILD_PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev
   libmicrohttpd-dev libjansson-dev libsqlite3-dev libopenblas-dev liblapack-dev liblapacke-dev
   libuv1-dev libsystemd-dev libinih-dev libcmocka-dev zlib1g-dev curl python3
   libhnswlib-dev libcurl4-openssl-dev)
-TEST_PKGS=(python3 python3-numpy sqlite3)
-BENCH_PKGS=(wrk nginx-light)
+# Tests: numpy (oracles), sqlite3 (the CLI docs/operations.md uses on a state
+# dir), systemd (systemd-analyze verify in
+# tests/api/test_systemd_units.py), debootstrap + systemd-container
+# (systemd-nspawn: tests/systemd/test_units_nspawn.py boots the units under
+# a real systemd).
+TEST_PKGS=(python3 python3-numpy sqlite3 systemd debootstrap systemd-container)
+# Benchmarks: load generator, the nginx baseline, free(1) in bench/lib.sh.
+BENCH_PKGS=(wrk nginx-light procps)
 
+list=0
+if [ "${1:-}" = "--list" ]; then
+  list=1
+  shift
+fi
 want=("${BUILD_PKGS[@]}")
 case "${1:-build}" in
+  build) ;;
   test) want+=("${TEST_PKGS[@]}") ;;
   bench) want+=("${TEST_PKGS[@]}" "${BENCH_PKGS[@]}") ;;
+  *) echo "usage: $0 [--list] [build|test|bench]" >&2; exit 2 ;;
 esac
+if [ $list -eq 1 ]; then
+  printf '%s\n' "${want[@]}" | sort -u
+  exit 0
+fi
 
 missing=()
 for p in "${want[@]}"; do

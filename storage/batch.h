@@ -21,9 +21,11 @@ void batch_destroy(struct batch *b);
 /* Adds one valid row. Strings are copied (need not be NUL-terminated);
  * title/artist NULL = not given (stored value kept), else the latest given
  * in the batch wins. Ids must be 1..256 bytes (checked by the caller; a
- * longer id makes store_batch_commit fail as a whole). Returns 0 or
- * -ENOMEM; after -ENOMEM the batch may hold part of the row and should
- * only be destroyed. */
+ * longer id makes store_batch_commit fail as a whole). Returns 0,
+ * -ENOMEM, or -EOVERFLOW when the keyed hash table saw runs of slots far
+ * longer than random keys make even after growing (only crafted input with
+ * a leaked key could do that; see batch.c); after an error the batch may
+ * hold part of the row and should only be destroyed. */
 int batch_add(struct batch *b, const char *playlist, size_t playlist_len, const char *item,
               size_t item_len, const char *title, size_t title_len, const char *artist,
               size_t artist_len);
@@ -35,7 +37,8 @@ int batch_add(struct batch *b, const char *playlist, size_t playlist_len, const 
  * store_batch_commit, batch_playlists and batch_items flush first. */
 int batch_flush(struct batch *b);
 
-/* Declares a playlist even if it gets no rows (PUT with "items": []). */
+/* Declares a playlist even if it gets no rows (PUT with "items": []).
+ * Returns 0, -ENOMEM or -EOVERFLOW (as batch_add). */
 int batch_add_playlist(struct batch *b, const char *playlist, size_t playlist_len);
 
 size_t batch_rows(const struct batch *b); /* rows added */

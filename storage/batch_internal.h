@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/siphash.h"
 #include "storage/batch.h"
 
 struct batch__chunk {
@@ -27,8 +28,10 @@ struct batch__chunk {
 /* Open addressing slot, 16 bytes, so that a probe touches one cache line
  * and, for the common short ids, never the string: tag holds the bytes
  * themselves (zero-padded) when len <= 8, which makes the comparison exact
- * from the slot alone; for longer strings it holds their 64-bit hash and a
- * match is confirmed with memcmp. Ids carry no NUL bytes, but texts may be
+ * from the slot alone; for longer strings it holds their 64-bit keyed hash
+ * (SipHash-1-3 under the batch's key) and a match is confirmed with
+ * memcmp. The slot's position is that keyed hash modulo the table size,
+ * for short strings too. Ids carry no NUL bytes, but texts may be
  * anything, so the length takes part in every comparison. */
 struct batch__slot {
     uint64_t tag;
@@ -73,7 +76,7 @@ struct batch__texthash {
 #define BATCH__LOOKAHEAD 16
 #define BATCH__PENDING_BYTES 200
 struct batch__pending {
-    uint64_t pl_tag, item_tag, title_hash, artist_hash;
+    uint64_t pl_tag, item_tag, pl_hash, item_hash, title_hash, artist_hash;
     uint32_t pl_len, item_len, title_len, artist_len;
     int same_playlist; /* same playlist as the row staged before it */
     char bytes[BATCH__PENDING_BYTES];
@@ -90,10 +93,16 @@ struct batch {
     int error;   /* first error of a staged row's processing: sticky */
     size_t rows; /* rows added, staged ones included */
     size_t memory; /* bytes allocated, kept up to date by batch.c */
+    struct siphash_key key; /* this batch's random hash key (batch_create) */
 };
 
 /* Index of the string s (len bytes) in t, or UINT32_MAX when t does not
  * hold it. For commit.c, which joins stored rows against the batch. */
-uint32_t batch__find(const struct batch__strtab *t, const char *s, size_t len);
+uint32_t batch__find(const struct batch *b, const struct batch__strtab *t, const char *s,
+                     size_t len);
+
+/* Test-only: replaces the batch's random key, so that a test can build
+ * strings that collide under a known key. Only on an empty batch. */
+void batch__set_key(struct batch *b, uint64_t k0, uint64_t k1);
 
 #endif

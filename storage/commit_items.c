@@ -73,7 +73,7 @@ static int commit_resolve_items(struct commit_state *c, int64_t stored, const ui
                 rc = SQLITE_NOMEM;
                 break;
             }
-            i = batch__find(&b->items, id, (size_t)sqlite3_column_bytes(st, 1));
+            i = batch__find(b, &b->items, id, (size_t)sqlite3_column_bytes(st, 1));
             if (i != UINT32_MAX)
                 ret = commit_item_found(c, i, sqlite3_column_int64(st, 0), st, 2);
         }

@@ -42,7 +42,7 @@ static int commit_resolve_playlists(struct commit_state *c, int64_t stored)
                 rc = SQLITE_NOMEM;
                 break;
             }
-            p = batch__find(&b->playlists, id, (size_t)sqlite3_column_bytes(st, 1));
+            p = batch__find(b, &b->playlists, id, (size_t)sqlite3_column_bytes(st, 1));
             if (p == UINT32_MAX)
                 continue;
             if (key < 1 || key > (sqlite3_int64)UINT32_MAX) {

@@ -5,13 +5,18 @@
  */
 #include "storage/file_util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <zlib.h>
+
+#include "base/log.h"
 
 static atomic_uint tmp_counter;
 
@@ -133,4 +138,53 @@ out:
     if (dfd >= 0)
         close(dfd);
     return rc;
+}
+
+/* The writer's pid in a temp name ".<name>.tmp.<pid>.<n>", or 0 when the
+ * name is not one of ours. */
+static long temp_owner(const char *name)
+{
+    if (name[0] != '.')
+        return 0;
+    const char *t = strstr(name, ".tmp.");
+    if (!t)
+        return 0;
+    const char *last = NULL;
+    for (const char *p = t + 5; (p = strstr(p, ".tmp.")) != NULL; p += 5)
+        last = p; /* a name may itself contain ".tmp." */
+    if (last)
+        t = last;
+    char *end;
+    long pid = strtol(t + 5, &end, 10);
+    if (end == t + 5 || *end != '.' || pid <= 0)
+        return 0;
+    strtoul(end + 1, &end, 10);
+    return *end ? 0 : pid;
+}
+
+int file_remove_stale_temps(const char *dir, const char *label)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? 0 : -errno;
+    int removed = 0, rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        long pid = temp_owner(e->d_name);
+        /* our own pid is a dead predecessor's (pid reuse in containers):
+         * nothing of ours is writing yet */
+        int alive = pid && pid != (long)getpid() && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+        if (!pid || alive)
+            continue;
+        if (unlinkat(dirfd(d), e->d_name, 0) == 0) {
+            log_warn("startup: removed stale temp file %s%s (left by an interrupted write of "
+                     "process %ld)",
+                     label, e->d_name, pid);
+            removed++;
+        } else if (errno != ENOENT) {
+            rc = -errno;
+        }
+    }
+    closedir(d);
+    return rc ? rc : removed;
 }

@@ -31,6 +31,14 @@ int file_write_atomic(const char *dir, const char *name, void *header, size_t he
 int file_write_all(int fd, const void *buf, size_t len);
 int file_read_all(int fd, void *buf, size_t len);
 
+/* Removes the temp files ".<name>.tmp.<pid>.<n>" that file_write_atomic
+ * leaves in dir when its process dies mid-write (kill -9, OOM), except
+ * those of a process that is still alive (another itemvecd on the same
+ * state dir). Each removal is logged with label (e.g. "models/"). Call at
+ * start, before any writer runs. Returns the number removed (a missing dir
+ * is 0) or a negative errno. */
+int file_remove_stale_temps(const char *dir, const char *label);
+
 /* Whether name is acceptable for file_write_atomic. */
 int file_name_ok(const char *name);
 

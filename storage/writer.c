@@ -1,11 +1,14 @@
 /*
  * Single-writer FIFO over uv_queue_work (see writer.h). Only one op is on
  * the pool at a time, so the writer's SQLite handle is used by one thread
- * at a time even though that thread may change between ops.
+ * at a time even though that thread may change between ops. The queue
+ * counts what waits (ops and their write sets' bytes) for
+ * writer_try_submit's bound.
  */
 #include "base/thread.h"
 #include "storage/writer.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +21,8 @@ struct writer {
     struct writer_op *head, *tail;
     int running;
     unsigned pending;
+    unsigned waiting;       /* queued, not running */
+    uint64_t waiting_bytes; /* their bytes */
     unsigned since_checkpoint; /* writes since the last checkpoint */
     struct writer_op checkpoint;
     int checkpoint_queued;
@@ -75,6 +80,8 @@ static void writer__start(struct writer *w)
     w->head = op->next;
     if (!w->head)
         w->tail = NULL;
+    w->waiting--;
+    w->waiting_bytes -= op->bytes;
     w->running = 1;
     int rc = uv_queue_work(w->loop, &op->work, on_work, on_after_work);
     if (rc != 0) { /* cannot happen with a valid loop; fail the op rather than hang */
@@ -102,10 +109,11 @@ struct writer *writer_create(uv_loop_t *loop, const char *state_dir)
     return w;
 }
 
-void writer_submit(struct writer *w, struct writer_op *op, writer_fn fn, writer_done_fn done,
-                   void *arg)
+static void writer__queue(struct writer *w, struct writer_op *op, uint64_t bytes, writer_fn fn,
+                          writer_done_fn done, void *arg)
 {
     ASSERT_LOOP_THREAD();
+    op->bytes = bytes;
     op->fn = fn;
     op->done = done;
     op->arg = arg;
@@ -118,7 +126,39 @@ void writer_submit(struct writer *w, struct writer_op *op, writer_fn fn, writer_
         w->head = op;
     w->tail = op;
     w->pending++;
+    w->waiting++;
+    w->waiting_bytes += op->bytes;
     writer__start(w);
+}
+
+void writer_submit(struct writer *w, struct writer_op *op, writer_fn fn, writer_done_fn done,
+                   void *arg)
+{
+    writer__queue(w, op, 0, fn, done, arg);
+}
+
+int writer_try_submit(struct writer *w, struct writer_op *op, uint64_t bytes,
+                      const struct writer_limits *lim, writer_fn fn, writer_done_fn done,
+                      void *arg)
+{
+    if (lim && lim->max_waiting && w->waiting >= lim->max_waiting)
+        return -EBUSY;
+    if (lim && lim->max_waiting_bytes && w->waiting > 0 &&
+        (w->waiting_bytes + bytes > lim->max_waiting_bytes ||
+         w->waiting_bytes + bytes < bytes))
+        return -EBUSY;
+    writer__queue(w, op, bytes, fn, done, arg);
+    return 0;
+}
+
+unsigned writer_waiting(const struct writer *w)
+{
+    return w->waiting;
+}
+
+uint64_t writer_waiting_bytes(const struct writer *w)
+{
+    return w->waiting_bytes;
 }
 
 unsigned writer_pending(const struct writer *w)

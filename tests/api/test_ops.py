@@ -147,8 +147,9 @@ class Backup(unittest.TestCase):
             self.assertEqual(d.upload(rows).status, 200)
             r = d.request("POST", "/v1/admin/backup")
             self.assertEqual(r.status, 200, r)
-            path = r.json()["path"]
-            self.assertTrue(path.startswith(os.path.join(d.state_dir, "backups")))
+            rel = r.json()["path"]  # relative to the state dir: no internal paths in replies
+            self.assertTrue(rel.startswith("backups/"), rel)
+            path = os.path.join(d.state_dir, rel)
             counts = d.json("GET", "/v1/info")["counts"]
             self.assertEqual(d.request("GET", "/v1/admin/backup").status, 405)
             restored = tempfile.mkdtemp(prefix="itemvec-restore-")

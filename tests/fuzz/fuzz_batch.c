@@ -77,7 +77,7 @@ static void fb_check(struct batch *b, const struct fb_model *m)
         if (!m->seen[i])
             continue;
         n_items++;
-        k = batch__find(&b->items, id, fb_item(i, id));
+        k = batch__find(b, &b->items, id, fb_item(i, id));
         if (k == UINT32_MAX)
             abort();
         for (int f = 0; f < 2; f++) {
@@ -97,7 +97,7 @@ static void fb_check(struct batch *b, const struct fb_model *m)
         if (!m->n_members[p] && !m->declared[p])
             continue;
         n_pls++;
-        k = batch__find(&b->playlists, id, fb_playlist(p, id));
+        k = batch__find(b, &b->playlists, id, fb_playlist(p, id));
         if (k == UINT32_MAX || b->lists[k].n != m->n_members[p])
             abort();
         for (unsigned r = 0; r < m->n_members[p]; r++) {

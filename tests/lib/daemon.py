@@ -48,7 +48,8 @@ class Response:
 
 
 class Daemon:
-    def __init__(self, state_dir=None, config_text=None, args=(), env=None, keep_state=False):
+    def __init__(self, state_dir=None, config_text=None, args=(), env=None, keep_state=False,
+                 listen_host="127.0.0.1"):
         self.binary = os.environ.get("ITEMVECD")
         if not self.binary:
             raise RuntimeError("ITEMVECD is not set (run through ctest)")
@@ -61,6 +62,9 @@ class Daemon:
         self.proc = None
         self.port = None
         self.log_path = os.path.join(self.state_dir, "daemon.log")
+        # where it binds; requests always go to 127.0.0.1 (hostile tests bind
+        # 0.0.0.0 to exercise the non-loopback rules without leaving the host)
+        self.listen_host = listen_host
 
     def __enter__(self):
         self.start()
@@ -73,7 +77,7 @@ class Daemon:
 
     def start(self, wait=True):
         self.port = free_port()
-        cmd = [self.binary, "--listen", "127.0.0.1:%d" % self.port,
+        cmd = [self.binary, "--listen", "%s:%d" % (self.listen_host, self.port),
                "--state-dir", self.state_dir]
         conf = os.path.join(self.state_dir, "test.conf")
         with open(conf, "w") as f:

@@ -7,7 +7,11 @@
  * look-ahead (rows staged, applied later, long rows applied at once) is
  * checked here against the batch's internal layout (batch_internal.h),
  * since its mistakes would be wrong membership lists or a stale title.
+ * Hash flooding: under a known key (batch__set_key) ids built to share a
+ * slot make the table grow and then refuse (-EOVERFLOW) instead of probing
+ * quadratically, and a batch's random key really places the slots.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "base/siphash.h"
 #include "storage/batch.h"
 #include "storage/batch_internal.h"
 
@@ -109,7 +114,7 @@ static void test_many(void **state)
 /* The current title of item id in b, "" when none. */
 static const char *title_of(struct batch *b, const char *id)
 {
-    uint32_t i = batch__find(&b->items, id, strlen(id));
+    uint32_t i = batch__find(b, &b->items, id, strlen(id));
     assert_true(i != UINT32_MAX);
     return b->item[i].title ? b->texts.str[b->item[i].title - 1] : "";
 }
@@ -117,7 +122,7 @@ static const char *title_of(struct batch *b, const char *id)
 /* The batch item indices of playlist pl, as ids joined by ','. */
 static void members_of(struct batch *b, const char *pl, char *out, size_t cap)
 {
-    uint32_t p = batch__find(&b->playlists, pl, strlen(pl));
+    uint32_t p = batch__find(b, &b->playlists, pl, strlen(pl));
     size_t n = 0;
 
     assert_true(p != UINT32_MAX);
@@ -182,6 +187,105 @@ static void test_lookahead_unflushed(void **state)
     batch_destroy(b);
 }
 
+/* Writes into out (>= 16 bytes) the k-th id whose SipHash-1-3 under key
+ * has its low `bits` bits zero, searching from *next. */
+static size_t colliding_id(const struct siphash_key *key, unsigned bits, uint64_t *next,
+                           char *out)
+{
+    for (;; (*next)++) {
+        int n = snprintf(out, 16, "c%llu", (unsigned long long)*next);
+        if ((siphash13(key, out, (size_t)n) & ((UINT64_C(1) << bits) - 1)) == 0) {
+            (*next)++;
+            return (size_t)n;
+        }
+    }
+}
+
+/* The longest run of occupied slots in t. */
+static size_t longest_run(const struct batch__strtab *t)
+{
+    size_t best = 0, run = 0;
+
+    for (size_t i = 0; i <= (size_t)t->mask; i++) {
+        run = t->slots[i].idx1 ? run + 1 : 0;
+        if (run > best)
+            best = run;
+    }
+    return best;
+}
+
+/* 700 ids that share a slot under the batch's (known) key: a run longer
+ * than the probe bound (512) makes the table grow past what its load needs,
+ * and once it is sparse the batch refuses with -EOVERFLOW; the control
+ * (700 other ids) goes in with short runs. The old fixed hash let such
+ * ids in with one probe more per id: n^2/2 probes. */
+static void test_collisions_bounded(void **state)
+{
+    const struct siphash_key key = {UINT64_C(0x1234567890abcdef), UINT64_C(0x0fedcba987654321)};
+    struct batch *b = batch_create(), *ctl = batch_create();
+    uint64_t next = 0;
+    char id[16];
+    int rc = 0, i;
+
+    (void)state;
+    batch__set_key(b, key.k0, key.k1);
+    batch__set_key(ctl, key.k0, key.k1);
+    for (i = 0; i < 700 && rc == 0; i++) {
+        size_t n = colliding_id(&key, 14, &next, id);
+        rc = batch_add(b, "p", 1, id, n, NULL, 0, NULL, 0);
+        if (rc == 0)
+            rc = batch_flush(b);
+        /* Never a run much past the bound, whatever the table size. */
+        if (b->items.slots)
+            assert_true(longest_run(&b->items) <= 512 + 1);
+    }
+    assert_int_equal(rc, -EOVERFLOW);
+    assert_true(i > 512); /* refused only past the bound */
+    /* It grew past the 1024 slots its load needed before refusing. */
+    assert_true((size_t)b->items.mask + 1 >= 4096);
+    assert_int_equal(batch_add(b, "p", 1, "x", 1, NULL, 0, NULL, 0), -EOVERFLOW); /* sticky */
+
+    for (i = 0; i < 700; i++) {
+        int n = snprintf(id, sizeof id, "r%d", i);
+        assert_int_equal(batch_add(ctl, "p", 1, id, (size_t)n, NULL, 0, NULL, 0), 0);
+    }
+    assert_int_equal(batch_items(ctl), 700);
+    assert_int_equal((size_t)ctl->items.mask + 1, 1024);
+    assert_true(longest_run(&ctl->items) < 64);
+    batch_destroy(b);
+    batch_destroy(ctl);
+}
+
+/* Each batch draws its own key, and the key decides the slots: the same
+ * ids land in different places in two batches. */
+static void test_key_places_slots(void **state)
+{
+    struct batch *a = batch_create(), *b = batch_create();
+    char id[16];
+    size_t same = 0;
+
+    (void)state;
+    assert_false(a->key.k0 == b->key.k0 && a->key.k1 == b->key.k1);
+    for (int i = 0; i < 1000; i++) {
+        int n = snprintf(id, sizeof id, "%d", i);
+        assert_int_equal(batch_add(a, "p", 1, id, (size_t)n, NULL, 0, NULL, 0), 0);
+        assert_int_equal(batch_add(b, "p", 1, id, (size_t)n, NULL, 0, NULL, 0), 0);
+    }
+    assert_int_equal(batch_items(a), 1000);
+    assert_int_equal(batch_items(b), 1000);
+    assert_int_equal(a->items.mask, b->items.mask);
+    for (size_t s = 0; s <= a->items.mask; s++)
+        same += a->items.slots[s].idx1 && a->items.slots[s].idx1 == b->items.slots[s].idx1;
+    assert_true(same < 100); /* ~1000/2048 expected by chance for the same item */
+    for (int i = 0; i < 1000; i++) {
+        int n = snprintf(id, sizeof id, "%d", i);
+        assert_true(batch__find(a, &a->items, id, (size_t)n) == (uint32_t)i);
+        assert_true(batch__find(b, &b->items, id, (size_t)n) == (uint32_t)i);
+    }
+    batch_destroy(a);
+    batch_destroy(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -191,6 +295,8 @@ int main(void)
         cmocka_unit_test(test_many),
         cmocka_unit_test(test_lookahead_order),
         cmocka_unit_test(test_lookahead_unflushed),
+        cmocka_unit_test(test_collisions_bounded),
+        cmocka_unit_test(test_key_places_slots),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

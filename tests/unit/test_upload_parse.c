@@ -596,13 +596,20 @@ static int probe_cb(void *ud, const struct upload_row *r, struct upload_error *e
  * line waits in the parser's buffer) gave rows that all borrow the body's
  * own bytes, which only the fast path does (jansson hands out its copies
  * and prints integers into a buffer); 'J' otherwise. */
+static char path_of_max(enum upload_format fmt, const char *body, size_t max_record);
+
 static char path_of(enum upload_format fmt, const char *body)
+{
+    return path_of_max(fmt, body, MAXREC);
+}
+
+static char path_of_max(enum upload_format fmt, const char *body, size_t max_record)
 {
     size_t len = strlen(body);
     char *copy = malloc(len + 2);
     struct probe pr = {0};
     struct upload_error err;
-    struct upload_parser *p = upload_parser_create(fmt, MAXREC, probe_cb, &pr);
+    struct upload_parser *p = upload_parser_create(fmt, max_record, probe_cb, &pr);
 
     assert_non_null(p);
     assert_non_null(copy);
@@ -701,6 +708,132 @@ static void test_json_fast_long(void **state)
 }
 
 /* Shapes the fast path leaves to jansson: same rows, errors and messages. */
+/* Records with more items than the fast path's descriptor window
+ * (UPLOAD__JF_WINDOW): the items past it are scanned again when emitted and
+ * must come out exactly as the jansson path gives them (check_ex compares
+ * both, in every chunking), lines and columns included. */
+static void test_json_fast_window(void **state)
+{
+    size_t cap = 64 * 1024, n = 0, m = 0;
+    char *body = malloc(cap), *rows = malloc(cap), *nd = malloc(cap + 8);
+    const int items = 2 * UPLOAD__JF_WINDOW + 37;
+
+    (void)state;
+    n += (size_t)sprintf(body + n, "{\"items\":[");
+    for (int k = 0; k < items; k++) {
+        const char *sep = k ? (k % 50 == 0 ? ",\n  " : ", ") : "";
+        if (k % 5 == 0)
+            n += (size_t)sprintf(body + n, "%s{\"title\":\"S%d\",\"id\":%d}", sep, k, k);
+        else if (k % 5 == 1)
+            n += (size_t)sprintf(body + n, "%s%d", sep, -k);
+        else
+            n += (size_t)sprintf(body + n, "%s\"i%d\"", sep, k);
+    }
+    n += (size_t)sprintf(body + n, "],\n \"id\":\"w\"}");
+    assert_true(n < cap - 16);
+    /* As a pretty-printed JSON array element: rows carry their item's line. */
+    snprintf(nd, cap + 8, "[%s]", body);
+    for (int k = 0; k < items; k++) {
+        int line = 1 + k / 50;
+        if (k % 5 == 0)
+            m += (size_t)sprintf(rows + m, "%d:w|%d|S%d|~|1\n", line, k, k);
+        else if (k % 5 == 1)
+            m += (size_t)sprintf(rows + m, "%d:w|%d|~|~|0\n", line, -k);
+        else
+            m += (size_t)sprintf(rows + m, "%d:w|i%d|~|~|0\n", line, k);
+    }
+    struct result r = run(JSON, nd, strlen(nd), 1 << 20, NULL, NULL, 0);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.rows, rows);
+    free(r.rows);
+    g_fast_off = 1;
+    r = run(JSON, nd, strlen(nd), 1 << 20, NULL, NULL, 0);
+    g_fast_off = 0;
+    assert_string_equal(r.rows, rows);
+    free(r.rows);
+    for (unsigned seed = 1; seed <= 5; seed++) {
+        unsigned st = seed;
+        r = run(JSON, nd, strlen(nd), 1 << 20, chunk_random, &st, 0);
+        assert_string_equal(r.rows, rows);
+        free(r.rows);
+    }
+    assert_int_equal(path_of_max(JSON, nd, 1 << 20), 'F');
+    /* A callback error on an item past the window stops there, as jansson's
+     * path does. */
+    r = run(JSON, nd, strlen(nd), 1 << 20, NULL, NULL, UPLOAD__JF_WINDOW + 10);
+    g_fast_off = 1;
+    struct result j = run(JSON, nd, strlen(nd), 1 << 20, NULL, NULL, UPLOAD__JF_WINDOW + 10);
+    g_fast_off = 0;
+    assert_true(r.rc < 0);
+    same_result(&r, &j, "callback error past the window");
+    free(r.rows);
+    free(j.rows);
+    free(body);
+    free(rows);
+    free(nd);
+}
+
+static int count_cb(void *ud, const struct upload_row *r, struct upload_error *err)
+{
+    (void)r;
+    (void)err;
+    ++*(unsigned long *)ud;
+    return 0;
+}
+
+/* What a parser holds does not grow with the number of fields or items
+ * in a record (issue 12, finding 3: a record of 1 MB of commas held 32
+ * bytes per comma; one of 1 MB of `1,` 72 bytes per item): only the
+ * record buffer, at most twice what the record needs, plus a fixed part. */
+static void test_memory_per_record(void **state)
+{
+    const size_t fields = 200000;
+    size_t len = 0;
+    char *body = malloc(8 * fields + 64);
+    unsigned long rows = 0;
+    struct upload_error err;
+    struct upload_parser *p;
+
+    (void)state;
+    /* CSV: 200 k columns in the header and in the one row. */
+    len += (size_t)sprintf(body, "playlist_id,item_id");
+    for (size_t k = 0; k < fields; k++)
+        body[len++] = ',';
+    len += (size_t)sprintf(body + len, "\np,i");
+    for (size_t k = 0; k < fields; k++)
+        body[len++] = ',';
+    body[len++] = '\n';
+    p = upload_parser_create(CSV, 1 << 20, count_cb, &rows);
+    for (size_t off = 0; off < len; off += 4096)
+        assert_int_equal(upload_parser_feed(p, body + off, len - off < 4096 ? len - off : 4096,
+                                            &err), 0);
+    assert_int_equal(upload_parser_finish(p, &err), 0);
+    assert_int_equal(rows, 1);
+    assert_true(upload_parser_memory(p) < 4096);
+    upload_parser_destroy(p);
+
+    /* NDJSON: one line of 200 k items, fast path and jansson path. */
+    for (int fast_off = 0; fast_off <= 1; fast_off++) {
+        len = (size_t)sprintf(body, "{\"id\":\"p\",\"items\":[1");
+        for (size_t k = 1; k < fields; k++) {
+            body[len++] = ',';
+            body[len++] = '1';
+        }
+        len += (size_t)sprintf(body + len, "]}\n");
+        rows = 0;
+        p = upload_parser_create(NDJSON, 1 << 20, count_cb, &rows);
+        p->j_fast_off = fast_off;
+        for (size_t off = 0; off < len; off += 4096)
+            assert_int_equal(upload_parser_feed(p, body + off,
+                                                len - off < 4096 ? len - off : 4096, &err), 0);
+        assert_int_equal(upload_parser_finish(p, &err), 0);
+        assert_int_equal(rows, fields);
+        assert_true(upload_parser_memory(p) <= 2 * len + 64 * 1024);
+        upload_parser_destroy(p);
+    }
+    free(body);
+}
+
 static void test_json_fast_fallback(void **state)
 {
     (void)state;
@@ -835,7 +968,8 @@ int main(void)
         cmocka_unit_test(test_ndjson_items),     cmocka_unit_test(test_ndjson_errors),
         cmocka_unit_test(test_json_array),       cmocka_unit_test(test_json_errors),
         cmocka_unit_test(test_json_fast_shapes), cmocka_unit_test(test_json_fast_long),
-        cmocka_unit_test(test_json_fast_fallback),
+        cmocka_unit_test(test_json_fast_fallback), cmocka_unit_test(test_json_fast_window),
+        cmocka_unit_test(test_memory_per_record),
         cmocka_unit_test(test_json_fast_callback_error),
         cmocka_unit_test(test_content_type),     cmocka_unit_test(test_misc),
     };
