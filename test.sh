@@ -34,7 +34,7 @@ if [ "${1:-}" != "--quick" ]; then
     -DITEMVEC_SANITIZE=ON
   echo "== ThreadSanitizer build (clang): job system, kernels, serving =="
   TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" run_suite build-tsan \
-    "unit_test_(cooc|wals|knn|loader|pipeline|thread)|api_test_(jobs|models)" \
+    "unit_test_(cooc|wals|knn|loader|pipeline|thread)|api_test_(jobs|models|import)" \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang -DITEMVEC_TSAN=ON
 fi
 echo "test.sh: all suites passed"

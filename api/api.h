@@ -79,7 +79,7 @@ struct api_req {
 
     /* handler state, freed with the request */
     void *state;
-    void (*state_free)(void *state);
+    void (*state_destroy)(void *state);
 };
 
 /* Path parameter i (decoded, NUL-terminated), borrowed. */
@@ -132,7 +132,7 @@ json_t *api_body_json(struct api_req *req);
 
 /* Allocates zeroed handler state of size bytes, freed with the request by
  * free_fn (NULL: free). On ENOMEM replies 503 and returns NULL. */
-void *api_state_new(struct api_req *req, size_t size, void (*free_fn)(void *));
+void *api_state_create(struct api_req *req, size_t size, void (*free_fn)(void *));
 
 /* Replies 503 "out of memory" with Retry-After: 1. */
 void api_reply_oom(struct api_req *req);
@@ -156,6 +156,10 @@ void api_playlist_get(struct api_req *req);
 void api_playlist_put(struct api_req *req);
 void api_playlist_delete(struct api_req *req);
 void api_item_get(struct api_req *req);
+void api_ui_redirect(struct api_req *req);
+void api_ui_get(struct api_req *req);
+void api_openapi_get(struct api_req *req);
+void api_items_search(struct api_req *req);
 void api_jobs_post(struct api_req *req);
 void api_jobs_list(struct api_req *req);
 void api_job_get(struct api_req *req);
@@ -175,5 +179,10 @@ void api_recommend(struct api_req *req);
 int api_upload_begin(struct api_req *req);
 int api_upload_chunk(struct api_req *req, const char *data, size_t len);
 void api_upload_finish(struct api_req *req);
+int api_pmi_import_begin(struct api_req *req);
+int api_model_import_begin(struct api_req *req);
+int api_import_chunk(struct api_req *req, const char *data, size_t len);
+void api_import_finish(struct api_req *req);
+void api_pmi_sql(struct api_req *req);
 
 #endif

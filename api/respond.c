@@ -52,7 +52,7 @@ const char *api_query(struct api_req *req, const char *key)
     return dec;
 }
 
-void api__query_free(struct api_req *req)
+void api__query_deinit(struct api_req *req)
 {
     while (req->query_copies) {
         struct api_strnode *n = req->query_copies;
@@ -98,7 +98,7 @@ void api_add_header(struct api_req *req, const char *name, const char *value)
     req->headers = h;
 }
 
-void api__headers_free(struct api_req *req)
+void api__headers_deinit(struct api_req *req)
 {
     while (req->headers) {
         struct api_header *h = req->headers;
@@ -222,7 +222,7 @@ json_t *api_body_json(struct api_req *req)
     return doc;
 }
 
-void *api_state_new(struct api_req *req, size_t size, void (*free_fn)(void *))
+void *api_state_create(struct api_req *req, size_t size, void (*free_fn)(void *))
 {
     void *st = calloc(1, size);
     if (!st) {
@@ -230,6 +230,6 @@ void *api_state_new(struct api_req *req, size_t size, void (*free_fn)(void *))
         return NULL;
     }
     req->state = st;
-    req->state_free = free_fn ? free_fn : free;
+    req->state_destroy = free_fn ? free_fn : free;
     return st;
 }

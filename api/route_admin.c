@@ -222,7 +222,7 @@ void api_admin_backup(struct api_req *req)
     }
     b->req = req;
     req->state = b;
-    req->state_free = free;
+    req->state_destroy = free;
     b->keep = req->app->cfg.backup_keep;
     snprintf(b->state_dir, sizeof b->state_dir, "%s", req->app->cfg.state_dir);
     jobs_format_time(jobs_now_ms(), b->name, sizeof b->name);

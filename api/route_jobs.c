@@ -87,7 +87,7 @@ void api_jobs_post(struct api_req *req)
     }
     st->req = req;
     req->state = st;
-    req->state_free = free;
+    req->state_destroy = free;
     int rc = jobs_submit(req->app->jobs, json_string_value(type), json_object_get(doc, "params"),
                          &err, &st->job, submit_done, st);
     json_decref(doc);
@@ -225,7 +225,7 @@ void api_job_cancel(struct api_req *req)
     st->req = req;
     snprintf(st->id, sizeof st->id, "%s", id);
     req->state = st;
-    req->state_free = free;
+    req->state_destroy = free;
     int rc = jobs_cancel(req->app->jobs, id, cancel_durable, st);
     if (rc == -ENOENT) {
         api_reply_problem(req, 404, "not-found", "Not Found", NULL, "no job with this id");

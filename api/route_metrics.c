@@ -212,7 +212,7 @@ void api_metrics_get(struct api_req *req)
             if (json_array_size(l))
                 loss = json_number_value(json_array_get(l, json_array_size(l) - 1));
             json_decref(l);
-            store_model_clear(&m);
+            store_model_deinit(&m);
         }
     }
     help(&t, "itemvecd_training_loss", "gauge",

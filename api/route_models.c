@@ -41,9 +41,15 @@ static json_t *model_json(const struct store_model *m, int details)
 {
     char t[40];
     jobs_format_time(m->created_ms, t, sizeof t);
-    json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:I,s:b}", "id", m->id, "job", m->job, "created_at",
-                          t, "dimensions", (json_int_t)m->dimensions, "items",
-                          (json_int_t)m->items, "active", m->active);
+    /* imported models (jobs/import_model.c) have no job and params.source */
+    json_t *pj = m->params ? json_loads(m->params, 0, NULL) : NULL;
+    const char *src = json_string_value(json_object_get(pj, "source"));
+    json_t *o = json_pack("{s:s,s:o,s:s,s:s,s:I,s:I,s:b}", "id", m->id, "job",
+                          m->job && *m->job ? json_string(m->job) : json_null(), "source",
+                          src ? src : "train", "created_at", t, "dimensions",
+                          (json_int_t)m->dimensions, "items", (json_int_t)m->items, "active",
+                          m->active);
+    json_decref(pj);
     if (details) {
         json_object_set_new(o, "pmi_job", api_json_str(m->pmi_job));
         json_t *p = m->params ? json_loads(m->params, 0, NULL) : NULL;
@@ -131,7 +137,7 @@ void api_model_get(struct api_req *req)
     char stage[32];
     if (serving_loading(req->app, m.id, &frac, stage, sizeof stage))
         json_object_set_new(o, "loading", json_pack("{s:f,s:s}", "fraction", frac, "stage", stage));
-    store_model_clear(&m);
+    store_model_deinit(&m);
     api_reply_json(req, 200, o);
 }
 
@@ -146,7 +152,7 @@ struct model_op {
 /* Queues fn(store, op) on the writer for the path's model; done answers. */
 static void model_write(struct api_req *req, writer_fn fn, writer_done_fn done)
 {
-    struct model_op *st = api_state_new(req, sizeof *st, NULL);
+    struct model_op *st = api_state_create(req, sizeof *st, NULL);
     if (!st)
         return;
     st->req = req;
@@ -173,7 +179,7 @@ static void activated(void *arg, struct served_model *m, int rc)
         struct store_model rec;
         if (store_model_get(req->app->store, st->id, &rec) == 0) {
             api_reply_json(req, 200, model_json(&rec, 0));
-            store_model_clear(&rec);
+            store_model_deinit(&rec);
         } else {
             api_reply_problem(req, 404, "not-found", "Not Found", NULL, "no model with this id");
         }
@@ -198,7 +204,7 @@ void api_model_activate(struct api_req *req)
     struct store_model m;
     if (model_from_path(req, &m) != 0)
         return;
-    store_model_clear(&m);
+    store_model_deinit(&m);
     model_write(req, activate_fn, activate_stored);
 }
 
@@ -247,7 +253,7 @@ struct export {
     size_t line_off;
 };
 
-static void export_free(void *p)
+static void export_destroy(void *p)
 {
     struct export *x = p;
     if (x->gzip)
@@ -407,13 +413,13 @@ static void export_ready(void *arg, struct served_model *m, int rc)
     x->gzip = gz;
     if (gz && deflateInit2(&x->zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
         x->gzip = 0;
-        export_free(x);
+        export_destroy(x);
         api_reply_problem(req, 500, "gzip", "Internal Server Error", NULL, "deflateInit failed");
         api_req_resume(req);
         return;
     }
     struct MHD_Response *resp = MHD_create_response_from_callback(
-        MHD_SIZE_UNKNOWN, 64 * 1024, export_reader, x, export_free);
+        MHD_SIZE_UNKNOWN, 64 * 1024, export_reader, x, export_destroy);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/x-ndjson");
     if (gz)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
@@ -431,7 +437,7 @@ static void export_start(struct api_req *req, const char *model)
     er->req = req;
     snprintf(er->model, sizeof er->model, "%s", model ? model : "");
     req->state = er;
-    req->state_free = free;
+    req->state_destroy = free;
     api_req_suspend(req);
     serving_get(req->app, er->model, export_ready, er);
 }
@@ -441,7 +447,7 @@ void api_model_embeddings(struct api_req *req)
     struct store_model m;
     if (model_from_path(req, &m) != 0)
         return;
-    store_model_clear(&m);
+    store_model_deinit(&m);
     export_start(req, api_param(req, 0));
 }
 

@@ -135,7 +135,7 @@ void api_playlist_get(struct api_req *req)
     for (size_t i = 0; i < pl.n_items; i++)
         json_array_append_new(items, item_json(&pl.items[i]));
     json_t *body = json_pack("{s:o,s:o}", "id", api_json_str(pl.id), "items", items);
-    store_playlist_clear(&pl);
+    store_playlist_deinit(&pl);
     api_reply_json(req, 200, body);
 }
 
@@ -150,7 +150,7 @@ struct put_state {
     char *id;
 };
 
-static void put_free(void *p)
+static void put_destroy(void *p)
 {
     struct put_state *st = p;
     batch_destroy(st->batch);
@@ -264,13 +264,13 @@ void api_playlist_put(struct api_req *req)
     struct put_state *st = calloc(1, sizeof *st);
     if (!st || !(st->batch = batch_create()) || !(st->id = strdup(id))) {
         if (st)
-            put_free(st);
+            put_destroy(st);
         json_decref(doc);
         api_reply_oom(req);
         return;
     }
     req->state = st;
-    req->state_free = put_free;
+    req->state_destroy = put_destroy;
     st->req = req;
     st->rows.batch = st->batch;
     st->rows.max_rows = (uint64_t)req->app->cfg.max_upload_rows;
@@ -321,7 +321,7 @@ struct delete_state {
     char *id;
 };
 
-static void delete_free(void *p)
+static void delete_destroy(void *p)
 {
     struct delete_state *st = p;
     free(st->id);
@@ -359,7 +359,7 @@ void api_playlist_delete(struct api_req *req)
     }
     st->req = req;
     req->state = st;
-    req->state_free = delete_free;
+    req->state_destroy = delete_destroy;
     api_req_suspend(req);
     (void)api__writer_submit(req, &st->op, 0, delete_fn, delete_done, st);
 }

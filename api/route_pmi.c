@@ -40,7 +40,7 @@ struct pmi_req {
     const char *job;
 };
 
-static void pmi_req_free(void *p)
+static void pmi_req_destroy(void *p)
 {
     struct pmi_req *pr = p;
     free(pr->item_id);
@@ -106,7 +106,7 @@ static struct pmi_req *pmi_req_new(struct api_req *req, int64_t limit)
     pr->limit = limit;
     pr->job = api_query(req, "job");
     req->state = pr;
-    req->state_free = pmi_req_free;
+    req->state_destroy = pmi_req_destroy;
     return pr;
 }
 
@@ -188,13 +188,13 @@ void api_item_cooccurrences(struct api_req *req)
         return;
     struct pmi_req *pr = pmi_req_new(req, k);
     if (!pr) {
-        store_item_clear(&it);
+        store_item_deinit(&it);
         return;
     }
     pr->item_key = it.key;
     pr->item_id = it.id;
     it.id = NULL;
-    store_item_clear(&it);
+    store_item_deinit(&it);
     api_req_suspend(req);
     api__pmi_get(req, pr->job, cooc_ready, pr);
 }

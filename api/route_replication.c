@@ -85,7 +85,7 @@ void api_replication_active(struct api_req *req)
                                  (json_int_t)m->data.crc, "items", (json_int_t)m->data.n,
                                  "dimensions", (json_int_t)m->data.dimensions, "ann", ann, "index",
                                  served_model_index_kind(m)));
-    store_model_clear(&rec);
+    store_model_deinit(&rec);
 }
 
 static void reply_fd_file(struct api_req *req, const char *path)
@@ -141,7 +141,7 @@ void api_replication_file(struct api_req *req)
         snprintf(path, sizeof path, "%s/models/%s.%s", req->app->cfg.state_dir, rec.file, part);
     else
         ok = 0;
-    store_model_clear(&rec);
+    store_model_deinit(&rec);
     if (!ok)
         api_reply_problem(req, 404, "not-found", "Not Found", NULL,
                           "part must be model, names, ann, ann-cos or ann-dot");

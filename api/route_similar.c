@@ -4,14 +4,21 @@
  * memory: cosine similarity of its embeddings, i.e. dot products of the
  * L2-normalised vectors, as the blueprint's ANN index ranks; ties by id.
  * With k <= serving.topk it is a lookup in the precomputed lists.
- * source=cooc|pmi answers from a PMI job's matrix instead: neighbours by
- * co-occurrence count, or by the seed's score cooc·pmi.
+ * source=cooc|pmi|rp3 answers from a PMI job's matrix instead: neighbours
+ * by co-occurrence count (times freq^pop_weight), by the seed's score
+ * cooc·pmi, or by the random walk rp3 (alpha, beta); ml/scores.h.
+ * source=auto serves what the newest succeeded evaluate job with a sweep
+ * chose ("best" for similar, "best_continuation" for recommend), else
+ * the config's serving.default_source; the answer names what it served.
+ * POST /v1/recommend takes every source: a matrix source scores a
+ * candidate by the sum of its scores against the input items.
  * When the model (or matrix) is in memory the answer is computed in the
  * handler; otherwise the request waits, suspended, for the load. Every
  * ranking is serving/neighbours.c's (the evaluate job ranks through it
  * too); its only runtime error, out of memory, answers 503.
  */
 #include <errno.h>
+#include <math.h>
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +28,8 @@
 #include "api/jbuf.h"
 #include "api/server_internal.h"
 #include "conf/app.h"
+#include "jobs/jobs.h"
+#include "jobs/sweep.h"
 #include "serving/neighbours.h"
 #include "serving/pmi_cache.h"
 #include "serving/serving.h"
@@ -29,14 +38,23 @@
 #define MAX_K SERVING_MAX_K
 #define MAX_INPUT_ITEMS 1000
 
+/* How source=auto decided (the answer's "auto" member). */
+enum auto_from { AUTO_NONE, AUTO_EVALUATE, AUTO_CONFIG };
+
 struct sim_req {
     struct api_req *req;
     enum serving_source source;
     enum serving_metric metric; /* dot: inner product of the raw embeddings */
+    struct score_params sp;     /* a matrix source's params */
+    int show_params;            /* the answer names the params (rp3, auto, or given) */
+    enum auto_from auto_from;
+    char auto_job[32];          /* AUTO_EVALUATE: the evaluate job */
+    const char *job;            /* ?job= / "job": the PMI job (NULL: newest) */
     uint32_t k;
     int in_handler; /* the callback ran before the handler returned */
     int answered;
     char *item;     /* similar: the item id */
+    char *job_copy; /* recommend: the body's "job", owned */
     int64_t item_key;
     const char *model;
     /* recommend */
@@ -44,10 +62,11 @@ struct sim_req {
     int exact; /* ?exact=true: the exact path even when the model has an ANN index */
 };
 
-static void sim_free(void *p)
+static void sim_destroy(void *p)
 {
     struct sim_req *s = p;
     free(s->item);
+    free(s->job_copy);
     json_decref(s->items);
     json_decref(s->exclude);
     free(s);
@@ -88,6 +107,157 @@ static void reply_query_error(struct api_req *req, int rc)
     else
         api_reply_problem(req, 500, "internal", "Internal Server Error", NULL,
                           "the neighbour query failed: %s", strerror(-rc));
+}
+
+/* ---- sources, their params and source=auto ---- */
+
+static enum serving_source serving_of(enum score_source s)
+{
+    return s == SCORE_COOC ? SERVING_SOURCE_COOC
+           : s == SCORE_PMI ? SERVING_SOURCE_PMI
+                            : SERVING_SOURCE_RP3;
+}
+
+static enum score_source score_of(enum serving_source s)
+{
+    return s == SERVING_SOURCE_COOC ? SCORE_COOC : s == SERVING_SOURCE_PMI ? SCORE_PMI : SCORE_RP3;
+}
+
+/* The answer's "auto" member: what decided the source. */
+static json_t *auto_json(const struct sim_req *s)
+{
+    if (s->auto_from == AUTO_EVALUATE)
+        return json_pack("{s:s,s:s}", "from", "evaluate", "job", s->auto_job);
+    return json_pack("{s:s,s:s}", "from", "config", "key", "serving.default_source");
+}
+
+/* Adds "params" and "auto" to a matrix source's answer, as they apply. */
+static void describe_json(const struct sim_req *s, json_t *o)
+{
+    if (s->show_params)
+        json_object_set_new(o, "params", sweep_params_json(&s->sp));
+    if (s->auto_from != AUTO_NONE)
+        json_object_set_new(o, "auto", auto_json(s));
+}
+
+/* source=auto: the newest succeeded evaluate job's choice under key
+ * ("best" or "best_continuation"), else serving.default_source with its
+ * default params. */
+static void resolve_auto(struct sim_req *s, const char *key)
+{
+    struct app *app = s->req->app;
+    json_t *choice =
+        jobs_latest_result_member(app->jobs, "evaluate", key, s->auto_job, sizeof s->auto_job);
+    enum score_source ss;
+    if (choice && sweep_choice_parse(choice, &s->sp) == 0) {
+        s->source = serving_of(s->sp.source);
+        s->auto_from = AUTO_EVALUATE;
+    } else {
+        s->auto_from = AUTO_CONFIG;
+        if (sweep_source_parse(app->cfg.serving_default_source, &ss) == 0) {
+            score_params_init(&s->sp, ss);
+            s->source = serving_of(ss);
+        } else {
+            s->source = SERVING_SOURCE_EMBEDDING;
+        }
+    }
+    json_decref(choice);
+    s->show_params = s->source != SERVING_SOURCE_EMBEDDING;
+}
+
+static const char *const param_names[] = {"pop_weight", "alpha", "beta"};
+
+/* Whether param p (an index into param_names) belongs to source. */
+static int param_applies(int p, enum serving_source source)
+{
+    return (p == 0 && source == SERVING_SOURCE_COOC) || (p > 0 && source == SERVING_SOURCE_RP3);
+}
+
+static double *param_slot(struct score_params *sp, int p)
+{
+    return p == 0 ? &sp->pop_weight : p == 1 ? &sp->alpha : &sp->beta;
+}
+
+static void param_bounds(int p, double *lo, double *hi)
+{
+    *lo = p == 0 ? SCORE_POP_WEIGHT_MIN : p == 1 ? SCORE_ALPHA_MIN : SCORE_BETA_MIN;
+    *hi = p == 0 ? SCORE_POP_WEIGHT_MAX : p == 1 ? SCORE_ALPHA_MAX : SCORE_BETA_MAX;
+}
+
+/* Sets s->source from a source name (NULL or "": embedding); -EINVAL for
+ * an unknown one. "auto" sets auto_from to AUTO_CONFIG as a marker, the
+ * caller resolves it once the params are checked. */
+static int source_from_name(struct sim_req *s, const char *src)
+{
+    enum score_source ss;
+    if (!src || !*src || strcmp(src, "embedding") == 0) {
+        s->source = SERVING_SOURCE_EMBEDDING;
+    } else if (strcmp(src, "auto") == 0) {
+        s->auto_from = AUTO_CONFIG;
+    } else if (sweep_source_parse(src, &ss) == 0) {
+        score_params_init(&s->sp, ss);
+        s->source = serving_of(ss);
+        s->show_params = ss == SCORE_RP3;
+    } else {
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* Checks a source param's value (text from the query string, or a JSON
+ * number) and stores it; the detail of the refusal in why. */
+static int param_set(struct sim_req *s, int p, const char *text, json_t *num, char *why,
+                     size_t size)
+{
+    if (s->auto_from != AUTO_NONE || s->source == SERVING_SOURCE_EMBEDDING ||
+        !param_applies(p, s->source)) {
+        snprintf(why, size, "%s applies to source=%s only%s", param_names[p],
+                 p == 0 ? "cooc" : "rp3",
+                 s->auto_from != AUTO_NONE ? " (source=auto serves its own choice's params)" : "");
+        return -EINVAL;
+    }
+    double lo, hi, x;
+    char *end = NULL;
+    param_bounds(p, &lo, &hi);
+    if (text) {
+        x = strtod(text, &end);
+        if (!*text || *end)
+            x = NAN;
+    } else {
+        x = json_is_number(num) ? json_number_value(num) : NAN;
+    }
+    if (!isfinite(x) || x < lo || x > hi) {
+        snprintf(why, size, "%s must be a number in %g..%g", param_names[p], lo, hi);
+        return -EINVAL;
+    }
+    *param_slot(&s->sp, p) = x;
+    s->show_params = 1;
+    return 0;
+}
+
+/* A PMI result that cannot be had: 409 (none) or 500. */
+static void reply_no_pmi(struct api_req *req, int rc)
+{
+    if (rc == -ENOENT)
+        api_reply_problem(req, 409, "no-pmi-job", "Conflict", NULL,
+                          "no succeeded pmi job (or not the one named by ?job=)");
+    else
+        api_reply_problem(req, 500, "pmi-load", "Internal Server Error", NULL,
+                          "cannot load the PMI result: %s", strerror(-rc));
+}
+
+/* A failed matrix query: rp3 on a result without playlists is the
+ * caller's conflict (409); else as reply_query_error. */
+static void reply_matrix_error(struct api_req *req, const struct pmi_matrix *m, int rc)
+{
+    if (rc == -ENODATA)
+        api_reply_problem(req, 409, "no-playlists-in-pmi-job", "Conflict", NULL,
+                          "source=rp3 needs the playlists of the pmi job, and pmi job %s has "
+                          "none (an imported table, or computed by an older version): run a "
+                          "pmi job",
+                          m->job);
+    else
+        reply_query_error(req, rc);
 }
 
 /* ---- similar from a model ---- */
@@ -169,12 +339,25 @@ static void similar_model_ready(void *arg, struct served_model *m, int rc)
         uint32_t idx[MAX_K];
         double score[MAX_K];
         int n = serving_neighbours_query(&src, &q, idx, score);
+        char *tail = NULL;
+        if (s->auto_from != AUTO_NONE) {
+            json_t *a = json_pack("{s:o}", "auto", auto_json(s));
+            tail = json_dumps(a, JSON_COMPACT);
+            json_decref(a);
+            if (tail) {
+                tail[strlen(tail) - 1] = '\0'; /* spliced in without its braces */
+                memmove(tail, tail + 1, strlen(tail));
+            }
+        }
         if (n < 0)
             reply_query_error(req, n);
+        else if (s->auto_from != AUTO_NONE && !tail)
+            api_reply_oom(req);
         else
             reply_neighbors(req, "\"item\":", s->item, m, serving_neighbours_index(&src, &q),
                             idx, score, n,
-                            s->metric == SERVING_METRIC_DOT ? "\"metric\":\"dot\"" : NULL);
+                            s->metric == SERVING_METRIC_DOT ? "\"metric\":\"dot\"" : tail);
+        free(tail);
     }
     served_model_unref(m);
     finish(s);
@@ -187,12 +370,7 @@ static void similar_pmi_ready(void *arg, struct pmi_matrix *m, int rc)
     struct sim_req *s = arg;
     struct api_req *req = s->req;
     if (!m) {
-        if (rc == -ENOENT)
-            api_reply_problem(req, 409, "no-pmi-job", "Conflict", NULL,
-                              "no succeeded pmi job (or not the one named by ?job=)");
-        else
-            api_reply_problem(req, 500, "pmi-load", "Internal Server Error", NULL,
-                              "cannot load the PMI result: %s", strerror(-rc));
+        reply_no_pmi(req, rc);
         finish(s);
         return;
     }
@@ -207,12 +385,17 @@ static void similar_pmi_ready(void *arg, struct pmi_matrix *m, int rc)
     }
     struct serving_items src;
     serving_items_of_pmi(m, &src);
-    struct serving_query q = {.source = s->source, .k = s->k, .item = (uint32_t)i};
+    struct serving_query q = {.source = s->source,
+                              .k = s->k,
+                              .item = (uint32_t)i,
+                              .pop_weight = s->sp.pop_weight,
+                              .alpha = s->sp.alpha,
+                              .beta = s->sp.beta};
     uint32_t idx[MAX_K];
     double score[MAX_K];
     int n = serving_neighbours_query(&src, &q, idx, score);
     if (n < 0) {
-        reply_query_error(req, n);
+        reply_matrix_error(req, m, n);
     } else {
         json_t *arr = json_array();
         for (int t = 0; t < n; t++) {
@@ -220,31 +403,41 @@ static void similar_pmi_ready(void *arg, struct pmi_matrix *m, int rc)
             json_array_append_new(arr, neighbor_json(m->names.id[key], score[t],
                                                      m->names.title[key], m->names.artist[key]));
         }
-        api_reply_json(req, 200,
-                       json_pack("{s:s,s:n,s:s,s:s,s:s,s:o}", "item", s->item, "model",
-                                 "source", s->source == SERVING_SOURCE_COOC ? "cooc" : "pmi",
-                                 "index", "exact", "job", m->job, "neighbors", arr));
+        json_t *o = json_pack("{s:s,s:n,s:s,s:s}", "item", s->item, "model", "source",
+                              sweep_source_name(score_of(s->source)), "job", m->job);
+        json_object_set_new(o, "index", json_string("exact"));
+        describe_json(s, o);
+        json_object_set_new(o, "neighbors", arr);
+        api_reply_json(req, 200, o);
     }
     pmi_matrix_unref(m);
     finish(s);
 }
 
-static int parse_source(struct api_req *req, enum serving_source *out)
+/* source, pop_weight, alpha, beta of the query string; replies 400. */
+static int parse_source(struct sim_req *s)
 {
-    const char *src = api_query(req, "source");
-    if (!src || !*src || strcmp(src, "embedding") == 0)
-        *out = SERVING_SOURCE_EMBEDDING;
-    else if (strcmp(src, "cooc") == 0)
-        *out = SERVING_SOURCE_COOC;
-    else if (strcmp(src, "pmi") == 0)
-        *out = SERVING_SOURCE_PMI;
-    else {
+    struct api_req *req = s->req;
+    char why[160];
+    if (source_from_name(s, api_query(req, "source")) != 0) {
         api_reply_problem(req, 400, "bad-parameter", "Bad Request",
                           json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", "source", "detail",
-                                    "embedding, cooc or pmi"),
-                          "source must be embedding, cooc or pmi");
+                                    "embedding, cooc, pmi, rp3 or auto"),
+                          "source must be embedding, cooc, pmi, rp3 or auto");
         return -EINVAL;
     }
+    for (int p = 0; p < 3; p++) {
+        const char *v = api_query(req, param_names[p]);
+        if (v && param_set(s, p, v, NULL, why, sizeof why) != 0) {
+            api_reply_problem(req, 400, "bad-parameter", "Bad Request",
+                              json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", param_names[p],
+                                        "detail", why),
+                              "%s", why);
+            return -EINVAL;
+        }
+    }
+    if (s->auto_from != AUTO_NONE)
+        resolve_auto(s, "best");
     return 0;
 }
 
@@ -272,8 +465,7 @@ void api_item_similar(struct api_req *req)
     if (!id)
         return;
     int64_t k;
-    enum serving_source src;
-    if (api_query_int(req, "k", 10, 1, MAX_K, &k) != 0 || parse_source(req, &src) != 0)
+    if (api_query_int(req, "k", 10, 1, MAX_K, &k) != 0)
         return;
     struct sim_req *s = calloc(1, sizeof *s);
     if (!s || !(s->item = strdup(id))) {
@@ -283,15 +475,19 @@ void api_item_similar(struct api_req *req)
     }
     s->req = req;
     s->k = (uint32_t)k;
-    s->source = src;
     s->model = api_query(req, "model");
+    s->job = api_query(req, "job");
     req->state = s;
-    req->state_free = sim_free;
+    req->state_destroy = sim_destroy;
+    if (parse_source(s) != 0)
+        return;
+    enum serving_source src = s->source;
     if (parse_exact(req, &s->exact) != 0)
         return;
     const char *metric = api_query(req, "metric");
     if (metric && *metric && strcmp(metric, "cosine") != 0) {
-        if (strcmp(metric, "dot") != 0 || src != SERVING_SOURCE_EMBEDDING) {
+        if (strcmp(metric, "dot") != 0 || src != SERVING_SOURCE_EMBEDDING ||
+            s->auto_from != AUTO_NONE) {
             api_reply_problem(req, 400, "bad-parameter", "Bad Request",
                               json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", "metric",
                                         "detail", "cosine or dot (source=embedding only)"),
@@ -308,8 +504,8 @@ void api_item_similar(struct api_req *req)
         if (api__item_get(req, id, &it) != 0)
             return;
         s->item_key = it.key;
-        store_item_clear(&it);
-        api__pmi_get(req, api_query(req, "job"), similar_pmi_ready, s);
+        store_item_deinit(&it);
+        api__pmi_get(req, s->job, similar_pmi_ready, s);
     }
     s->in_handler = 0;
     if (!s->answered)
@@ -377,6 +573,8 @@ static void recommend_ready(void *arg, struct served_model *m, int rc)
         int n = serving_neighbours_query(&src, &q, idx, score);
         char *items = json_dumps(s->items, JSON_COMPACT);
         json_t *tail_obj = json_pack("{s:O}", "unknown_items", unknown);
+        if (s->auto_from != AUTO_NONE)
+            json_object_set_new(tail_obj, "auto", auto_json(s));
         char *tail = json_dumps(tail_obj, JSON_COMPACT);
         json_decref(tail_obj);
         if (n < 0) {
@@ -400,6 +598,123 @@ static void recommend_ready(void *arg, struct served_model *m, int rc)
     free(ex);
     served_model_unref(m);
     finish(s);
+}
+
+/* Recommend from the PMI matrix: the sum of the inputs' scores. */
+static void recommend_pmi_ready(void *arg, struct pmi_matrix *m, int rc)
+{
+    struct sim_req *s = arg;
+    struct api_req *req = s->req;
+    if (!m) {
+        reply_no_pmi(req, rc);
+        finish(s);
+        return;
+    }
+    size_t n_in = json_array_size(s->items), n_ex = json_array_size(s->exclude);
+    uint32_t *in = malloc(sizeof *in * (n_in + 1)), *ex = malloc(sizeof *ex * (n_ex + 1));
+    json_t *unknown = json_array();
+    size_t ni = 0, ne = 0;
+    char num[32];
+    for (size_t t = 0; in && t < n_in; t++) {
+        const char *id = item_string(json_array_get(s->items, t), num, sizeof num);
+        int64_t i = pmi_matrix_find(m, id);
+        if (i >= 0)
+            in[ni++] = (uint32_t)i;
+        else
+            json_array_append_new(unknown, api_json_str(id));
+    }
+    for (size_t t = 0; ex && t < n_ex; t++) {
+        int64_t i = pmi_matrix_find(m, item_string(json_array_get(s->exclude, t), num, sizeof num));
+        if (i >= 0)
+            ex[ne++] = (uint32_t)i;
+    }
+    if (!in || !ex) {
+        api_reply_oom(req);
+    } else if (ni == 0) {
+        api_reply_problem(req, 404, "items-not-in-matrix", "Not Found",
+                          json_pack("{s:O}", "unknown_items", unknown),
+                          "none of the items is in the co-occurrence matrix of pmi job %s", m->job);
+    } else {
+        struct serving_items src;
+        serving_items_of_pmi(m, &src);
+        struct serving_query q = {.source = s->source,
+                                  .k = s->k,
+                                  .items = in,
+                                  .n_items = ni,
+                                  .exclude = ex,
+                                  .n_exclude = ne,
+                                  .pop_weight = s->sp.pop_weight,
+                                  .alpha = s->sp.alpha,
+                                  .beta = s->sp.beta};
+        uint32_t idx[MAX_K];
+        double score[MAX_K];
+        int n = serving_neighbours_query(&src, &q, idx, score);
+        if (n < 0) {
+            reply_matrix_error(req, m, n);
+        } else {
+            json_t *arr = json_array();
+            for (int t = 0; t < n; t++) {
+                uint32_t key = pmi_matrix_key(m, idx[t]);
+                json_array_append_new(arr,
+                                      neighbor_json(m->names.id[key], score[t],
+                                                    m->names.title[key], m->names.artist[key]));
+            }
+            json_t *o = json_pack("{s:O,s:n,s:s,s:s}", "items", s->items, "model", "source",
+                                  sweep_source_name(score_of(s->source)), "job", m->job);
+            describe_json(s, o);
+            json_object_set_new(o, "neighbors", arr);
+            json_object_set(o, "unknown_items", unknown);
+            api_reply_json(req, 200, o);
+        }
+    }
+    json_decref(unknown);
+    free(in);
+    free(ex);
+    pmi_matrix_unref(m);
+    finish(s);
+}
+
+/* The source fields of a recommend body: source, pop_weight, alpha, beta,
+ * job; replies 422 naming the field. */
+static int parse_body_source(struct sim_req *s, json_t *doc)
+{
+    struct api_req *req = s->req;
+    char why[160], pointer[32];
+    json_t *src = json_object_get(doc, "source"), *job = json_object_get(doc, "job");
+    if ((src && !json_is_string(src) && !json_is_null(src)) ||
+        source_from_name(s, json_is_string(src) ? json_string_value(src) : NULL) != 0) {
+        api_reply_problem(req, 422, "invalid-body", "Unprocessable Content",
+                          json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", "/source", "detail",
+                                    "embedding, cooc, pmi, rp3 or auto"),
+                          "source must be embedding, cooc, pmi, rp3 or auto");
+        return -EINVAL;
+    }
+    for (int p = 0; p < 3; p++) {
+        json_t *v = json_object_get(doc, param_names[p]);
+        if (v && param_set(s, p, NULL, v, why, sizeof why) != 0) {
+            snprintf(pointer, sizeof pointer, "/%s", param_names[p]);
+            api_reply_problem(req, 422, "invalid-body", "Unprocessable Content",
+                              json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", pointer, "detail",
+                                        why),
+                              "%s", why);
+            return -EINVAL;
+        }
+    }
+    if (job && !json_is_string(job) && !json_is_null(job)) {
+        api_reply_problem(req, 422, "invalid-body", "Unprocessable Content",
+                          json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", "/job", "detail",
+                                    "a pmi job id"),
+                          "job must be a string");
+        return -EINVAL;
+    }
+    if (json_is_string(job) && !(s->job_copy = strdup(json_string_value(job)))) {
+        api_reply_oom(req);
+        return -ENOMEM;
+    }
+    s->job = s->job_copy;
+    if (s->auto_from != AUTO_NONE)
+        resolve_auto(s, "best_continuation");
+    return 0;
 }
 
 /* Checks an array of ids; replies 422 naming the field when bad. */
@@ -437,10 +752,11 @@ static int check_ids(struct api_req *req, json_t *arr, const char *field, int re
 
 /* Refuses a field recommend does not know (a typo such as "exlude" would
  * otherwise be ignored silently and change the answer): 400 naming it.
- * "source" is accepted as "embedding", the one source served here. */
+ * The source fields are checked by parse_body_source. */
 static int check_fields(struct api_req *req, json_t *doc)
 {
-    static const char *const known[] = {"items", "k", "exclude", "model", "source"};
+    static const char *const known[] = {"items", "k",     "exclude", "model", "source",
+                                        "job",   "alpha", "beta",    "pop_weight"};
     const char *key;
     json_t *v;
     json_object_foreach(doc, key, v)
@@ -468,15 +784,9 @@ static int check_fields(struct api_req *req, json_t *doc)
             api_reply_problem(req, 400, "unknown-field", "Bad Request",
                               json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", pointer, "detail",
                                         "unknown field"),
-                              "unknown field %s (expected items, k, exclude, model)", pointer);
-            return -EINVAL;
-        }
-        if (strcmp(key, "source") == 0 && !json_is_null(v) &&
-            !(json_is_string(v) && strcmp(json_string_value(v), "embedding") == 0)) {
-            api_reply_problem(req, 422, "invalid-body", "Unprocessable Content",
-                              json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", "/source", "detail",
-                                        "only \"embedding\" is served"),
-                              "source must be \"embedding\"");
+                              "unknown field %s (expected items, k, exclude, model, source, "
+                              "job, pop_weight, alpha, beta)",
+                              pointer);
             return -EINVAL;
         }
     }
@@ -500,7 +810,7 @@ void api_recommend(struct api_req *req)
     }
     s->req = req;
     req->state = s;
-    req->state_free = sim_free;
+    req->state_destroy = sim_destroy;
     json_t *k = json_is_object(doc) ? json_object_get(doc, "k") : NULL;
     json_t *model = json_is_object(doc) ? json_object_get(doc, "model") : NULL;
     if (!json_is_object(doc) || check_ids(req, json_object_get(doc, "items"), "items", 1) != 0 ||
@@ -528,6 +838,10 @@ void api_recommend(struct api_req *req)
                           "model must be a string");
         return;
     }
+    if (parse_body_source(s, doc) != 0) {
+        json_decref(doc);
+        return;
+    }
     s->k = k ? (uint32_t)json_integer_value(k) : 10;
     s->items = json_incref(json_object_get(doc, "items"));
     s->exclude = json_incref(json_object_get(doc, "exclude"));
@@ -535,7 +849,10 @@ void api_recommend(struct api_req *req)
     s->model = s->item;
     json_decref(doc);
     s->in_handler = 1;
-    serving_get(req->app, s->model, recommend_ready, s);
+    if (s->source == SERVING_SOURCE_EMBEDDING)
+        serving_get(req->app, s->model, recommend_ready, s);
+    else
+        api__pmi_get(req, s->job, recommend_pmi_ready, s);
     s->in_handler = 0;
     if (!s->answered)
         api_req_suspend(req);

@@ -96,7 +96,7 @@ static void upload_release(struct upload *u)
     u->charged = 0;
 }
 
-static void upload_free(void *p)
+static void upload_destroy(void *p)
 {
     struct upload *u = p;
     upload_release(u);
@@ -245,7 +245,7 @@ int api_upload_begin(struct api_req *req)
     if (!u)
         goto nomem;
     req->state = u;
-    req->state_free = upload_free;
+    req->state_destroy = upload_destroy;
     u->req = req;
     u->app = app;
     u->batch = batch_create();

@@ -537,14 +537,14 @@ static struct api_req *req_create(struct api_server *s, struct MHD_Connection *c
     return req;
 }
 
-static void req_free(struct api_req *req)
+static void req_destroy(struct api_req *req)
 {
-    if (req->state_free && req->state)
-        req->state_free(req->state);
+    if (req->state_destroy && req->state)
+        req->state_destroy(req->state);
     for (int i = 0; i < req->n_params; i++)
         free(req->params[i]);
-    api__headers_free(req);
-    api__query_free(req);
+    api__headers_deinit(req);
+    api__query_deinit(req);
     if (req->response)
         MHD_destroy_response(req->response);
     free(req->body);
@@ -717,7 +717,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         return MHD_YES;
     if (!req->handled) {
         req->handled = 1;
-        if (req->route->body == API_BODY_STREAM)
+        if (req->route->body == API_BODY_STREAM && !req->route->handle)
             api_upload_finish(req);
         else
             req->route->handle(req);
@@ -752,7 +752,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     log_info("http %.32s %s %d %.3fms rid=%s in=%llu%s", req->method, req->route_name, status, ms,
              req->request_id, (unsigned long long)req->body_bytes, how);
     api__metrics_observe(req, status, ms / 1000.0);
-    req_free(req);
+    req_destroy(req);
     struct api_server *s = cls;
     s->active--;
     *con_cls = NULL;

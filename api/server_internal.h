@@ -16,8 +16,8 @@ struct store;
 char *api__percent_decode(const char *s, size_t len, int plus_space);
 
 /* Frees the reply headers and decoded query copies of a request. */
-void api__headers_free(struct api_req *req);
-void api__query_free(struct api_req *req);
+void api__headers_deinit(struct api_req *req);
+void api__query_deinit(struct api_req *req);
 
 /* Checks the Authorization header of a request to a protected path (/v1,
  * /metrics when closed) against the loaded tokens, before routing. Returns

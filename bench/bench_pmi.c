@@ -438,7 +438,7 @@ int main(int argc, char **argv)
     struct cooc_result res = {0};
     double best = 1e300, sum = 0, peak = 0;
     for (int k = 0; k < repeat; k++) {
-        cooc_result_free(&res);
+        cooc_result_deinit(&res);
         reset_peak_rss();
         t0 = clock_mono_s();
         double c0 = clock_cpu_s();
@@ -503,8 +503,8 @@ int main(int argc, char **argv)
     else
         cooc_file_remove(out_dir, name);
     printf("peak_rss_process_mib %.1f\n", proc_status_mib("VmHWM"));
-    cooc_result_free(&back);
-    cooc_result_free(&res);
+    cooc_result_deinit(&back);
+    cooc_result_deinit(&res);
     free(off);
     free(items);
     return same ? 0 : 1;

@@ -201,7 +201,7 @@ int main(int argc, char **argv)
     printf("groups snapshot: %zu groups, %llu memberships, max key %u in %.3f s\n",
            groups.n_groups, (unsigned long long)groups.offsets[groups.n_groups],
            groups.max_item_key, t_groups);
-    store_groups_free(&groups);
+    store_groups_deinit(&groups);
     if (store_counts_get(s, &counts) == 0)
         printf("counts: playlists %lld, items %lld, memberships %lld\n",
                (long long)counts.playlists, (long long)counts.items,

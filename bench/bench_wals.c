@@ -182,7 +182,7 @@ static int load_cooc(const char *path, struct mat *m)
     r.col = NULL;
     m->val = malloc((r.nnz + 1) * sizeof(float));
     if (!m->val) {
-        cooc_result_free(&r);
+        cooc_result_deinit(&r);
         return -ENOMEM;
     }
     for (uint32_t i = 0; i < r.n; i++)
@@ -191,7 +191,7 @@ static int load_cooc(const char *path, struct mat *m)
                                log2((double)r.freq[m->col[k]]) + log2((double)r.total);
             m->val[k] = (float)((double)r.cooc[k] * pmi);
         }
-    cooc_result_free(&r);
+    cooc_result_deinit(&r);
     return 0;
 }
 

@@ -122,7 +122,7 @@ static int item_keys(struct store *s, const struct opts *o, uint32_t *keys, uint
         keys[got] = k;
         num[got++] = (uint32_t)x;
     }
-    store_item_names_free(&names);
+    store_item_names_deinit(&names);
     return rc != 0 ? rc : got == o->n ? 0 : -EBADMSG;
 }
 
@@ -188,7 +188,7 @@ int main(int argc, char **argv)
     }
     store_close(s);
     free(num);
-    model_data_free(&md);
+    model_data_deinit(&md);
     if (rc != 0) {
         fprintf(stderr, "gen_model: %s\n", strerror(-rc));
         return 1;

@@ -24,6 +24,7 @@ enum key_type {
     KEY_BOOL,     /* true/false/yes/no/on/off/1/0 */
     KEY_LOGLEVEL, /* debug|info|warn|error */
     KEY_LISTEN,   /* HOST:PORT */
+    KEY_SOURCE,   /* embedding|cooc|pmi|rp3: a neighbour source */
 };
 
 struct key_def {
@@ -55,6 +56,7 @@ static const struct key_def config_keys[] = {
     NUM("limits", "max_body_size", KEY_SIZE, max_body_size, 1024, INT64_C(1) << 40, "1G"),
     NUM("limits", "max_json_body", KEY_SIZE, max_json_body, 1024, INT64_C(1) << 32, "16M"),
     NUM("limits", "max_upload_rows", KEY_INT, max_upload_rows, 1, INT64_C(1) << 40, "20000000"),
+    NUM("limits", "max_import_rows", KEY_INT, max_import_rows, 1, INT64_C(1) << 40, "100000000"),
     NUM("limits", "max_record_size", KEY_SIZE, max_record_size, 1024, INT64_C(1) << 30, "1M"),
     NUM("limits", "max_upload_memory", KEY_SIZE, max_upload_memory, INT64_C(1) << 20,
         INT64_C(1) << 40, "512M"),
@@ -74,6 +76,8 @@ static const struct key_def config_keys[] = {
     NUM("serving", "ann_min_items", KEY_INT, serving_ann_min_items, 1, INT64_C(4000000000),
         "200000"),
     NUM("serving", "ann_ef_search", KEY_INT, serving_ann_ef_search, 10, 4096, "64"),
+    {"serving", "default_source", KEY_SOURCE, offsetof(struct config, serving_default_source),
+     sizeof(((struct config *)0)->serving_default_source), 0, 0, "cooc"},
     STR("auth", "tokens", auth_tokens, ""),
     STR("auth", "read_tokens", auth_read_tokens, ""),
     STR("auth", "token_file", auth_token_file, ""),
@@ -176,8 +180,14 @@ static int set_value(struct config *c, const struct key_def *k, const char *valu
     case KEY_STRING:
     case KEY_LOGLEVEL:
     case KEY_LISTEN:
+    case KEY_SOURCE:
         if (strlen(value) >= k->size) {
             why = "value too long";
+            break;
+        }
+        if (k->type == KEY_SOURCE && strcmp(value, "embedding") != 0 &&
+            strcmp(value, "cooc") != 0 && strcmp(value, "pmi") != 0 && strcmp(value, "rp3") != 0) {
+            why = "must be one of embedding, cooc, pmi, rp3";
             break;
         }
         if (k->type == KEY_LOGLEVEL) {
@@ -366,6 +376,7 @@ void config_dump(const struct config *c, void *file)
         case KEY_STRING:
         case KEY_LOGLEVEL:
         case KEY_LISTEN:
+        case KEY_SOURCE:
             if (strcmp(k->section, "auth") == 0 && strstr(k->key, "tokens") && base[0])
                 fprintf(f, "%s = ********\n", k->key);
             else

@@ -29,6 +29,7 @@ struct config {
     int64_t max_body_size;    /* bytes of a request body (after gzip decoding for uploads) */
     int64_t max_json_body;    /* bytes of a buffered JSON body (PUT, jobs) */
     int64_t max_upload_rows;  /* rows in one upload */
+    int64_t max_import_rows;  /* item_cooc rows / embedding lines in one import */
     int64_t max_record_size;  /* bytes of one CSV row / NDJSON line / JSON element */
     int64_t max_upload_memory;       /* bytes one upload may hold (write set + parser) → 413 */
     int64_t max_upload_memory_total; /* bytes all uploads may hold at once → 503 */
@@ -45,6 +46,8 @@ struct config {
     char serving_index[8];               /* auto | exact | ann (issue 14) */
     int64_t serving_ann_min_items;       /* auto: ANN from this many items on */
     int64_t serving_ann_ef_search;       /* HNSW candidate list per query */
+    char serving_default_source[16]; /* what source=auto serves before any evaluate
+                                        job chose: embedding|cooc|pmi|rp3 */
     /* [auth] */
     char auth_tokens[4096];      /* comma-separated read-write tokens */
     char auth_read_tokens[4096]; /* comma-separated read-only tokens */

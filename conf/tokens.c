@@ -73,11 +73,11 @@ int tokens_load_file(const char *path, struct tokens *t, struct config_error *er
     }
     fclose(f);
     if (rc != 0)
-        tokens_clear(t);
+        tokens_deinit(t);
     return rc;
 }
 
-void tokens_clear(struct tokens *t)
+void tokens_deinit(struct tokens *t)
 {
     free(t->rw);
     free(t->ro);

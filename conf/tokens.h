@@ -22,12 +22,12 @@ struct tokens {
     char *ro;
 };
 
-/* Loads path into t (caller frees with tokens_clear). A line longer than
+/* Loads path into t (caller frees with tokens_deinit). A line longer than
  * 4095 bytes or holding a space or comma is an error, never split or
  * truncated. Returns 0 or -EINVAL with err naming auth.token_file and the
  * problem. */
 int tokens_load_file(const char *path, struct tokens *t, struct config_error *err);
-void tokens_clear(struct tokens *t);
+void tokens_deinit(struct tokens *t);
 
 /* Number of non-empty entries in a comma-separated token list (spaces
  * around entries ignored, as the request check does); 0 for NULL. */

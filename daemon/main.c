@@ -148,7 +148,7 @@ static int load_tokens(const struct config *c, struct tokens *t, struct config_e
     if (c->auth_token_file[0] && tokens_load_file(c->auth_token_file, t, err) != 0)
         return -EINVAL;
     if (tokens_validate(c, t, err) != 0) {
-        tokens_clear(t);
+        tokens_deinit(t);
         return -EINVAL;
     }
     return 0;
@@ -246,7 +246,7 @@ static void reload_config(void)
         log_error("reload: REFUSED, keeping the old configuration and tokens: %s", err.message);
     } else {
         size_t before = g_app.auth_tokens_loaded;
-        tokens_clear(&g_app.file_tokens);
+        tokens_deinit(&g_app.file_tokens);
         g_app.file_tokens = tk;
         g_app.auth_tokens_loaded = tokens_loaded(&c, &tk);
         if (before && !g_app.auth_tokens_loaded)
@@ -394,9 +394,9 @@ int main(int argc, char **argv)
     uv_run(g_app.loop, UV_RUN_DEFAULT);
 
     replica_destroy(&g_app);
-    serving_clear(&g_app);
-    tokens_clear(&g_app.file_tokens);
-    pmi_cache_clear();
+    serving_deinit(&g_app);
+    tokens_deinit(&g_app.file_tokens);
+    pmi_cache_deinit();
     jobs_destroy(g_app.jobs);
     writer_destroy(g_app.writer);
     store_close(g_app.store);

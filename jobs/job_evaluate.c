@@ -14,6 +14,17 @@
  * Ties are broken by item id, as the serving endpoints do: every method
  * but popularity ranks through serving/neighbours.c, the code the
  * endpoints answer with.
+ *
+ * Every method is also scored on playlist continuation (ml/eval.h's
+ * eval_continue: half of each held-out playlist in, the rest to find),
+ * ranked like POST /v1/recommend ("continuation" in the result;
+ * embedding_dot has no recommend and is left out there).
+ *
+ * With "sweep" (jobs/sweep.h) the matrix sources are evaluated for every
+ * candidate source and params, on both tasks; the result lists them all
+ * and names the "best" (highest recall at the first k; the earliest
+ * candidate on a tie) and the "best_continuation", which source=auto
+ * serves (docs/quality.md, "The sweep").
  */
 #include <errno.h>
 #include <math.h>
@@ -26,10 +37,12 @@
 #include "jobs/job_params.h"
 #include "jobs/jobs.h"
 #include "jobs/pipeline.h"
+#include "jobs/sweep.h"
 #include "ml/cooc.h"
 #include "ml/eval.h"
 #include "ml/knn.h"
 #include "ml/rating.h"
+#include "ml/scores.h"
 #include "ml/wals.h"
 #include "serving/neighbours.h"
 #include "storage/store.h"
@@ -54,14 +67,22 @@ struct eval_ctx {
     int64_t min_item_frequency, max_group_size;
     struct wals_params wp;
     struct rating_params rp;
+    struct spectral_params sp; /* "method": "eigen" */
+    int eigen;
+    struct score_params cand[SWEEP_MAX_CANDIDATES];
+    size_t n_cand;
     /* results, filled by the worker */
     struct eval_metrics m[N_METHODS][EVAL_MAX_KS];
+    struct eval_metrics cont[N_METHODS][EVAL_MAX_KS]; /* continuation */
+    struct eval_metrics cand_m[SWEEP_MAX_CANDIDATES][EVAL_MAX_KS];
+    struct eval_metrics cand_cont[SWEEP_MAX_CANDIDATES][EVAL_MAX_KS];
+    size_t cand_done;
     size_t train_groups, heldout_groups, scored_lists;
     uint32_t items;
     uint64_t queries;
     int iterations;
     double final_loss;
-    double t_load, t_pmi, t_train, t_score;
+    double t_load, t_pmi, t_train, t_score, t_sweep;
 };
 
 static json_t *eval_validate(struct app *app, json_t *params, struct job_error *err)
@@ -71,7 +92,24 @@ static json_t *eval_validate(struct app *app, json_t *params, struct job_error *
         job_pmi_param_table,
         job_model_param_table,
     };
-    return job_params_validate_tables(params, tables, 3, err);
+    /* "sweep" has its own shape (jobs/sweep.h): validated apart */
+    json_t *rest = json_is_object(params) ? json_deep_copy(params) : json_incref(params);
+    json_t *sweep = NULL;
+    if (json_is_object(rest)) {
+        sweep = sweep_validate(json_object_get(rest, "sweep"), err);
+        if (!sweep) {
+            json_decref(rest);
+            return NULL;
+        }
+        json_object_del(rest, "sweep");
+    }
+    json_t *out = job_params_validate_tables(rest, tables, 3, err);
+    json_decref(rest);
+    if (out)
+        json_object_set_new(out, "sweep", sweep ? sweep : json_false());
+    else
+        json_decref(sweep);
+    return out;
 }
 
 static int eval_start(struct job *j, struct job_error *err)
@@ -96,7 +134,8 @@ static int eval_start(struct job *j, struct job_error *err)
     }
     c->min_item_frequency = job_param_int(p, "min_item_frequency");
     c->max_group_size = job_param_int(p, "max_group_size");
-    job_model_params_apply(p, j->threads, &c->wp, &c->rp);
+    c->eigen = job_model_params_apply(p, j->threads, &c->wp, &c->rp, &c->sp);
+    c->n_cand = sweep_candidates(json_object_get(p, "sweep"), c->cand, SWEEP_MAX_CANDIDATES);
     j->ctx = c;
     return 0;
 }
@@ -134,6 +173,63 @@ static int by_name(const void *a, const void *b, void *arg)
 {
     char **names = arg;
     return strcmp(names[*(const uint32_t *)a], names[*(const uint32_t *)b]);
+}
+
+/* Scores one ranker on both tasks: similar items (eval_score) and
+ * playlist continuation (eval_continue; skipped when rec is NULL). */
+static int score_both(struct eval_ctx *c, const struct eval_lists *lists, uint32_t n,
+                      eval_rank_fn rank, eval_recommend_fn rec, void *ud, struct stage *st,
+                      struct eval_metrics *sim, struct eval_metrics *cont)
+{
+    double from = st->from, to = st->to, mid = from + (to - from) * 0.8;
+    st->to = mid;
+    int rc = eval_score(lists, n, c->ks, c->n_ks, rank, ud, on_eval, st, sim);
+    st->from = mid;
+    st->to = to;
+    if (rc == 0 && rec)
+        rc = eval_continue(lists, n, c->ks, c->n_ks, c->seed, rec, ud, on_eval, st, cont);
+    return rc;
+}
+
+/* The sweep: every candidate source and params on both tasks, ranked by
+ * serving/neighbours.c exactly as served (the precomputed tables only
+ * save time: ml/scores.h gives the same scores without them; the walk's
+ * sums are reused across the grid's β for one α). */
+static int sweep_run(struct eval_ctx *c, struct job *j, const struct cooc_result *res,
+                     const uint32_t *rank, const struct eval_lists *lists,
+                     struct serving_ranker *sr)
+{
+    struct score_walk walk = {0};
+    struct score_prep prep = {0};
+    int rc = 0;
+    for (size_t i = 0; i < c->n_cand && rc == 0; i++)
+        if (c->cand[i].source == SCORE_RP3 && !walk.item_ptr)
+            rc = score_walk_init(&walk, res);
+    for (size_t i = 0; i < c->n_cand && rc == 0; i++) {
+        const struct score_params *p = &c->cand[i];
+        if ((rc = score_prep_update(&prep, res, &walk, p)) != 0)
+            break;
+        sr->items = (struct serving_items){
+            .n = res->n, .tie = rank, .cooc = res, .walk = walk.item_ptr ? &walk : NULL};
+        sr->query = (struct serving_query){
+            .source = p->source == SCORE_COOC  ? SERVING_SOURCE_COOC
+                      : p->source == SCORE_PMI ? SERVING_SOURCE_PMI
+                                               : SERVING_SOURCE_RP3,
+            .pop_weight = p->pop_weight,
+            .alpha = p->alpha,
+            .beta = p->beta,
+            .prep = &prep,
+        };
+        double w = 0.2 / (double)c->n_cand;
+        struct stage st = {j, "sweep", 0.3 + w * (double)i, 0.3 + w * (double)(i + 1)};
+        rc = score_both(c, lists, res->n, serving_neighbours_rank, serving_neighbours_recommend, sr,
+                        &st, c->cand_m[i], c->cand_cont[i]);
+        if (rc == 0)
+            c->cand_done = i + 1;
+    }
+    score_prep_deinit(&prep);
+    score_walk_deinit(&walk);
+    return rc;
 }
 
 static int eval_run(struct job *j, struct job_error *err)
@@ -269,12 +365,12 @@ static int eval_run(struct job *j, struct job_error *err)
         if (!c->use[m])
             continue;
         sr->items = (struct serving_items){.n = res.n, .tie = rank, .cooc = &res};
-        sr->source = m == M_COOC ? SERVING_SOURCE_COOC : SERVING_SOURCE_PMI;
-        sr->metric = SERVING_METRIC_COSINE;
-        st = (struct stage){j, method_names[m], slice, slice + 0.1};
-        slice += 0.1;
-        rc = eval_score(&lists, res.n, c->ks, c->n_ks, serving_neighbours_rank, sr, on_eval, &st,
-                        c->m[m]);
+        sr->query = (struct serving_query){
+            .source = m == M_COOC ? SERVING_SOURCE_COOC : SERVING_SOURCE_PMI};
+        st = (struct stage){j, method_names[m], slice, slice + 0.05};
+        slice += 0.05;
+        rc = score_both(c, &lists, res.n, serving_neighbours_rank, serving_neighbours_recommend,
+                        sr, &st, c->m[m], c->cont[m]);
         if (rc != 0)
             goto out;
     }
@@ -286,16 +382,24 @@ static int eval_run(struct job *j, struct job_error *err)
         }
         struct eval_order_ranker orr = {order, res.n};
         st = (struct stage){j, "popularity", slice, slice + 0.05};
-        rc = eval_score(&lists, res.n, c->ks, c->n_ks, eval_rank_order, &orr, on_eval, &st,
-                        c->m[M_POPULARITY]);
+        rc = score_both(c, &lists, res.n, eval_rank_order, eval_recommend_order, &orr, &st,
+                        c->m[M_POPULARITY], c->cont[M_POPULARITY]);
         if (rc != 0)
             goto out;
     }
     c->t_score = clock_mono_s() - ts;
+    if (c->n_cand) {
+        double tw = clock_mono_s();
+        rc = sweep_run(c, j, &res, rank, &lists, sr);
+        if (rc != 0)
+            goto out;
+        c->t_sweep = clock_mono_s() - tw;
+    }
 
     if ((c->use[M_EMBEDDING] || c->use[M_EMBEDDING_DOT]) && res.n > 0) {
         st = (struct stage){j, "train", 0.5, 0.9};
-        rc = pipeline_run(j, &res, &c->rp, &c->wp, on_wals, &st, &po);
+        rc = c->eigen ? pipeline_run_eigen(j, &res, &c->rp, &c->sp, on_wals, &st, &po)
+                     : pipeline_run(j, &res, &c->rp, &c->wp, on_wals, &st, &po);
         if (rc != 0)
             goto out;
         c->iterations = po.model.iterations;
@@ -306,8 +410,8 @@ static int eval_run(struct job *j, struct job_error *err)
             double t4 = clock_mono_s();
             sr->items = (struct serving_items){
                 .n = res.n, .tie = rank, .emb = emb, .dim = (uint32_t)c->wp.dimensions};
-            sr->source = SERVING_SOURCE_EMBEDDING;
-            sr->metric = SERVING_METRIC_DOT;
+            sr->query = (struct serving_query){.source = SERVING_SOURCE_EMBEDDING,
+                                               .metric = SERVING_METRIC_DOT};
             st = (struct stage){j, "embedding_dot", 0.9, 0.95};
             rc = eval_score(&lists, res.n, c->ks, c->n_ks, serving_neighbours_rank, sr, on_eval,
                             &st, c->m[M_EMBEDDING_DOT]);
@@ -326,11 +430,11 @@ static int eval_run(struct job *j, struct job_error *err)
         }
         double t3 = clock_mono_s();
         sr->items = (struct serving_items){.n = res.n, .tie = rank, .index = idx};
-        sr->source = SERVING_SOURCE_EMBEDDING;
-        sr->metric = SERVING_METRIC_COSINE;
-        st = (struct stage){j, "embedding", 0.9, 1.0};
-        rc = eval_score(&lists, res.n, c->ks, c->n_ks, serving_neighbours_rank, sr, on_eval, &st,
-                        c->m[M_EMBEDDING]);
+        sr->query = (struct serving_query){.source = SERVING_SOURCE_EMBEDDING,
+                                           .metric = SERVING_METRIC_COSINE};
+        st = (struct stage){j, "embedding", 0.95, 1.0};
+        rc = score_both(c, &lists, res.n, serving_neighbours_rank, serving_neighbours_recommend,
+                        sr, &st, c->m[M_EMBEDDING], c->cont[M_EMBEDDING]);
         if (rc != 0)
             goto out;
         c->t_score += clock_mono_s() - t3;
@@ -344,9 +448,9 @@ out:
         snprintf(err->message, sizeof err->message, "evaluation failed: %s", strerror(-rc));
     knn_index_destroy(idx);
     pipeline_out_deinit(&po);
-    cooc_result_free(&res);
-    store_groups_free(&g);
-    store_item_names_free(&names);
+    cooc_result_deinit(&res);
+    store_groups_deinit(&g);
+    store_item_names_deinit(&names);
     free(toff);
     free(hoff);
     free(titems);
@@ -360,36 +464,88 @@ out:
     return rc;
 }
 
+/* {"hit@k", "recall@k", "coverage@k"} for every k into o. */
+static void metrics_json(json_t *o, const struct eval_ctx *c, const struct eval_metrics *m)
+{
+    for (int i = 0; i < c->n_ks; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "hit@%u", c->ks[i]);
+        json_object_set_new(o, key, json_real(m[i].hit));
+        snprintf(key, sizeof key, "recall@%u", c->ks[i]);
+        json_object_set_new(o, key, json_real(m[i].recall));
+        snprintf(key, sizeof key, "coverage@%u", c->ks[i]);
+        json_object_set_new(o, key, json_real(m[i].coverage));
+    }
+}
+
+/* {"source", "params", "k", metrics...} of candidate i under metrics m. */
+static json_t *choice_json(const struct eval_ctx *c, size_t i, const struct eval_metrics *m)
+{
+    json_t *o = json_pack("{s:s,s:o,s:I}", "source", sweep_source_name(c->cand[i].source),
+                          "params", sweep_params_json(&c->cand[i]), "k", (json_int_t)c->ks[0]);
+    metrics_json(o, c, m);
+    return o;
+}
+
+/* The candidate with the highest recall at the first k; the earliest on a
+ * tie. */
+static size_t best_of(const struct eval_ctx *c, const struct eval_metrics (*m)[EVAL_MAX_KS])
+{
+    size_t best = 0;
+    for (size_t i = 1; i < c->cand_done; i++)
+        if (m[i][0].recall > m[best][0].recall)
+            best = i;
+    return best;
+}
+
+/* The sweep's part of the result: "candidates", "best", "best_continuation". */
+static void sweep_json(json_t *out, const struct eval_ctx *c)
+{
+    json_t *cands = json_array();
+    for (size_t i = 0; i < c->cand_done; i++) {
+        json_t *o = choice_json(c, i, c->cand_m[i]);
+        json_object_del(o, "k");
+        json_t *cont = json_object();
+        metrics_json(cont, c, c->cand_cont[i]);
+        json_object_set_new(o, "continuation", cont);
+        json_array_append_new(cands, o);
+    }
+    json_object_set_new(out, "candidates", cands);
+    size_t b = best_of(c, c->cand_m), bc = best_of(c, c->cand_cont);
+    json_object_set_new(out, "best", choice_json(c, b, c->cand_m[b]));
+    json_object_set_new(out, "best_continuation", choice_json(c, bc, c->cand_cont[bc]));
+}
+
 static json_t *eval_finish(struct job *j, struct job_error *err)
 {
     struct eval_ctx *c = j->ctx;
-    json_t *methods = json_object();
+    json_t *methods = json_object(), *cont = json_object();
     for (int m = 0; m < N_METHODS; m++) {
         if (!c->use[m])
             continue;
         json_t *o = json_object();
-        for (int i = 0; i < c->n_ks; i++) {
-            char key[32];
-            snprintf(key, sizeof key, "hit@%u", c->ks[i]);
-            json_object_set_new(o, key, json_real(c->m[m][i].hit));
-            snprintf(key, sizeof key, "recall@%u", c->ks[i]);
-            json_object_set_new(o, key, json_real(c->m[m][i].recall));
-            snprintf(key, sizeof key, "coverage@%u", c->ks[i]);
-            json_object_set_new(o, key, json_real(c->m[m][i].coverage));
-        }
+        metrics_json(o, c, c->m[m]);
         json_object_set_new(methods, method_names[m], o);
+        if (m == M_EMBEDDING_DOT)
+            continue; /* no recommend by inner product */
+        o = json_object();
+        metrics_json(o, c, c->cont[m]);
+        json_object_set_new(cont, method_names[m], o);
     }
     json_t *ks = json_array();
     for (int i = 0; i < c->n_ks; i++)
         json_array_append_new(ks, json_integer(c->ks[i]));
-    return json_pack("{s:f,s:{s:I,s:I,s:I},s:I,s:I,s:o,s:o,s:{s:i,s:f},s:{s:f,s:f,s:f,s:f}}",
-                     "holdout_fraction", c->holdout, "playlists", "train",
-                     (json_int_t)c->train_groups, "heldout", (json_int_t)c->heldout_groups,
-                     "scored", (json_int_t)c->scored_lists, "queries", (json_int_t)c->queries,
-                     "items", (json_int_t)c->items, "k", ks, "methods", methods, "train",
-                     "iterations", c->iterations, "final_loss", c->final_loss, "timings",
-                     "load_seconds", c->t_load, "pmi_seconds", c->t_pmi, "train_seconds",
-                     c->t_train, "score_seconds", c->t_score);
+    json_t *out = json_pack(
+        "{s:f,s:{s:I,s:I,s:I},s:I,s:I,s:o,s:o,s:o,s:{s:i,s:f},s:{s:f,s:f,s:f,s:f,s:f}}",
+        "holdout_fraction", c->holdout, "playlists", "train", (json_int_t)c->train_groups,
+        "heldout", (json_int_t)c->heldout_groups, "scored", (json_int_t)c->scored_lists, "queries",
+        (json_int_t)c->queries, "items", (json_int_t)c->items, "k", ks, "methods", methods,
+        "continuation", cont, "train", "iterations", c->iterations, "final_loss", c->final_loss,
+        "timings", "load_seconds", c->t_load, "pmi_seconds", c->t_pmi, "train_seconds",
+        c->t_train, "score_seconds", c->t_score, "sweep_seconds", c->t_sweep);
+    if (out && c->cand_done)
+        sweep_json(out, c);
+    return out;
 }
 
 const struct job_type job_type_evaluate = {

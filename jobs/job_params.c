@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "jobs/jobs.h"
+#include "ml/spectral.h"
 #include "ml/rating.h"
 #include "ml/wals.h"
 
@@ -200,7 +201,8 @@ const struct job_param_table job_pmi_param_table = {pmi_params,
 
 static const char *const solvers[] = {"cg", "cholesky", NULL};
 static const char *const targets[] = {"score", "pmi", "cooc", "sppmi", NULL};
-static const char *const scales[] = {"linear", "log", NULL};
+static const char *const scales[] = {"linear", "log", "sqrt", NULL};
+static const char *const methods[] = {"wals", "eigen", NULL};
 static const char *const negatives[] = {"keep", "drop", NULL};
 
 /* BigQuery ML's defaults for matrix_factorization (implicit), with the
@@ -223,14 +225,22 @@ static const struct job_param_def model_params[] = {
     {"negative", JOB_PARAM_STRING, 0, 0, "\"keep\"", negatives},
     {"scale", JOB_PARAM_STRING, 0, 0, "\"linear\"", scales},
     {"epsilon", JOB_PARAM_NUMBER, 1e-9, 1e9, "1.0", NULL},
+    /* "eigen": spectral embeddings of the ratings (ml/spectral.h) instead of
+     * WALS; the WALS params above are then unused */
+    {"method", JOB_PARAM_STRING, 0, 0, "\"wals\"", methods},
+    {"eigen_iterations", JOB_PARAM_INT, 0, 100, "8", NULL},
 };
 
 const struct job_param_table job_model_param_table = {model_params,
                                                       sizeof model_params / sizeof model_params[0]};
 
-void job_model_params_apply(json_t *p, int threads, struct wals_params *wp,
-                            struct rating_params *rp)
+int job_model_params_apply(json_t *p, int threads, struct wals_params *wp,
+                           struct rating_params *rp, struct spectral_params *sp)
 {
+    spectral_params_init(sp);
+    sp->dimensions = (int)job_param_int(p, "dimensions");
+    sp->iterations = (int)job_param_int(p, "eigen_iterations");
+    sp->seed = (uint64_t)job_param_int(p, "seed");
     wals_params_init(wp);
     rating_params_init(rp);
     wp->dimensions = (int)job_param_int(p, "dimensions");
@@ -250,6 +260,9 @@ void job_model_params_apply(json_t *p, int threads, struct wals_params *wp,
     rp->drop_negative = strcmp(job_param_string(p, "negative"), "drop") == 0;
     rating_scale_parse(job_param_string(p, "scale"), &rp->scale);
     rp->epsilon = job_param_number(p, "epsilon");
+    /* absent in the params of a job queued by an older version: WALS */
+    const char *method = job_param_string(p, "method");
+    return method && strcmp(method, "eigen") == 0;
 }
 
 long long job_param_int(json_t *params, const char *name)

@@ -52,9 +52,11 @@ extern const struct job_param_table job_model_param_table;
 
 struct wals_params;
 struct rating_params;
-/* Fills wp and rp from validated parameters holding the model table. */
-void job_model_params_apply(json_t *params, int threads, struct wals_params *wp,
-                            struct rating_params *rp);
+struct spectral_params;
+/* Fills wp, rp and sp from validated parameters holding the model table;
+ * returns 1 when "method" is "eigen" (train with sp instead of WALS). */
+int job_model_params_apply(json_t *params, int threads, struct wals_params *wp,
+                           struct rating_params *rp, struct spectral_params *sp);
 
 /* Typed getters on a validated object. */
 long long job_param_int(json_t *params, const char *name);

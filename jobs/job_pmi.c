@@ -103,7 +103,7 @@ static int pmi_run(struct job *j, struct job_error *err)
     params.threads = j->threads;
     struct pmi_progress pp = {j, t1};
     rc = cooc_compute(&in, &params, on_progress, &pp, &res);
-    store_groups_free(&g);
+    store_groups_deinit(&g);
     if (rc != 0) {
         if (rc != -ECANCELED)
             snprintf(err->message, sizeof err->message, "co-occurrence failed: %s",
@@ -131,8 +131,8 @@ static int pmi_run(struct job *j, struct job_error *err)
     c->nnz = res.nnz;
     c->bytes = (uint64_t)res.n * 8 + (res.n + 1) * 8 + res.nnz * 8;
 out:
-    store_groups_free(&g);
-    cooc_result_free(&res);
+    store_groups_deinit(&g);
+    cooc_result_deinit(&res);
     return rc;
 }
 

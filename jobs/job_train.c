@@ -39,6 +39,8 @@ static const struct job_param_def train_own_params[] = {
 struct train_ctx {
     struct wals_params wp;
     struct rating_params rp;
+    struct spectral_params sp; /* "method": "eigen" */
+    int eigen;
     char pmi_job[32];
     char model_id[40];
     int activate;
@@ -91,7 +93,7 @@ static json_t *train_validate(struct app *app, json_t *params, struct job_error 
     return p;
 }
 
-static void ctx_free(void *p)
+static void ctx_destroy(void *p)
 {
     struct train_ctx *c = p;
     served_model_unref(c->built);
@@ -114,7 +116,7 @@ static int train_start(struct job *j, struct job_error *err)
     if (!c)
         return -ENOMEM;
     json_t *p = j->params;
-    job_model_params_apply(p, j->threads, &c->wp, &c->rp);
+    c->eigen = job_model_params_apply(p, j->threads, &c->wp, &c->rp, &c->sp);
     snprintf(c->pmi_job, sizeof c->pmi_job, "%s", job_param_string(p, "pmi_job"));
     c->activate = job_param_bool(p, "activate");
     snprintf(c->model_id, sizeof c->model_id, "m%lld", (long long)j->seq);
@@ -180,7 +182,8 @@ static int train_run(struct job *j, struct job_error *err)
     c->n = res.n;
     c->nnz = res.nnz;
     struct train_progress tp = {j, c, &po};
-    rc = pipeline_run(j, &res, &c->rp, &c->wp, on_progress, &tp, &po);
+    rc = c->eigen ? pipeline_run_eigen(j, &res, &c->rp, &c->sp, on_progress, &tp, &po)
+                 : pipeline_run(j, &res, &c->rp, &c->wp, on_progress, &tp, &po);
     if (rc != 0) {
         if (rc != -ECANCELED)
             snprintf(err->message, sizeof err->message, "training failed: %s", strerror(-rc));
@@ -242,7 +245,7 @@ static int train_run(struct job *j, struct job_error *err)
     }
 out:
     pipeline_out_deinit(&po);
-    cooc_result_free(&res);
+    cooc_result_deinit(&res);
     return rc;
 }
 
@@ -325,6 +328,6 @@ const struct job_type job_type_train = {
     .finish = train_finish,
     .commit = train_commit,
     .committed = train_committed,
-    .free_ctx = ctx_free,
+    .free_ctx = ctx_destroy,
     .progress_json = train_progress_json,
 };

@@ -254,7 +254,7 @@ static int write_fn(struct store *s, void *arg)
 static void jobs__persist(struct job *j, int insert, void (*done)(void *, int), void *arg);
 static json_t *error_problem(int status, const char *title, const char *detail);
 
-static void job_free(struct job *j)
+static void job_destroy(struct job *j)
 {
     if (j->ctx && j->type->free_ctx)
         j->type->free_ctx(j->ctx);
@@ -307,7 +307,7 @@ static void write_done(void *arg, int rc)
     j->writes_pending--;
     if (j->gone && j->writes_pending == 0) {
         jobs__unlink(js, j);
-        job_free(j);
+        job_destroy(j);
     }
 }
 
@@ -649,7 +649,7 @@ json_t *jobs_get_json(struct jobs *js, const char *id)
     if (store_job_get(js->app->store, id, &r) != 0)
         return NULL;
     json_t *o = jobs_record_to_json(&r);
-    store_job_clear(&r);
+    store_job_deinit(&r);
     return o;
 }
 
@@ -660,7 +660,7 @@ int jobs_cancel(struct jobs *js, const char *id, void (*done)(void *arg, int rc)
         struct store_job r;
         if (store_job_get(js->app->store, id, &r) != 0)
             return -ENOENT;
-        store_job_clear(&r);
+        store_job_deinit(&r);
         return -EALREADY; /* only terminal jobs live in storage alone */
     }
     if (j->gone)
@@ -699,6 +699,39 @@ int jobs_latest_succeeded(struct jobs *js, const char *type, char *out, size_t s
     return store_job_latest(js->app->store, type, "succeeded", out, size);
 }
 
+json_t *jobs_latest_result_member(struct jobs *js, const char *type, const char *key, char *id,
+                                  size_t size)
+{
+    /* a job that just succeeded may not be stored yet: memory, then
+     * storage, the higher seq wins (the list is in seq order) */
+    const struct job *mem = NULL;
+    for (const struct job *j = js->head; j; j = j->next)
+        if (job_visible_state(j) == JOB_SUCCEEDED && strcmp(j->type->name, type) == 0 &&
+            json_object_get(j->result, key))
+            mem = j;
+    char stored[32];
+    long long seq = 0;
+    int have_stored =
+        store_job_latest_with(js->app->store, type, "succeeded", key, stored, sizeof stored) == 0 &&
+        sscanf(stored, "j%lld", &seq) == 1;
+    if (mem && (!have_stored || mem->seq >= seq)) {
+        snprintf(id, size, "%s", mem->id);
+        return json_incref(json_object_get(mem->result, key));
+    }
+    if (!have_stored)
+        return NULL;
+    struct store_job r;
+    if (store_job_get(js->app->store, stored, &r) != 0)
+        return NULL;
+    json_t *result = r.result ? json_loads(r.result, 0, NULL) : NULL;
+    store_job_deinit(&r);
+    json_t *out = json_incref(json_object_get(result, key));
+    json_decref(result);
+    if (out)
+        snprintf(id, size, "%s", stored);
+    return out;
+}
+
 int jobs_is_succeeded(struct jobs *js, const char *id, const char *type)
 {
     const struct job *j = jobs_find(js, id);
@@ -708,8 +741,17 @@ int jobs_is_succeeded(struct jobs *js, const char *id, const char *type)
     if (store_job_get(js->app->store, id, &r) != 0)
         return 0;
     int ok = strcmp(r.type, type) == 0 && strcmp(r.state, "succeeded") == 0;
-    store_job_clear(&r);
+    store_job_deinit(&r);
     return ok;
+}
+
+int jobs_reserve_id(struct jobs *js, int64_t *seq, char *id, size_t size)
+{
+    if (js->shutting_down || js->app->draining)
+        return -ESHUTDOWN;
+    *seq = ++js->max_seq;
+    snprintf(id, size, "j%lld", (long long)*seq);
+    return 0;
 }
 
 void jobs_shutdown(struct jobs *js)
@@ -733,7 +775,7 @@ void jobs_destroy(struct jobs *js)
     while (js->head) {
         struct job *j = js->head;
         js->head = j->next;
-        job_free(j);
+        job_destroy(j);
     }
     free(js);
 }

@@ -170,8 +170,21 @@ size_t jobs_durations(const struct jobs *js, const struct jobs_duration **out);
  * any (e.g. the loss of a running train job). Returns 0 or -ENOENT. */
 int jobs_running_value(struct jobs *js, const char *type, const char *key, double *out);
 
+/* The member key (e.g. "best") of the result of the newest succeeded job
+ * of type whose result has it, from memory or storage: a new reference,
+ * with that job's id copied into id; NULL when no such job exists (or its
+ * stored result cannot be read). Loop thread. */
+json_t *jobs_latest_result_member(struct jobs *js, const char *type, const char *key, char *id,
+                                  size_t size);
+
 /* Whether job id exists, is of type and succeeded (memory, then storage). */
 int jobs_is_succeeded(struct jobs *js, const char *id, const char *type);
+
+/* Reserves the next job sequence number for a result made outside the
+ * queue (an import, jobs/import.h): *seq gets it and id "j<seq>". The
+ * caller stores a record with that seq, or nothing (a gap is harmless).
+ * -ESHUTDOWN while draining. Loop thread. */
+int jobs_reserve_id(struct jobs *js, int64_t *seq, char *id, size_t size);
 
 /* Begins shutdown: no new jobs start; running ones are asked to stop at a
  * checkpoint and are put back to queued. */

@@ -15,6 +15,7 @@
 
 #include "ml/cooc.h"
 #include "ml/rating.h"
+#include "ml/spectral.h"
 #include "ml/wals.h"
 
 struct job;
@@ -53,6 +54,16 @@ struct pipeline_out {
 int pipeline_run(struct job *j, struct cooc_result *res, const struct rating_params *rp,
                  const struct wals_params *wp, wals_progress_cb cb, void *userdata,
                  struct pipeline_out *out);
+
+/* The same with "method": "eigen": the ratings' spectral embeddings
+ * (ml/spectral.h, sp) instead of WALS. out->model then holds no factors
+ * and no loss (iterations 0); out->emb is n × sp->dimensions; the WALS
+ * time fields count the eigen solve. cb gets one WALS_EVENT_TICK report
+ * per product (fraction in 0..1) and may cancel. Errors as pipeline_run,
+ * or spectral_embed's. */
+int pipeline_run_eigen(struct job *j, struct cooc_result *res, const struct rating_params *rp,
+                       const struct spectral_params *sp, wals_progress_cb cb, void *userdata,
+                       struct pipeline_out *out);
 
 /* Frees what out owns and zeroes it. A zeroed out is a no-op. */
 void pipeline_out_deinit(struct pipeline_out *out);

@@ -362,7 +362,7 @@ out:
     return rc;
 }
 
-static void prep_free(struct prep *pr)
+static void prep_deinit(struct prep *pr)
 {
     free(pr->g_items);
     free(pr->t_ptr);
@@ -391,7 +391,7 @@ void cooc_params_init(struct cooc_params *p)
     p->threads = 2;
 }
 
-void cooc_result_free(struct cooc_result *r)
+void cooc_result_deinit(struct cooc_result *r)
 {
     if (!r)
         return;
@@ -400,6 +400,8 @@ void cooc_result_free(struct cooc_result *r)
     free(r->row_ptr);
     free(r->col);
     free(r->cooc);
+    free(r->group_ptr);
+    free(r->group_items);
     memset(r, 0, sizeof(*r));
 }
 
@@ -536,7 +538,8 @@ int cooc_compute(const struct cooc_groups *groups, const struct cooc_params *par
     pr.g_items = xmalloc(pr.total, sizeof(*pr.g_items));
     pr.t_ptr = xmalloc((size_t)n + 1, sizeof(*pr.t_ptr));
     pr.t_span = xmalloc(pr.total, sizeof(*pr.t_span));
-    if (!res.keys || !res.freq || !pr.g_items || !pr.t_ptr || !pr.t_span) {
+    res.group_ptr = xmalloc(res.valid_groups + 1, sizeof(*res.group_ptr));
+    if (!res.keys || !res.freq || !pr.g_items || !pr.t_ptr || !pr.t_span || !res.group_ptr) {
         rc = -ENOMEM;
         goto out;
     }
@@ -556,10 +559,11 @@ int cooc_compute(const struct cooc_groups *groups, const struct cooc_params *par
     }
     {
         /* t_ptr doubles as the fill cursor, then is restored by shifting. */
-        uint64_t gi = 0;
+        uint64_t gi = 0, vg = 0;
         for (size_t g = 0; g < n_groups; g++) {
             if (!gcount[g])
                 continue;
+            res.group_ptr[vg++] = gi;
             struct span sp = {.start = (uint32_t)gi, .len = gcount[g]};
             for (uint64_t k = off[g]; k < off[g + 1]; k++) {
                 uint32_t m = map[items[k]];
@@ -577,6 +581,7 @@ int cooc_compute(const struct cooc_groups *groups, const struct cooc_params *par
                     goto out;
             }
         }
+        res.group_ptr[vg] = gi;
         for (uint32_t d = n; d > 0; d--)
             pr.t_ptr[d] = pr.t_ptr[d - 1];
         pr.t_ptr[0] = 0;
@@ -646,6 +651,10 @@ int cooc_compute(const struct cooc_groups *groups, const struct cooc_params *par
     if ((rc = reporter_tick(&rep, true)) < 0)
         goto out;
 
+    /* G becomes the result's groups (bounds filled in stage 3). */
+    res.group_items = pr.g_items;
+    pr.g_items = NULL;
+
     *out = res;
     memset(&res, 0, sizeof(res));
 out:
@@ -653,7 +662,7 @@ out:
     free(map);
     free(gcount);
     free(lower);
-    prep_free(&pr);
-    cooc_result_free(&res);
+    prep_deinit(&pr);
+    cooc_result_deinit(&res);
     return rc;
 }

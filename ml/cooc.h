@@ -82,7 +82,8 @@ typedef int (*cooc_progress_cb)(void *userdata, const struct cooc_progress *p);
  * dense order is the key order. Row d holds columns col[row_ptr[d] ..
  * row_ptr[d+1]-1], strictly ascending, with cooc > 0 in the same slots; the
  * diagonal entry is always present and equals freq[d]. nnz = row_ptr[n] is
- * the row count of the seed's final item_cooc table (2·pairs + n). */
+ * the row count of the seed's final item_cooc table (2·pairs + n).
+ * cooc_compute also fills group_ptr / group_items. */
 struct cooc_result {
     uint32_t n;                 /* matrix items = rows of item_frequency */
     uint32_t *keys;             /* [n] original item keys, ascending */
@@ -96,13 +97,22 @@ struct cooc_result {
     uint32_t *cooc;             /* [nnz] */
     int64_t min_item_frequency; /* the parameters that produced it */
     int64_t max_group_size;
+    /* The valid groups themselves (valid_item_groups by group), for the
+     * random-walk scores that need playlist sizes (ml/scores.h): group g
+     * (0 <= g < valid_groups, in input order) holds the dense indices
+     * group_items[group_ptr[g] .. group_ptr[g+1]-1], ascending, at least 2;
+     * group_ptr has valid_groups + 1 entries, group_ptr[valid_groups] =
+     * total. Both NULL when the result does not carry them (a file written
+     * before version 2 of storage/cooc_file.h, or an imported table). */
+    uint64_t *group_ptr;
+    uint32_t *group_items;
 };
 
 /* Computes the seed's co-occurrence matrix for groups with params.
  *
  * Ownership: groups and params are borrowed (only read, may be shared with
  * other readers); *out is overwritten (not freed first) and, on success,
- * owned by the caller, who releases it with cooc_result_free. On failure
+ * owned by the caller, who releases it with cooc_result_deinit. On failure
  * *out is left zeroed.
  *
  * Progress: cb (may be NULL) is called on the calling thread, about every
@@ -126,7 +136,7 @@ int cooc_compute(const struct cooc_groups *groups, const struct cooc_params *par
                  cooc_progress_cb cb, void *userdata, struct cooc_result *out);
 
 /* Frees the arrays of r and zeroes it. NULL or a zeroed result is a no-op. */
-void cooc_result_free(struct cooc_result *r);
+void cooc_result_deinit(struct cooc_result *r);
 
 /* Number of distinct unordered pairs (i < j): the row count of the seed's
  * first item_cooc table, before mirroring. */

@@ -109,6 +109,133 @@ out:
     return rc;
 }
 
+uint64_t eval_split_key(uint64_t seed, uint32_t item)
+{
+    /* splitmix64's finaliser of seed and item */
+    uint64_t h = seed ^ ((uint64_t)item * 0x9e3779b97f4a7c15ULL);
+    h += 0x9e3779b97f4a7c15ULL;
+    h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
+    return h ^ (h >> 31);
+}
+
+struct split_item {
+    uint64_t key;
+    uint32_t item;
+};
+
+static int by_split_key(const void *a, const void *b)
+{
+    const struct split_item *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return x->item < y->item ? -1 : x->item > y->item;
+}
+
+int eval_continue(const struct eval_lists *test, uint32_t n_items, const uint32_t *ks, int n_ks,
+                  uint64_t seed, eval_recommend_fn rec, void *rec_ud, eval_progress_fn progress,
+                  void *progress_ud, struct eval_metrics *out)
+{
+    if (!test || !ks || n_ks < 1 || n_ks > EVAL_MAX_KS || !rec || !out)
+        return -EINVAL;
+    uint32_t kmax = 0;
+    size_t longest = 0;
+    for (int i = 0; i < n_ks; i++) {
+        if (ks[i] < 1 || ks[i] > EVAL_MAX_K)
+            return -EINVAL;
+        if (ks[i] > kmax)
+            kmax = ks[i];
+    }
+    for (size_t l = 0; l < test->n; l++) {
+        uint64_t len = test->offsets[l + 1] - test->offsets[l];
+        longest = len > longest ? (size_t)len : longest;
+    }
+    int rc = 0;
+    uint32_t *stamp = calloc((size_t)n_items + 1, sizeof *stamp);
+    uint32_t *covered = calloc((size_t)n_items + 1, sizeof *covered);
+    uint32_t *top = malloc(sizeof *top * kmax);
+    uint32_t *in = malloc(sizeof *in * (longest + 1));
+    struct split_item *sp = malloc(sizeof *sp * (longest + 1));
+    double hits[EVAL_MAX_KS] = {0}, recall[EVAL_MAX_KS] = {0};
+    uint64_t queries = 0;
+    uint32_t epoch = 0;
+    if (!stamp || !covered || !top || !in || !sp) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    for (uint32_t i = 0; i < n_items; i++)
+        covered[i] = UINT32_MAX;
+    for (size_t l = 0; l < test->n; l++) {
+        uint64_t b = test->offsets[l], e = test->offsets[l + 1];
+        size_t len = (size_t)(e - b);
+        if (len < 2)
+            continue;
+        for (size_t x = 0; x < len; x++) {
+            uint32_t it = test->items[b + x];
+            if (it >= n_items) {
+                rc = -EINVAL;
+                goto out;
+            }
+            sp[x] = (struct split_item){eval_split_key(seed, it), it};
+        }
+        qsort(sp, len, sizeof *sp, by_split_key);
+        size_t half = len / 2;
+        if (++epoch == 0) {
+            memset(stamp, 0, sizeof *stamp * n_items);
+            epoch = 1;
+        }
+        for (size_t x = 0; x < len; x++) {
+            if (x < half)
+                in[x] = sp[x].item;
+            else
+                stamp[sp[x].item] = epoch; /* R */
+        }
+        uint32_t r_size = (uint32_t)(len - half);
+        int got = rec(rec_ud, in, half, kmax, top);
+        if (got < 0) {
+            rc = got;
+            goto out;
+        }
+        for (int t = 0; t < got; t++)
+            if (top[t] >= n_items) {
+                rc = -ERANGE;
+                goto out;
+            }
+        for (int t = 0; t < got; t++)
+            if ((uint32_t)t < covered[top[t]])
+                covered[top[t]] = (uint32_t)t;
+        for (int i = 0; i < n_ks; i++) {
+            uint32_t found = 0, lim = ks[i] < (uint32_t)got ? ks[i] : (uint32_t)got;
+            for (uint32_t t = 0; t < lim; t++)
+                found += stamp[top[t]] == epoch;
+            hits[i] += found > 0;
+            recall[i] += (double)found / (double)(ks[i] < r_size ? ks[i] : r_size);
+        }
+        queries++;
+        if (progress && (l & 255) == 0 && progress(progress_ud, (double)l / (double)test->n)) {
+            rc = -ECANCELED;
+            goto out;
+        }
+    }
+    for (int i = 0; i < n_ks; i++) {
+        uint32_t cov = 0;
+        for (uint32_t j = 0; j < n_items; j++)
+            cov += covered[j] < ks[i];
+        out[i].k = ks[i];
+        out[i].queries = queries;
+        out[i].hit = queries ? hits[i] / (double)queries : 0;
+        out[i].recall = queries ? recall[i] / (double)queries : 0;
+        out[i].coverage = n_items ? (double)cov / n_items : 0;
+    }
+out:
+    free(stamp);
+    free(covered);
+    free(top);
+    free(in);
+    free(sp);
+    return rc;
+}
+
 /* ---- rankers: ml/rank.c's selection under the one ranking order ---- */
 
 int eval_rank_matrix(void *ranker, uint32_t q, uint32_t k, uint32_t *out)
@@ -143,6 +270,21 @@ int eval_rank_order(void *ranker, uint32_t q, uint32_t k, uint32_t *out)
     for (uint32_t t = 0; t < o->n && got < k; t++)
         if (o->order[t] != q)
             out[got++] = o->order[t];
+    return (int)got;
+}
+
+int eval_recommend_order(void *ranker, const uint32_t *in, size_t n_in, uint32_t k,
+                         uint32_t *out)
+{
+    const struct eval_order_ranker *o = ranker;
+    uint32_t got = 0;
+    for (uint32_t t = 0; t < o->n && got < k; t++) {
+        size_t x = 0;
+        while (x < n_in && in[x] != o->order[t])
+            x++;
+        if (x == n_in)
+            out[got++] = o->order[t];
+    }
     return (int)got;
 }
 

@@ -53,6 +53,28 @@ int eval_score(const struct eval_lists *test, uint32_t n_items, const uint32_t *
                eval_rank_fn rank, void *rank_ud, eval_progress_fn progress, void *progress_ud,
                struct eval_metrics *out);
 
+/* Playlist continuation (POST /v1/recommend's task): each held-out list
+ * of n >= 2 items is split once, deterministically, into an input half
+ * (floor(n/2) items) and the rest R to find; the recommender ranks the k
+ * best items for the input (inputs left out), and
+ *   hit@k    = share of lists with |top-k ∩ R| > 0
+ *   recall@k = mean over lists of |top-k ∩ R| / min(k, |R|)
+ *   coverage@k = share of the n items in some list's top-k.
+ * The split orders a list's items by a seeded hash of the item
+ * (eval_split_key) and takes the first half, so it does not depend on the
+ * order of the lists' items nor on the method. */
+typedef int (*eval_recommend_fn)(void *userdata, const uint32_t *in, size_t n_in, uint32_t k,
+                                 uint32_t *out);
+
+/* Scores one recommender like eval_score (queries = lists scored).
+ * Errors as eval_score. */
+int eval_continue(const struct eval_lists *test, uint32_t n_items, const uint32_t *ks, int n_ks,
+                  uint64_t seed, eval_recommend_fn rec, void *rec_ud, eval_progress_fn progress,
+                  void *progress_ud, struct eval_metrics *out);
+
+/* The key that orders item i of a list for the continuation split. */
+uint64_t eval_split_key(uint64_t seed, uint32_t item);
+
 /* --- rankers: all select with ml/rank.h, the order the serving
  * endpoints answer in (score descending, ties by tie_rank, then index) ---
  */
@@ -93,6 +115,10 @@ struct eval_order_ranker {
     uint32_t n;
 };
 int eval_rank_order(void *ranker, uint32_t q, uint32_t k, uint32_t *out);
+/* The same order as a recommender (eval_recommend_fn), skipping the
+ * inputs. */
+int eval_recommend_order(void *ranker, const uint32_t *in, size_t n_in, uint32_t k,
+                         uint32_t *out);
 
 /* Orders items by a count (higher first), ties by tie_rank: the
  * popularity baseline's order. order is caller-owned, n entries. */

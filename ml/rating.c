@@ -38,8 +38,8 @@ int rating_target_parse(const char *name, enum rating_target *out)
 
 int rating_scale_parse(const char *name, enum rating_scale *out)
 {
-    static const char *const names[] = {"linear", "log"};
-    int i = parse_name(name, names, 2);
+    static const char *const names[] = {"linear", "log", "sqrt"};
+    int i = parse_name(name, names, 3);
     if (i < 0)
         return i;
     *out = (enum rating_scale)i;
@@ -81,6 +81,8 @@ int rating_values(const struct cooc_result *r, const struct rating_params *p, fl
                 v = 0;
             if (p->scale == RATING_SCALE_LOG)
                 v = copysign(log1p(fabs(v) / p->epsilon), v);
+            else if (p->scale == RATING_SCALE_SQRT)
+                v = copysign(sqrt(fabs(v)), v);
             val[e] = (float)v;
         }
     }

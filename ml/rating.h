@@ -17,7 +17,9 @@
  *             out (rating 0, c = 1), like an unobserved cell.
  *   scale     "linear" (seed): r as is; "log": r' = sign(r)·log(1 + |r|/ε),
  *             so WALS's confidence c = 1 + α|r'| = 1 + α·log(1 + |r|/ε), the
- *             log scaling of Hu, Koren, Volinsky 2008 (§4, eq. after (1)).
+ *             log scaling of Hu, Koren, Volinsky 2008 (§4, eq. after (1));
+ *             "sqrt": r' = sign(r)·√|r| (the spectral embeddings' best
+ *             target with cooc, docs/quality.md).
  *
  * Pure math, no I/O.
  */
@@ -38,6 +40,7 @@ enum rating_target {
 enum rating_scale {
     RATING_SCALE_LINEAR = 0, /* r */
     RATING_SCALE_LOG,        /* sign(r)·log(1 + |r|/ε) */
+    RATING_SCALE_SQRT,       /* sign(r)·√|r| */
 };
 
 struct rating_params {
@@ -56,7 +59,7 @@ void rating_params_init(struct rating_params *p);
 /* Parses "score" | "pmi" | "cooc" | "sppmi". Returns 0 or -EINVAL. */
 int rating_target_parse(const char *name, enum rating_target *out);
 
-/* Parses "linear" | "log". Returns 0 or -EINVAL. */
+/* Parses "linear" | "log" | "sqrt". Returns 0 or -EINVAL. */
 int rating_scale_parse(const char *name, enum rating_scale *out);
 
 /* Writes the rating of every stored entry of r into val (r->nnz floats,

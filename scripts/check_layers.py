@@ -40,7 +40,10 @@ def include_edges(folders):
     owned_bad = []
     for folder in sorted(os.listdir(ROOT)):
         path = os.path.join(ROOT, folder)
-        if folder in SKIP or not os.path.isdir(path):
+        # build trees (any name: build-asan, build-tsan...) hold generated
+        # code such as api_assets.c, not a layer
+        if folder in SKIP or not os.path.isdir(path) or \
+                os.path.exists(os.path.join(path, "CMakeCache.txt")):
             continue
         for dirpath, _, files in os.walk(path):
             for f in files:

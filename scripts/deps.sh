@@ -22,9 +22,14 @@ BUILD_PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev
 # tests/api/test_systemd_units.py), debootstrap + systemd-container
 # (systemd-nspawn: tests/systemd/test_units_nspawn.py boots the units under
 # a real systemd).
-TEST_PKGS=(python3 python3-numpy sqlite3 systemd debootstrap systemd-container)
+# chromium + python3-websocket + a font: tests/browser drives the dashboard.
+# nodejs: DuckDB (npm, pinned in tests/duckdb) runs the duckdb dialect of
+# GET /v1/pmi/sql in tests/api/test_duckdb_roundtrip.py.
+TEST_PKGS=(python3 python3-numpy sqlite3 systemd debootstrap systemd-container nodejs
+  chromium python3-websocket fonts-dejavu-core)
 # Benchmarks: load generator, the nginx baseline, free(1) in bench/lib.sh.
 BENCH_PKGS=(wrk nginx-light procps)
+# python3 is also a build tool: scripts/embed_assets.py embeds ui/ and docs/openapi.json
 
 list=0
 if [ "${1:-}" = "--list" ]; then
@@ -43,6 +48,26 @@ if [ $list -eq 1 ]; then
   exit 0
 fi
 
+# DuckDB for tests/api/test_duckdb_roundtrip.py: npm's @duckdb/node-api on
+# Debian's Node.js, pinned by tests/duckdb/package-lock.json, installed into
+# tests/duckdb/node_modules (not system-wide). Runs after the apt packages.
+duckdb_for_tests() {
+  local dir
+  dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/duckdb"
+  if [ -d "$dir/node_modules/@duckdb/node-api" ]; then
+    return 0
+  fi
+  if ! command -v npm >/dev/null 2>&1; then
+    # Debian's nodejs comes without npm (NodeSource's bundles it)
+    echo "deps: installing npm"
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends npm
+  fi
+  echo "deps: installing @duckdb/node-api into $dir"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+}
+
 missing=()
 for p in "${want[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -50,6 +75,7 @@ for p in "${want[@]}"; do
   fi
 done
 if [ ${#missing[@]} -eq 0 ]; then
+  case "${1:-build}" in test | bench) duckdb_for_tests ;; esac
   exit 0
 fi
 echo "deps: installing ${missing[*]}"
@@ -60,3 +86,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+case "${1:-build}" in test | bench) duckdb_for_tests ;; esac

@@ -9,6 +9,7 @@
 #include "ml/cooc.h"
 #include "ml/knn.h"
 #include "ml/rank.h"
+#include "ml/scores.h"
 #include "serving/ann_index.h"
 #include "serving/pmi_cache.h"
 #include "serving/serving.h"
@@ -32,23 +33,24 @@ static int cosine(const struct serving_items *src, const struct serving_query *q
     return n;
 }
 
-/* One row of the co-occurrence matrix by count or by cooc·pmi. */
-static int matrix_row(const struct serving_items *src, const struct serving_query *q,
-                      uint32_t *out_idx, double *out_score)
+/* A matrix source: one scored row (similar) or the sum of the inputs'
+ * rows (recommend), ml/scores.c. */
+static int matrix(const struct serving_items *src, const struct serving_query *q,
+                  uint32_t *out_idx, double *out_score)
 {
     const struct cooc_result *r = src->cooc;
-    const uint32_t i = q->item;
-    if (!r || i >= r->n || q->items || q->metric != SERVING_METRIC_COSINE)
+    if (!r || q->metric != SERVING_METRIC_COSINE)
         return -EINVAL;
-    struct rank_top top;
-    rank_top_init(&top, out_idx, out_score, q->k, src->tie);
-    for (uint64_t x = r->row_ptr[i]; x < r->row_ptr[i + 1]; x++) {
-        if (r->col[x] == i)
-            continue;
-        double v = q->source == SERVING_SOURCE_COOC ? (double)r->cooc[x] : cooc_score(r, i, x);
-        rank_top_push(&top, v, r->col[x]);
-    }
-    return (int)rank_top_sort(&top);
+    struct score_params p = {.pop_weight = q->pop_weight, .alpha = q->alpha, .beta = q->beta};
+    p.source = q->source == SERVING_SOURCE_COOC  ? SCORE_COOC
+               : q->source == SERVING_SOURCE_PMI ? SCORE_PMI
+                                                 : SCORE_RP3;
+    if (p.source == SCORE_RP3 && !src->walk)
+        return -ENODATA;
+    if (q->items)
+        return score_recommend(r, src->walk, &p, q->prep, q->items, q->n_items, q->exclude,
+                               q->n_exclude, q->k, src->tie, out_idx, out_score);
+    return score_similar(r, src->walk, &p, q->prep, q->item, q->k, src->tie, out_idx, out_score);
 }
 
 static int use_ann(const struct serving_items *src, const struct serving_query *q)
@@ -81,7 +83,8 @@ int serving_neighbours_query(const struct serving_items *src, const struct servi
         return rank_dot(src->emb, src->n, src->dim, q->item, q->k, src->tie, out_idx, out_score);
     case SERVING_SOURCE_COOC:
     case SERVING_SOURCE_PMI:
-        return matrix_row(src, q, out_idx, out_score);
+    case SERVING_SOURCE_RP3:
+        return matrix(src, q, out_idx, out_score);
     }
     return -EINVAL;
 }
@@ -100,12 +103,31 @@ void serving_items_of_model(const struct served_model *m, struct serving_items *
 
 void serving_items_of_pmi(const struct pmi_matrix *m, struct serving_items *out)
 {
-    *out = (struct serving_items){.n = m->res.n, .tie = m->id_rank, .cooc = &m->res};
+    *out = (struct serving_items){.n = m->res.n,
+                                  .tie = m->id_rank,
+                                  .cooc = &m->res,
+                                  .walk = m->walk.item_ptr ? &m->walk : NULL};
 }
 
 int serving_neighbours_rank(void *ud, uint32_t q, uint32_t k, uint32_t *out)
 {
     struct serving_ranker *r = ud;
-    struct serving_query sq = {.source = r->source, .metric = r->metric, .k = k, .item = q};
+    struct serving_query sq = r->query;
+    sq.k = k;
+    sq.item = q;
+    sq.items = NULL;
+    return serving_neighbours_query(&r->items, &sq, out, r->score);
+}
+
+int serving_neighbours_recommend(void *ud, const uint32_t *in, size_t n_in, uint32_t k,
+                                 uint32_t *out)
+{
+    struct serving_ranker *r = ud;
+    struct serving_query sq = r->query;
+    sq.k = k;
+    sq.items = in;
+    sq.n_items = n_in;
+    sq.exclude = NULL;
+    sq.n_exclude = 0;
     return serving_neighbours_query(&r->items, &sq, out, r->score);
 }

@@ -27,9 +27,11 @@ void pmi_matrix_unref(struct pmi_matrix *m)
 {
     if (!m || --m->refs > 0)
         return;
-    cooc_result_free(&m->res);
-    store_item_names_free(&m->names);
+    cooc_result_deinit(&m->res);
+    store_item_names_deinit(&m->names);
     free(m->id_rank);
+    free(m->by_id);
+    score_walk_deinit(&m->walk);
     free(m->top);
     free(m);
 }
@@ -142,12 +144,26 @@ static int id_ranks(struct pmi_matrix *m)
     qsort_r(order, n, sizeof *order, by_id, m);
     for (uint32_t r = 0; r < n; r++)
         m->id_rank[order[r]] = r;
-    free(order);
+    m->by_id = order;
     return 0;
 }
 
-/* Pool thread: the job's .cooc file, the item names, the top pairs and
- * the id order. */
+int64_t pmi_matrix_find(const struct pmi_matrix *m, const char *id)
+{
+    uint32_t lo = 0, hi = m->res.n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (strcmp(item_id(m, m->by_id[mid]), id) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < m->res.n && strcmp(item_id(m, m->by_id[lo]), id) == 0 ? (int64_t)m->by_id[lo]
+                                                                       : -1;
+}
+
+/* Pool thread: the job's .cooc file, the item names, the top pairs, the
+ * id order and, when the file has the playlists, rp3's walk index. */
 static int pmi_load(const char *job, const void *params, void **out)
 {
     const struct pmi_load_params *p = params;
@@ -170,6 +186,9 @@ static int pmi_load(const char *job, const void *params, void **out)
         rc = top_pairs(m);
     if (rc == 0)
         rc = id_ranks(m);
+    if (rc == 0 && m->res.group_ptr) {
+        rc = score_walk_init(&m->walk, &m->res);
+    }
     if (rc != 0) {
         pmi_matrix_unref(m);
         return rc;
@@ -224,7 +243,7 @@ void pmi_cache_get(struct app *app, const char *job_id, pmi_cache_cb cb, void *a
     loader_get(&pmi_loader, job_id, &p, (loader_fn)cb, arg);
 }
 
-void pmi_cache_clear(void)
+void pmi_cache_deinit(void)
 {
     if (pmi_loader_ready)
         loader_deinit(&pmi_loader);

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "ml/cooc.h"
+#include "ml/scores.h"
 #include "storage/store.h"
 
 struct app;
@@ -35,6 +36,11 @@ struct pmi_matrix {
     struct store_item_names names; /* by item key */
     uint32_t *id_rank;             /* [res.n] each item's position in id (strcmp)
                                       order: the tie-break of ml/rank.h */
+    uint32_t *by_id;               /* [res.n] dense indices in id order (the
+                                      inverse of id_rank): lookups by id */
+    struct score_walk walk;        /* items → playlists for rp3; zeroed when the
+                                      result has no playlists (imported, or a
+                                      file from before version 2) */
     struct pmi_pair *top;          /* best first */
     uint32_t n_top;
 };
@@ -63,7 +69,10 @@ static inline uint32_t pmi_matrix_key(const struct pmi_matrix *m, uint32_t i)
 /* Dense index of an item key, or -1 (binary search: keys ascend). */
 int64_t pmi_matrix_index(const struct pmi_matrix *m, uint32_t key);
 
+/* Dense index of an item id, or -1 (binary search in id order). */
+int64_t pmi_matrix_find(const struct pmi_matrix *m, const char *id);
+
 /* Drops the cached matrix (shutdown). */
-void pmi_cache_clear(void);
+void pmi_cache_deinit(void);
 
 #endif

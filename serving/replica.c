@@ -281,7 +281,7 @@ static int names_decode(const unsigned char *b, size_t len, struct store_item_na
     out->artist = calloc((size_t)max_key + 1, sizeof(char *));
     out->strings = malloc(len + 3 * (size_t)n + 1);
     if (!out->id || !out->title || !out->artist || !out->strings) {
-        store_item_names_free(out);
+        store_item_names_deinit(out);
         return -ENOMEM;
     }
     char *blk = out->strings;
@@ -298,7 +298,7 @@ static int names_decode(const unsigned char *b, size_t len, struct store_item_na
     if (p == end)
         return 0;
 bad:
-    store_item_names_free(out);
+    store_item_names_deinit(out);
     return -EBADMSG;
 }
 
@@ -362,8 +362,8 @@ static int fetch_run(struct sync *s)
     if (rc != 0)
         snprintf(s->error, sizeof s->error, "model %s: cannot build: %s", s->model, strerror(-rc));
 out:
-    model_data_free(&data);
-    store_item_names_free(&names);
+    model_data_deinit(&data);
+    store_item_names_deinit(&names);
     free(blob);
     return rc;
 }

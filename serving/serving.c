@@ -131,7 +131,7 @@ void served_model_unref(struct served_model *m)
     free(m->rank);
     knn_index_destroy(m->index);
     ann_index_destroy(m->ann);
-    model_data_free(&m->data);
+    model_data_deinit(&m->data);
     free(m);
 }
 
@@ -298,7 +298,7 @@ int serving_model_build_names(const struct store_item_names *names, const char *
     *out = NULL;
     struct served_model *m = calloc(1, sizeof *m);
     if (!m) {
-        model_data_free(data);
+        model_data_deinit(data);
         return -ENOMEM;
     }
     m->refs = 1;
@@ -330,11 +330,11 @@ int serving_model_build(struct store *s, const char *id, const char *pmi_job,
     *out = NULL;
     int rc = store_item_names_load(s, &names);
     if (rc != 0) {
-        model_data_free(data);
+        model_data_deinit(data);
         return rc;
     }
     rc = serving_model_build_names(&names, id, pmi_job, data, o, out);
-    store_item_names_free(&names);
+    store_item_names_deinit(&names);
     return rc;
 }
 
@@ -386,7 +386,7 @@ static int model_build(const char *id, const struct load_params *p, struct serve
 out:
     if (p->activate && p->status)
         status_begin(p->status, "", 0);
-    store_model_clear(&rec);
+    store_model_deinit(&rec);
     store_close(s);
     return rc;
 }
@@ -495,14 +495,14 @@ int serving_load_active_sync(struct app *app)
         return rc;
     struct serving *sv = serving_of(app);
     if (!sv) {
-        store_model_clear(&rec);
+        store_model_deinit(&rec);
         return -ENOMEM;
     }
     struct load_params p;
     params_of(app, 1, &p);
     struct served_model *m = NULL;
     rc = model_build(rec.id, &p, &m);
-    store_model_clear(&rec);
+    store_model_deinit(&rec);
     if (rc != 0)
         return rc;
     loader_put(&sv->active, m->id, m);
@@ -543,7 +543,7 @@ void serving_get(struct app *app, const char *model_id, serving_cb cb, void *arg
     loader_get(&sv->other, model_id, &p, (loader_fn)cb, arg);
 }
 
-void serving_clear(struct app *app)
+void serving_deinit(struct app *app)
 {
     struct serving *sv = app->serving;
     if (!sv)

@@ -124,6 +124,6 @@ int64_t served_model_find(const struct served_model *m, const char *id);
 size_t served_model_bytes(const struct served_model *m);
 
 /* Drops the cached models (shutdown). */
-void serving_clear(struct app *app);
+void serving_deinit(struct app *app);
 
 #endif

@@ -310,7 +310,7 @@ struct batch *batch_create(void)
     return b;
 }
 
-static void batch_strtab_free(struct batch__strtab *t)
+static void batch_strtab_deinit(struct batch__strtab *t)
 {
     free(t->str);
     free(t->len);
@@ -326,9 +326,9 @@ void batch_destroy(struct batch *b)
         free(b->lists[i].idx);
     free(b->lists);
     free(b->item);
-    batch_strtab_free(&b->playlists);
-    batch_strtab_free(&b->items);
-    batch_strtab_free(&b->texts);
+    batch_strtab_deinit(&b->playlists);
+    batch_strtab_deinit(&b->items);
+    batch_strtab_deinit(&b->texts);
     while (b->chunks) {
         struct batch__chunk *next = b->chunks->next;
         free(b->chunks);

@@ -31,6 +31,7 @@ enum {
     H_VERSION = 8,
     H_HDR_SIZE = 12,
     H_BOM = 16,
+    H_FLAGS = 20,
     H_N = 24,
     H_NNZ = 32,
     H_TOTAL = 40,
@@ -67,12 +68,21 @@ static uint64_t get64(const unsigned char *h, int off)
     return v;
 }
 
-/* Payload size in bytes for n items and nnz entries; false on overflow. */
-static bool payload_size(uint64_t n, uint64_t nnz, uint64_t *out)
+#define FLAG_GROUPS 1u
+
+/* Payload size in bytes for n items, nnz entries and, with groups, the
+ * groups' bounds and items; false on overflow. */
+static bool payload_size(uint64_t n, uint64_t nnz, int groups, uint64_t n_groups,
+                         uint64_t total, uint64_t *out)
 {
     if (n > UINT32_MAX || nnz > (UINT64_MAX / 16))
         return false;
     *out = 4 * n + 4 * n + 8 * (n + 1) + 4 * nnz + 4 * nnz;
+    if (groups) {
+        if (n_groups > UINT32_MAX || total > UINT32_MAX)
+            return false; /* cooc_compute's own limits */
+        *out += 8 * (n_groups + 1) + 4 * total;
+    }
     return true;
 }
 
@@ -87,7 +97,8 @@ static void finish_header(void *header, uint32_t crc, uint64_t size, void *ud)
     const struct cooc_result *r = c->r;
     unsigned char *hdr = header;
     memcpy(hdr + H_MAGIC, MAGIC, sizeof(MAGIC));
-    put32(hdr, H_VERSION, COOC_FILE_VERSION);
+    put32(hdr, H_VERSION, r->group_ptr ? 2 : 1);
+    put32(hdr, H_FLAGS, r->group_ptr ? FLAG_GROUPS : 0);
     put32(hdr, H_HDR_SIZE, HDR_SIZE);
     put32(hdr, H_BOM, BOM);
     put64(hdr, H_N, r->n);
@@ -107,9 +118,11 @@ int cooc_file_write(const char *dir, const char *name, const struct cooc_result 
     unsigned char hdr[HDR_SIZE];
     uint64_t psize;
 
-    if (!dir || !file_name_ok(name) || !r || !payload_size(r->n, r->nnz, &psize) ||
+    if (!dir || !file_name_ok(name) || !r ||
+        !payload_size(r->n, r->nnz, r->group_ptr != NULL, r->valid_groups, r->total, &psize) ||
         !r->row_ptr || r->row_ptr[r->n] != r->nnz || (r->n && (!r->keys || !r->freq)) ||
-        (r->nnz && (!r->col || !r->cooc)))
+        (r->nnz && (!r->col || !r->cooc)) || (!r->group_ptr != !r->group_items) ||
+        (r->group_ptr && r->group_ptr[r->valid_groups] != r->total))
         return -EINVAL;
     const struct file_part parts[] = {
         {r->keys, (size_t)r->n * 4},
@@ -117,10 +130,45 @@ int cooc_file_write(const char *dir, const char *name, const struct cooc_result 
         {r->row_ptr, ((size_t)r->n + 1) * 8},
         {r->col, (size_t)r->nnz * 4},
         {r->cooc, (size_t)r->nnz * 4},
+        {r->group_ptr, ((size_t)r->valid_groups + 1) * 8},
+        {r->group_items, (size_t)r->total * 4},
     };
+    size_t n_parts = sizeof(parts) / sizeof(parts[0]) - (r->group_ptr ? 0 : 2);
     struct header_ctx c = {r, psize};
-    return file_write_atomic(dir, name, hdr, HDR_SIZE, parts, sizeof(parts) / sizeof(parts[0]),
-                             finish_header, &c);
+    return file_write_atomic(dir, name, hdr, HDR_SIZE, parts, n_parts, finish_header, &c);
+}
+
+/* The groups' structure: bounds from 0 to total, each group 2+ strictly
+ * ascending items < n, and each item in exactly freq of them (so a walk
+ * over them agrees with the matrix's frequencies). */
+static int check_groups(const struct cooc_result *r)
+{
+    int rc = 0;
+    uint32_t *count = calloc((size_t)r->n + 1, sizeof *count);
+    if (!count)
+        return -ENOMEM;
+    if (r->group_ptr[0] != 0 || r->group_ptr[r->valid_groups] != r->total)
+        rc = -EBADMSG;
+    for (uint64_t g = 0; rc == 0 && g < r->valid_groups; g++) {
+        uint64_t b = r->group_ptr[g], e = r->group_ptr[g + 1];
+        if (e < b + 2 || e > r->total) {
+            rc = -EBADMSG;
+            break;
+        }
+        for (uint64_t k = b; k < e; k++) {
+            uint32_t d = r->group_items[k];
+            if (d >= r->n || (k > b && d <= r->group_items[k - 1])) {
+                rc = -EBADMSG;
+                break;
+            }
+            count[d]++;
+        }
+    }
+    for (uint32_t i = 0; rc == 0 && i < r->n; i++)
+        if (count[i] != r->freq[i])
+            rc = -EBADMSG;
+    free(count);
+    return rc;
 }
 
 /* Structure checks that the CRC alone cannot give (a file written by a
@@ -149,7 +197,7 @@ static int check_structure(const struct cooc_result *r)
     }
     if (total != r->total)
         return -EBADMSG;
-    return 0;
+    return r->group_ptr ? check_groups(r) : 0;
 }
 
 int cooc_file_read(const char *dir, const char *name, struct cooc_result *out)
@@ -202,9 +250,17 @@ int cooc_file_read(const char *dir, const char *name, struct cooc_result *out)
         rc = -EPROTONOSUPPORT;
         goto out;
     }
+    uint32_t version = get32(hdr, H_VERSION), flags = get32(hdr, H_FLAGS);
+    if ((version == 1 && flags != 0) || (flags & ~FLAG_GROUPS) != 0) {
+        rc = -EBADMSG;
+        goto out;
+    }
+    int groups = (flags & FLAG_GROUPS) != 0;
     uint64_t n = get64(hdr, H_N), nnz = get64(hdr, H_NNZ);
+    uint64_t n_groups = get64(hdr, H_VALID_GROUPS), total = get64(hdr, H_TOTAL);
     /* Sizes come from the file: check them against the file before allocating. */
-    if (!payload_size(n, nnz, &psize) || psize != get64(hdr, H_PAYLOAD_SIZE) ||
+    if (!payload_size(n, nnz, groups, n_groups, total, &psize) ||
+        psize != get64(hdr, H_PAYLOAD_SIZE) ||
         (uint64_t)st.st_size != HDR_SIZE + psize) {
         rc = -EBADMSG;
         goto out;
@@ -221,7 +277,12 @@ int cooc_file_read(const char *dir, const char *name, struct cooc_result *out)
     r.row_ptr = malloc((n + 1) * 8);
     r.col = malloc(nnz ? nnz * 4 : 1);
     r.cooc = malloc(nnz ? nnz * 4 : 1);
-    if (!r.keys || !r.freq || !r.row_ptr || !r.col || !r.cooc) {
+    if (groups) {
+        r.group_ptr = malloc((n_groups + 1) * 8);
+        r.group_items = malloc(total ? total * 4 : 1);
+    }
+    if (!r.keys || !r.freq || !r.row_ptr || !r.col || !r.cooc ||
+        (groups && (!r.group_ptr || !r.group_items))) {
         rc = -ENOMEM;
         goto out;
     }
@@ -229,8 +290,13 @@ int cooc_file_read(const char *dir, const char *name, struct cooc_result *out)
         void *p;
         size_t len;
     } parts[] = {
-        {r.keys, n * 4},  {r.freq, n * 4},   {r.row_ptr, (n + 1) * 8},
-        {r.col, nnz * 4}, {r.cooc, nnz * 4},
+        {r.keys, n * 4},
+        {r.freq, n * 4},
+        {r.row_ptr, (n + 1) * 8},
+        {r.col, nnz * 4},
+        {r.cooc, nnz * 4},
+        {r.group_ptr, groups ? (n_groups + 1) * 8 : 0},
+        {r.group_items, groups ? total * 4 : 0},
     };
     uint32_t crc = file_crc32(0, NULL, 0);
     for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
@@ -253,7 +319,7 @@ out:
         close(fd);
     if (dfd >= 0)
         close(dfd);
-    cooc_result_free(&r);
+    cooc_result_deinit(&r);
     return rc;
 }
 

@@ -49,11 +49,11 @@ int store_item_get(struct store *s, const char *id, struct store_item *out)
         ret = store__error(s, rc);
     sqlite3_reset(st);
     if (ret < 0)
-        store_item_clear(out);
+        store_item_deinit(out);
     return ret;
 }
 
-void store_item_clear(struct store_item *it)
+void store_item_deinit(struct store_item *it)
 {
     if (!it)
         return;
@@ -167,11 +167,11 @@ int store_item_names_load(struct store *s, struct store_item_names *out)
 
 fail:
     store__rollback(s);
-    store_item_names_free(out);
+    store_item_names_deinit(out);
     return ret;
 }
 
-void store_item_names_free(struct store_item_names *n)
+void store_item_names_deinit(struct store_item_names *n)
 {
     if (!n)
         return;

@@ -83,7 +83,7 @@ static void row_read(sqlite3_stmt *st, struct store_job *j)
     j->attempts = sqlite3_column_int64(st, 11);
 }
 
-void store_job_clear(struct store_job *j)
+void store_job_deinit(struct store_job *j)
 {
     free(j->id);
     free(j->type);
@@ -127,7 +127,7 @@ int store_jobs_list(struct store *s, const char *state, const char *type, int64_
         struct store_job j;
         row_read(st, &j);
         ret = cb(userdata, &j);
-        store_job_clear(&j);
+        store_job_deinit(&j);
         if (ret)
             break;
     }
@@ -173,6 +173,31 @@ int store_job_latest(struct store *s, const char *type, const char *state, char 
     sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
     return scalar(s, st, NULL, id, size);
+}
+
+int store_job_latest_with(struct store *s, const char *type, const char *state, const char *key,
+                          char *id, size_t size)
+{
+    char path[64];
+    for (const char *c = key; *c; c++)
+        if (!(*c == '_' || (*c >= 'a' && *c <= 'z')))
+            return -EINVAL; /* a JSON path must not be built from anything else */
+    if (!*key || snprintf(path, sizeof path, "$.%s", key) >= (int)sizeof path)
+        return -EINVAL;
+    /* rare (source=auto without a cached choice): prepared per call */
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db,
+                                "SELECT id FROM jobs WHERE type = ?1 AND state = ?2 AND "
+                                "json_extract(result, ?3) IS NOT NULL ORDER BY seq DESC LIMIT 1",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return store__error(s, rc);
+    sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, path, -1, SQLITE_STATIC);
+    int ret = scalar(s, st, NULL, id, size);
+    sqlite3_finalize(st);
+    return ret;
 }
 
 int store_job_delete(struct store *s, const char *id)

@@ -38,9 +38,9 @@ int store_job_update(struct store *s, const struct store_job *j);
 int store_job_update_with(struct store *s, const struct store_job *j,
                           int (*extra)(struct store *s, void *arg), void *arg);
 
-/* Reads one job (caller frees with store_job_clear). -ENOENT if absent. */
+/* Reads one job (caller frees with store_job_deinit). -ENOENT if absent. */
 int store_job_get(struct store *s, const char *id, struct store_job *out);
-void store_job_clear(struct store_job *j);
+void store_job_deinit(struct store_job *j);
 
 /* Calls cb for up to limit jobs with seq < before_seq (0: no bound),
  * newest first, filtered by state and type when non-NULL. cb borrows the
@@ -56,6 +56,12 @@ int store_jobs_max_seq(struct store *s, int64_t *out);
  * id. -ENOENT when there is none. */
 int store_job_latest(struct store *s, const char *type, const char *state, char *id,
                      size_t size);
+
+/* Id of the newest job of a type in a state whose result has a top-level
+ * member key (e.g. an evaluate job's "best"), copied into id. -ENOENT when
+ * there is none, -EINVAL for a key that is not a plain member name. */
+int store_job_latest_with(struct store *s, const char *type, const char *state, const char *key,
+                          char *id, size_t size);
 
 /* Calls cb(type, state, count) for each (type, state) with jobs. */
 typedef void (*store_job_count_cb)(void *userdata, const char *type, const char *state,

@@ -147,11 +147,11 @@ int model_file_read(const char *dir, const char *name, struct model_data *out)
     return 0;
 fail:
     close(fd);
-    model_data_free(out);
+    model_data_deinit(out);
     return rc;
 }
 
-void model_data_free(struct model_data *m)
+void model_data_deinit(struct model_data *m)
 {
     free(m->keys);
     free(m->embedding);

@@ -29,13 +29,13 @@ struct model_data {
 /* Writes m (borrowed) to <dir>/<name>; sets m->crc. 0 or negative errno. */
 int model_file_write(const char *dir, const char *name, struct model_data *m);
 
-/* Reads <dir>/<name> into *out (caller frees with model_data_free).
+/* Reads <dir>/<name> into *out (caller frees with model_data_deinit).
  * -ENOENT when missing, -EBADMSG when corrupt. */
 int model_file_read(const char *dir, const char *name, struct model_data *out);
 
 /* Reads only the header: n, dimensions, crc. */
 int model_file_stat(const char *dir, const char *name, struct model_data *out);
 
-void model_data_free(struct model_data *m);
+void model_data_deinit(struct model_data *m);
 
 #endif

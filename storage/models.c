@@ -60,7 +60,7 @@ static void row_read(sqlite3_stmt *st, struct store_model *m)
     m->active = sqlite3_column_int(st, 11);
 }
 
-void store_model_clear(struct store_model *m)
+void store_model_deinit(struct store_model *m)
 {
     free(m->id);
     free(m->job);
@@ -114,7 +114,7 @@ int store_models_list(struct store *s, int64_t before_seq, int limit, store_mode
         struct store_model m;
         row_read(st, &m);
         ret = cb(userdata, &m);
-        store_model_clear(&m);
+        store_model_deinit(&m);
         if (ret)
             break;
     }
@@ -157,7 +157,7 @@ int store_model_delete(struct store *s, const char *id)
     if (rc != 0)
         return rc;
     int active = m.active;
-    store_model_clear(&m);
+    store_model_deinit(&m);
     if (active)
         return -EBUSY;
     sqlite3_stmt *st = store__stmt(s, STORE__MODEL_DELETE);

@@ -33,7 +33,7 @@ int store_model_insert(struct store *s, const struct store_model *m, int activat
 int store_model_get(struct store *s, const char *id, struct store_model *out);
 /* The active model, -ENOENT when none. */
 int store_model_active(struct store *s, struct store_model *out);
-void store_model_clear(struct store_model *m);
+void store_model_deinit(struct store_model *m);
 
 /* Newest first, seq < before_seq (0: no bound). */
 typedef int (*store_model_cb)(void *userdata, const struct store_model *m);

@@ -84,24 +84,24 @@ int store_playlist_get(struct store *s, const char *id, struct store_playlist *o
     free(keys);
     ret = store__commit(s);
     if (ret < 0) {
-        store_playlist_clear(out);
+        store_playlist_deinit(out);
         store__rollback(s);
     }
     return ret;
 
 fail:
     free(keys);
-    store_playlist_clear(out);
+    store_playlist_deinit(out);
     store__rollback(s);
     return ret;
 }
 
-void store_playlist_clear(struct store_playlist *pl)
+void store_playlist_deinit(struct store_playlist *pl)
 {
     if (!pl)
         return;
     for (size_t i = 0; i < pl->n_items; i++)
-        store_item_clear(&pl->items[i]);
+        store_item_deinit(&pl->items[i]);
     free(pl->items);
     free(pl->id);
     memset(pl, 0, sizeof *pl);

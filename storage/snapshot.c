@@ -134,11 +134,11 @@ fail:
     if (own)
         sqlite3_finalize(own);
     store__rollback(s);
-    store_groups_free(out);
+    store_groups_deinit(out);
     return ret;
 }
 
-void store_groups_free(struct store_groups *g)
+void store_groups_deinit(struct store_groups *g)
 {
     if (!g)
         return;

@@ -121,6 +121,26 @@ static const char *const store__sql[STORE__STMT_COUNT] = {
     [STORE__MODEL_ACTIVE] = MODEL_COLS "WHERE active = 1",
     [STORE__MODEL_LIST] = MODEL_COLS "WHERE seq < ?1 ORDER BY seq DESC LIMIT ?2",
     [STORE__MODEL_DELETE] = "DELETE FROM models WHERE id = ?1",
+    /* item search (storage/items_search.c): ?1 the prefix, ?2 the prefix
+     * followed by a 0xFF byte (above any UTF-8 byte), so the range
+     * [?1, ?2) under NOCASE holds exactly the values starting with the
+     * prefix; (?3, ?4) the position to resume after; ?5 the rows to read;
+     * ?6 the field. One range scan of item_search's key (migration v4). */
+    [STORE__ITEM_SEARCH] =
+        "SELECT i.key, i.id, i.title, i.artist, i.playlists FROM item_search s "
+        "JOIN items i ON i.key = s.key WHERE s.field = ?6 AND s.value >= ?1 AND s.value < ?2 "
+        "AND (s.value, s.key) > (?3, ?4) ORDER BY s.value, s.key LIMIT ?5",
+    /* ids by a prefix without ASCII letters, where case does not matter:
+     * the unique index on items.id, so item_search holds only the ids that
+     * have letters (a third of its rows fewer for numeric ids) */
+    [STORE__ITEM_SEARCH_ID_BINARY] =
+        "SELECT key, id, title, artist, playlists FROM items WHERE id >= ?1 AND id < ?2 "
+        "AND (id, key) > (?3, ?4) ORDER BY id, key LIMIT ?5",
+    [STORE__ITEM_SEARCH_ALL] = "SELECT key, id, title, artist, playlists FROM items "
+                               "WHERE key > ?4 ORDER BY key LIMIT ?5",
+    [STORE__ITEM_SEARCH_STALE] =
+        "SELECT (SELECT coalesce(max(key), 0) FROM items) > indexed_key "
+        "OR EXISTS (SELECT 1 FROM item_search_dirty) FROM item_search_state WHERE id = 1",
 };
 
 int store__error(struct store *s, int rc)

@@ -103,9 +103,68 @@ struct store_item {
     char *artist; /* NULL when never given */
     int64_t playlists; /* number of playlists containing it */
 };
-/* Fills out (caller frees with store_item_clear). -ENOENT if absent. */
+/* Fills out (caller frees with store_item_deinit). -ENOENT if absent. */
 int store_item_get(struct store *s, const char *id, struct store_item *out);
-void store_item_clear(struct store_item *it);
+void store_item_deinit(struct store_item *it);
+
+/* --- item search (GET /v1/items?q=PREFIX; storage/items_search.c) --- */
+
+/* The phases of a search, in the order results come: items whose id
+ * starts with the prefix (by id), then those whose title does (by title),
+ * then those whose artist does (by artist); an item is listed once, in the
+ * first phase it matches. STORE_SEARCH_ALL lists every item by key (an
+ * empty prefix). Within a phase the order is (value folded, key). */
+enum store_search_field {
+    STORE_SEARCH_ID,
+    STORE_SEARCH_TITLE,
+    STORE_SEARCH_ARTIST,
+    STORE_SEARCH_ALL,
+    STORE_SEARCH_DONE,
+};
+
+/* Where a search resumes: after the item `key` in phase `field` (key 0:
+ * from the start of the phase). */
+struct store_search_pos {
+    enum store_search_field field;
+    int64_t key;
+};
+
+/* Longest prefix accepted, in bytes (an id is at most 256). */
+#define STORE_SEARCH_PREFIX_MAX 256
+
+/* Called for each item found; it is borrowed for the call only. A non-zero
+ * return stops the search and is returned. cb must not use the store. */
+typedef int (*store_item_cb)(void *userdata, const struct store_item *it);
+
+/* The position a search for prefix starts at: {ID, 0}, or {ALL, 0} for ""
+ * (every item). */
+void store_items_search_start(const char *prefix, struct store_search_pos *pos);
+
+/* Whether the search table lags the items (new items, or items renamed
+ * since the last store_items_search_sync): 1 yes, 0 no, or a negative
+ * errno. Two index lookups; for the loop thread before each search. */
+int store_items_search_stale(struct store *s);
+
+/* Brings the search table up to date with the items, in one write
+ * transaction (for the writer): O(new and renamed items). 0 or a negative
+ * errno (nothing changed then). */
+int store_items_search_sync(struct store *s);
+
+/* Finds up to limit (1..1000) items whose id, title or artist starts with
+ * prefix, case-insensitively for ASCII letters (SQLite's NOCASE; other
+ * characters must match exactly), resuming at *pos, and calls cb for each,
+ * in one read transaction. It sees the items as of the last
+ * store_items_search_sync (sync first when store_items_search_stale). The work is bounded: at most 4 * limit + 64
+ * index rows are read per call, so a page may hold fewer than limit items
+ * (even none) while more remain. On return *pos is where the next page
+ * starts, STORE_SEARCH_DONE when nothing is left. A title or artist changed
+ * between pages may move its item across the cursor (listed twice or not
+ * at all), as with any keyset pagination over mutable values.
+ * Returns 0; cb's non-zero value (then *pos is unchanged); -EINVAL for a
+ * bad argument or a position whose item does not exist or whose phase does
+ * not go with the prefix (a tampered token); or another negative errno. */
+int store_items_search(struct store *s, const char *prefix, struct store_search_pos *pos,
+                       int limit, store_item_cb cb, void *userdata);
 
 struct store_playlist {
     int64_t key;
@@ -116,7 +175,7 @@ struct store_playlist {
                                  items in id (byte) order */
 };
 int store_playlist_get(struct store *s, const char *id, struct store_playlist *out);
-void store_playlist_clear(struct store_playlist *pl);
+void store_playlist_deinit(struct store_playlist *pl);
 
 /* Calls cb for up to limit playlists with key > after_key, by key. cb gets
  * borrowed strings; a non-zero return stops the listing and is returned.
@@ -164,7 +223,7 @@ int store_backup(struct store *s, const char *dest_path);
  * 1..max_item_key. Groups are the non-empty playlists in playlist-key order
  * (empty playlists are left out). max_item_key is the largest item key in
  * the snapshot (items in no playlist included). Free with
- * store_groups_free (safe on a zeroed struct; zeroes it). */
+ * store_groups_deinit (safe on a zeroed struct; zeroes it). */
 struct store_groups {
     size_t n_groups;
     uint64_t *offsets; /* n_groups + 1 */
@@ -178,10 +237,10 @@ int store_groups_load(struct store *s, struct store_groups *out);
  * playlist id (for deterministic hold-out splits that do not depend on
  * storage order or keys). */
 int store_groups_load_hashed(struct store *s, uint64_t seed, struct store_groups *out);
-void store_groups_free(struct store_groups *g);
+void store_groups_deinit(struct store_groups *g);
 
 /* Item ids (and titles/artists) for keys 1..max_key, indexed by key
- * (index 0 unused, NULL). Free with store_item_names_free. Used by jobs to
+ * (index 0 unused, NULL). Free with store_item_names_deinit. Used by jobs to
  * label results and by the model loader. */
 struct store_item_names {
     uint32_t max_key;
@@ -191,6 +250,6 @@ struct store_item_names {
     char *strings; /* private: one block holding all the strings above */
 };
 int store_item_names_load(struct store *s, struct store_item_names *out);
-void store_item_names_free(struct store_item_names *n);
+void store_item_names_deinit(struct store_item_names *n);
 
 #endif

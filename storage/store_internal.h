@@ -60,6 +60,10 @@ enum store__stmt_id {
     STORE__MODEL_ACTIVE,
     STORE__MODEL_LIST,
     STORE__MODEL_DELETE,
+    STORE__ITEM_SEARCH, /* items_search.c */
+    STORE__ITEM_SEARCH_ID_BINARY,
+    STORE__ITEM_SEARCH_ALL,
+    STORE__ITEM_SEARCH_STALE,
     STORE__STMT_COUNT
 };
 

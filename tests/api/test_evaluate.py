@@ -112,8 +112,9 @@ class Evaluate(unittest.TestCase):
         bad = [{"methods": ["embedding", "magic"]}, {"methods": []}, {"k": 0}, {"k": 1001},
                {"k": [10, "x"]}, {"k": list(range(1, 10))}, {"holdout_fraction": 0},
                {"holdout_fraction": 0.95}, {"holdout_fraction": "0.1"}, {"dimensions": 0},
-               {"target": "ppmi"}, {"shift": -1}, {"scale": "sqrt"}, {"epsilon": 0},
-               {"negative": "flip"}, {"min_cooc": -1}, {"no_such_param": 1}]
+               {"target": "ppmi"}, {"shift": -1}, {"scale": "cube"}, {"epsilon": 0},
+               {"negative": "flip"}, {"min_cooc": -1}, {"no_such_param": 1},
+               {"method": "svd"}, {"eigen_iterations": 101}, {"sweep": 1}]
         for params in bad:
             r = d.request("POST", "/v1/jobs", {"type": "evaluate", "params": params})
             self.assertEqual(r.status, 422, (params, r))

@@ -165,7 +165,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "pmi_dump: cooc_file_write: %s\n", strerror(-err));
             goto out;
         }
-        cooc_result_free(&res);
+        cooc_result_deinit(&res);
         if ((err = cooc_file_read(via, "pmi_dump.cooc", &res)) < 0) {
             fprintf(stderr, "pmi_dump: cooc_file_read: %s\n", strerror(-err));
             goto out;
@@ -188,7 +188,7 @@ int main(int argc, char **argv)
         goto out;
     rc = 0;
 out:
-    cooc_result_free(&res);
+    cooc_result_deinit(&res);
     free(text);
     free(offsets);
     free(items);

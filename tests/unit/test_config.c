@@ -190,7 +190,7 @@ static void test_token_file_edge_cases(void **state)
     assert_int_equal(tokens_load_file(p, &t, &err), 0);
     assert_int_equal(tokens_validate(&c, &t, &err), 0);
     assert_int_equal(tokens_loaded(&c, &t), 1);
-    tokens_clear(&t);
+    tokens_deinit(&t);
     unlink(p);
     /* a line too long for the reader is refused, not split into two tokens */
     static char big[6000];

@@ -76,7 +76,7 @@ static void tg_parse(struct tgroups *t, const char *spec)
     t->g.items = t->items;
 }
 
-static void tg_free(struct tgroups *t)
+static void tg_deinit(struct tgroups *t)
 {
     free(t->offsets);
     free(t->items);
@@ -98,7 +98,7 @@ static int compute(const char *spec, int64_t min_freq, int64_t max_size, struct 
     tg_parse(&t, spec);
     struct cooc_params p = params_of(min_freq, max_size, 2);
     int rc = cooc_compute(&t.g, &p, NULL, NULL, r);
-    tg_free(&t);
+    tg_deinit(&t);
     return rc;
 }
 
@@ -202,8 +202,8 @@ static void test_hand_small(void **state)
     /* exactly the seed's left-to-right evaluation */
     cooc_of(&r, 3, 2, &k);
     assert_true(cooc_pmi(&r, 2, k) == log2(3.0) - log2(3.0) - log2(4.0) + log2(10.0));
-    cooc_result_free(&r);
-    cooc_result_free(&r); /* a zeroed result is a no-op */
+    cooc_result_deinit(&r);
+    cooc_result_deinit(&r); /* a zeroed result is a no-op */
 }
 
 /* HAVING group_size BETWEEN 2 AND max_group_size, inclusive at both ends. */
@@ -221,7 +221,7 @@ static void test_group_size_bounds(void **state)
     assert_int_equal(r.keys[4], 6);
     assert_int_equal(r.total, 5);
     assert_int_equal(r.nnz, 5 + 2 * (1 + 3));
-    cooc_result_free(&r);
+    cooc_result_deinit(&r);
 
     /* The size counts valid items only: {1 2 3 9} has 3 valid items (9 is
      * in one group, below min 2) and is kept with max 3, without item 9. */
@@ -233,13 +233,13 @@ static void test_group_size_bounds(void **state)
     assert_int_equal(dense_of(&r, 9), -1);
     assert_int_equal(dense_of(&r, 8), -1); /* in {8 7} and {8 6}: 1 valid item each */
     assert_int_equal(cooc_of(&r, 1, 3, NULL), 2);
-    cooc_result_free(&r);
+    cooc_result_deinit(&r);
 
     /* max_group_size below 2 keeps nothing. */
     assert_int_equal(compute("1 2 | 1 2", 1, 1, &r), 0);
     assert_int_equal(r.valid_groups, 0);
     assert_int_equal(r.n, 0);
-    cooc_result_free(&r);
+    cooc_result_deinit(&r);
 }
 
 /* An item valid over all groups whose groups mostly get dropped ends with a
@@ -266,7 +266,7 @@ static void test_recomputed_frequency(void **state)
     uint64_t k;
     cooc_of(&r, 1, 2, &k);
     assert_float_equal(cooc_pmi(&r, 0, k), log2(1.0 * 8 / (1 * 3)), 1e-12);
-    cooc_result_free(&r);
+    cooc_result_deinit(&r);
 }
 
 static void test_empty_input(void **state)
@@ -283,13 +283,13 @@ static void test_empty_input(void **state)
     assert_int_equal(r.valid_groups, 0);
     assert_non_null(r.row_ptr);
     assert_int_equal(r.row_ptr[0], 0);
-    cooc_result_free(&r);
+    cooc_result_deinit(&r);
 
     /* groups that are all empty */
     assert_int_equal(compute(" | | ", 1, 100, &r), 0);
     assert_int_equal(r.n, 0);
     assert_int_equal(r.nnz, 0);
-    cooc_result_free(&r);
+    cooc_result_deinit(&r);
 }
 
 static void test_all_filtered(void **state)
@@ -304,19 +304,19 @@ static void test_all_filtered(void **state)
     assert_int_equal(r.n, 0);
     assert_int_equal(r.nnz, 0);
     assert_int_equal(r.total, 0);
-    cooc_result_free(&r);
+    cooc_result_deinit(&r);
     /* items valid, but every group has a single valid item */
     assert_int_equal(compute("1 | 1 | 2 | 2", 2, 100, &r), 0);
     check_invariants(&r);
     assert_int_equal(r.valid_items, 2);
     assert_int_equal(r.valid_groups, 0);
     assert_int_equal(r.n, 0);
-    cooc_result_free(&r);
+    cooc_result_deinit(&r);
     /* min_item_frequency <= 1 keeps every present item (keys never seen are not items) */
     assert_int_equal(compute("1 5 | 9", -7, 100, &r), 0);
     assert_int_equal(r.valid_items, 3);
     assert_int_equal(r.n, 2);
-    cooc_result_free(&r);
+    cooc_result_deinit(&r);
 }
 
 static char *giant_spec(uint32_t size)
@@ -338,7 +338,7 @@ static void test_giant_group(void **state)
     assert_int_equal(r.valid_items, 101);
     assert_int_equal(r.valid_groups, 0);
     assert_int_equal(r.n, 0);
-    cooc_result_free(&r);
+    cooc_result_deinit(&r);
     free(spec);
 
     spec = giant_spec(100);
@@ -352,7 +352,7 @@ static void test_giant_group(void **state)
         assert_int_equal(r.cooc[k], 1);
     /* log2(1) - log2(1) - log2(1) + log2(100) */
     assert_float_equal(cooc_pmi(&r, 7, r.row_ptr[7] + 3), log2(100.0), 1e-12);
-    cooc_result_free(&r);
+    cooc_result_deinit(&r);
     free(spec);
 
     /* a large clique across chunk and bitmap-word boundaries (> 4096 items) */
@@ -363,7 +363,7 @@ static void test_giant_group(void **state)
     for (uint32_t i = 0; i < r.n; i += 1000)
         for (uint32_t j = 0; j < r.n; j++)
             assert_int_equal(r.col[r.row_ptr[i] + j], j);
-    cooc_result_free(&r);
+    cooc_result_deinit(&r);
     free(spec);
 }
 
@@ -498,8 +498,8 @@ static void test_random_vs_brute_force(void **state)
         assert_int_equal(cooc_compute(&t.g, &p, NULL, NULL, &r), 0);
         check_invariants(&r);
         check_brute_force(&t, &p, &r);
-        cooc_result_free(&r);
-        tg_free(&t);
+        cooc_result_deinit(&r);
+        tg_deinit(&t);
     }
 }
 
@@ -518,10 +518,10 @@ static void test_threads_identical(void **state)
         struct cooc_params p = params_of(10, 50, threads[i]);
         assert_int_equal(cooc_compute(&t.g, &p, NULL, NULL, &r), 0);
         assert_same_result(&r1, &r);
-        cooc_result_free(&r);
+        cooc_result_deinit(&r);
     }
-    cooc_result_free(&r1);
-    tg_free(&t);
+    cooc_result_deinit(&r1);
+    tg_deinit(&t);
 }
 
 struct progress_log {
@@ -567,7 +567,7 @@ static void test_progress_and_cancel(void **state)
     assert_true(log.saw_fill);
     assert_float_equal(log.last_fraction, 1.0, 0);
     assert_int_equal(log.last_pairs, r.nnz);
-    cooc_result_free(&r);
+    cooc_result_deinit(&r);
 
     /* cancel at the first report, and at the very last one */
     for (int mode = 0; mode < 3; mode++) {
@@ -584,7 +584,7 @@ static void test_progress_and_cancel(void **state)
         assert_null(r.col);
         assert_int_equal(r.n, 0);
     }
-    tg_free(&t);
+    tg_deinit(&t);
 }
 
 static void test_invalid_input(void **state)

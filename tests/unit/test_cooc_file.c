@@ -99,6 +99,21 @@ static void assert_same(const struct cooc_result *a, const struct cooc_result *b
         assert_memory_equal(a->col, b->col, a->nnz * 4);
         assert_memory_equal(a->cooc, b->cooc, a->nnz * 4);
     }
+    assert_int_equal(!a->group_ptr, !b->group_ptr);
+    if (a->group_ptr) {
+        assert_memory_equal(a->group_ptr, b->group_ptr, (a->valid_groups + 1) * 8);
+        if (a->total)
+            assert_memory_equal(a->group_items, b->group_items, a->total * 4);
+    }
+}
+
+/* A result as an imported table or a version-1 file has it: no groups. */
+static void drop_groups(struct cooc_result *r)
+{
+    free(r->group_ptr);
+    free(r->group_items);
+    r->group_ptr = NULL;
+    r->group_items = NULL;
 }
 
 static char *path_of(const char *name)
@@ -156,22 +171,40 @@ static void test_round_trip(void **state)
     make_result(&a, 1, 3);
     assert_true(a.nnz > 100);
     assert_int_equal(cooc_file_write(dir, "rt.cooc", &a), 0);
-    assert_int_equal(file_size("rt.cooc"), HDR + 8L * a.n + 8L * (a.n + 1) + 8L * (long)a.nnz);
+    long v1_size = HDR + 8L * a.n + 8L * (a.n + 1) + 8L * (long)a.nnz;
+    assert_non_null(a.group_ptr); /* cooc_compute keeps the groups: version 2 */
+    assert_int_equal(file_size("rt.cooc"),
+                     v1_size + 8L * (long)(a.valid_groups + 1) + 4L * (long)a.total);
     assert_int_equal(cooc_file_read(dir, "rt.cooc", &b), 0);
     assert_same(&a, &b);
-    cooc_result_free(&b);
+    cooc_result_deinit(&b);
+
+    /* without groups: version 1, the layout earlier versions wrote */
+    drop_groups(&a);
+    assert_int_equal(cooc_file_write(dir, "v1.cooc", &a), 0);
+    assert_int_equal(file_size("v1.cooc"), v1_size);
+    long len;
+    unsigned char *buf = slurp("v1.cooc", &len);
+    uint32_t version;
+    memcpy(&version, buf + 8, 4);
+    assert_int_equal(version, 1);
+    free(buf);
+    assert_int_equal(cooc_file_read(dir, "v1.cooc", &b), 0);
+    assert_same(&a, &b);
+    assert_null(b.group_ptr);
+    cooc_result_deinit(&b);
 
     /* the empty result (everything filtered out) round-trips too */
     struct cooc_result e;
     make_result(&e, 1, 1000000);
     assert_int_equal(e.n, 0);
     assert_int_equal(cooc_file_write(dir, "empty.cooc", &e), 0);
-    assert_int_equal(file_size("empty.cooc"), HDR + 8);
+    assert_int_equal(file_size("empty.cooc"), HDR + 8 + 8); /* row_ptr, group_ptr */
     assert_int_equal(cooc_file_read(dir, "empty.cooc", &b), 0);
     assert_same(&e, &b);
-    cooc_result_free(&b);
-    cooc_result_free(&e);
-    cooc_result_free(&a);
+    cooc_result_deinit(&b);
+    cooc_result_deinit(&e);
+    cooc_result_deinit(&a);
 }
 
 static void test_missing_and_bad_args(void **state)
@@ -192,7 +225,7 @@ static void test_missing_and_bad_args(void **state)
     assert_int_equal(cooc_file_write(dir, "rm.cooc", &a), 0);
     assert_int_equal(cooc_file_remove(dir, "rm.cooc"), 0);
     assert_int_equal(cooc_file_read(dir, "rm.cooc", &b), -ENOENT);
-    cooc_result_free(&a);
+    cooc_result_deinit(&a);
 }
 
 /* Every flipped byte, anywhere in a small file, is detected. */
@@ -221,7 +254,7 @@ static void test_corruption_detected(void **state)
     assert_int_equal(cooc_file_read(dir, "bad.cooc", &b), -EBADMSG);
     free(buf);
     free(orig);
-    cooc_result_free(&a);
+    cooc_result_deinit(&a);
 }
 
 static void test_truncated(void **state)
@@ -244,7 +277,7 @@ static void test_truncated(void **state)
     assert_int_equal(cooc_file_read(dir, "trunc.cooc", &b), -EBADMSG);
     free(longer);
     free(orig);
-    cooc_result_free(&a);
+    cooc_result_deinit(&a);
 }
 
 /* Rewrites the payload and header CRCs after an edit, so only the
@@ -275,7 +308,7 @@ static void test_structure_and_version(void **state)
     fix_crcs(buf, len);
     spit("s2.cooc", buf, len);
     assert_int_equal(cooc_file_read(dir, "s2.cooc", &b), 0);
-    cooc_result_free(&b);
+    cooc_result_deinit(&b);
 
     /* a column index out of range, with valid checksums */
     memcpy(buf, orig, (size_t)len);
@@ -311,6 +344,38 @@ static void test_structure_and_version(void **state)
     spit("s2.cooc", buf, len);
     assert_int_equal(cooc_file_read(dir, "s2.cooc", &b), -EBADMSG);
 
+    /* the groups: an item out of order within a group */
+    long grp_items_off = len - 4L * (long)a.total;
+    assert_true(a.group_ptr[1] - a.group_ptr[0] >= 2);
+    memcpy(buf, orig, (size_t)len);
+    memcpy(&c0, buf + grp_items_off, 4);
+    memcpy(&c1, buf + grp_items_off + 4, 4);
+    memcpy(buf + grp_items_off, &c1, 4);
+    memcpy(buf + grp_items_off + 4, &c0, 4);
+    fix_crcs(buf, len);
+    spit("s2.cooc", buf, len);
+    assert_int_equal(cooc_file_read(dir, "s2.cooc", &b), -EBADMSG);
+
+    /* ... an item that is not in the matrix */
+    memcpy(buf, orig, (size_t)len);
+    memcpy(buf + grp_items_off, &bad, 4);
+    fix_crcs(buf, len);
+    spit("s2.cooc", buf, len);
+    assert_int_equal(cooc_file_read(dir, "s2.cooc", &b), -EBADMSG);
+
+    /* ... a flag version 1 does not have, or an unknown flag */
+    memcpy(buf, orig, (size_t)len);
+    uint32_t one = 1, flags = 3;
+    memcpy(buf + 8, &one, 4);
+    fix_crcs(buf, len);
+    spit("s2.cooc", buf, len);
+    assert_int_equal(cooc_file_read(dir, "s2.cooc", &b), -EBADMSG);
+    memcpy(buf, orig, (size_t)len);
+    memcpy(buf + 20, &flags, 4);
+    fix_crcs(buf, len);
+    spit("s2.cooc", buf, len);
+    assert_int_equal(cooc_file_read(dir, "s2.cooc", &b), -EBADMSG);
+
     /* a newer version is refused as such */
     memcpy(buf, orig, (size_t)len);
     uint32_t v = COOC_FILE_VERSION + 1;
@@ -321,7 +386,7 @@ static void test_structure_and_version(void **state)
 
     free(buf);
     free(orig);
-    cooc_result_free(&a);
+    cooc_result_deinit(&a);
 }
 
 /* Writing over an existing file replaces it whole and leaves no temporary
@@ -339,7 +404,7 @@ static void test_atomic_replace(void **state)
     assert_int_equal(count_entries(), before + 1); /* replaced, no temp left */
     assert_int_equal(cooc_file_read(dir, "r.cooc", &b), 0);
     assert_same(&c, &b);
-    cooc_result_free(&b);
+    cooc_result_deinit(&b);
 
     /* an invalid result is refused before anything is written */
     struct cooc_result broken = c;
@@ -348,7 +413,7 @@ static void test_atomic_replace(void **state)
     assert_int_equal(count_entries(), before + 1);
     assert_int_equal(cooc_file_read(dir, "r.cooc", &b), 0);
     assert_same(&c, &b);
-    cooc_result_free(&b);
+    cooc_result_deinit(&b);
 
     /* a reader holding the old file keeps reading the old bytes */
     int fd = open(path_of("r.cooc"), O_RDONLY);
@@ -362,9 +427,9 @@ static void test_atomic_replace(void **state)
     close(fd);
     assert_int_equal(cooc_file_read(dir, "r.cooc", &b), 0);
     assert_same(&a, &b);
-    cooc_result_free(&b);
-    cooc_result_free(&a);
-    cooc_result_free(&c);
+    cooc_result_deinit(&b);
+    cooc_result_deinit(&a);
+    cooc_result_deinit(&c);
 }
 
 int main(void)

@@ -210,8 +210,8 @@ static void test_eval_ranker_is_the_query(void **state)
                                            SERVING_METRIC_COSINE, SERVING_METRIC_COSINE};
     for (int s = 0; s < 4; s++)
         for (uint32_t i = 0; i < N; i++) {
-            r->source = sources[s];
-            r->metric = metrics[s];
+            r->query.source = sources[s];
+            r->query.metric = metrics[s];
             uint32_t a[N], b[N];
             double score[N];
             int na = serving_neighbours_rank(r, i, 3, a);
@@ -254,9 +254,18 @@ static void test_errors(void **state)
     q.items = in; /* recommend is cosine only */
     q.n_items = 1;
     assert_int_equal(serving_neighbours_query(&full, &q, idx, score), -EINVAL);
-    q.source = SERVING_SOURCE_COOC;
+    q.source = SERVING_SOURCE_COOC; /* the matrix sources recommend by their sums */
     q.metric = SERVING_METRIC_COSINE;
+    assert_true(serving_neighbours_query(&full, &q, idx, score) > 0);
+    q.metric = SERVING_METRIC_DOT;
     assert_int_equal(serving_neighbours_query(&full, &q, idx, score), -EINVAL);
+    q.source = SERVING_SOURCE_RP3; /* no walk in full: the matrix has no playlists */
+    q.metric = SERVING_METRIC_COSINE;
+    assert_int_equal(serving_neighbours_query(&full, &q, idx, score), -ENODATA);
+    q.source = SERVING_SOURCE_COOC;
+    q.pop_weight = 3; /* outside ml/scores.h's bounds */
+    assert_int_equal(serving_neighbours_query(&full, &q, idx, score), -EINVAL);
+    q.pop_weight = 0;
     q.items = NULL;
     q.metric = SERVING_METRIC_DOT; /* dot is an embedding metric */
     assert_int_equal(serving_neighbours_query(&full, &q, idx, score), -EINVAL);

@@ -119,8 +119,8 @@ static void same_as_reference(int dims, enum wals_solver solver, enum rating_sca
     pipeline_out_deinit(&po); /* zeroed: a no-op */
     wals_model_deinit(&ref);
     free(emb);
-    cooc_result_free(&a);
-    cooc_result_free(&b);
+    cooc_result_deinit(&a);
+    cooc_result_deinit(&b);
 }
 
 static void test_narrow_cg(void **state)
@@ -163,7 +163,7 @@ static int run_failing(wals_progress_cb cb, int bad_rating, int counts_kept)
     assert_null(po.emb);
     assert_int_equal(res.cooc != NULL, counts_kept);
     pipeline_out_deinit(&po);
-    cooc_result_free(&res);
+    cooc_result_deinit(&res);
     return rc;
 }
 

@@ -100,7 +100,7 @@ static int64_t item_playlists(struct store *s, const char *id)
     if (store_item_get(s, id, &it) < 0)
         return -1;
     n = it.playlists;
-    store_item_clear(&it);
+    store_item_deinit(&it);
     return n;
 }
 
@@ -227,7 +227,7 @@ static void test_duplicates_in_batch(void **state)
     assert_string_equal(pl.items[0].id, "x"); /* a batch's new items: id order */
     assert_string_equal(pl.items[1].id, "y");
     assert_int_equal(pl.items[0].playlists, 2);
-    store_playlist_clear(&pl);
+    store_playlist_deinit(&pl);
     batch_destroy(b);
 }
 
@@ -245,7 +245,7 @@ static void assert_item(struct store *s, const char *id, const char *title, cons
         assert_string_equal(it.artist, artist);
     else
         assert_null(it.artist);
-    store_item_clear(&it);
+    store_item_deinit(&it);
 }
 
 static void test_key_order(void **state)
@@ -264,7 +264,7 @@ static void test_key_order(void **state)
     for (int i = 0; i < 6; i++) {
         assert_int_equal(store_item_get(f->s, sorted[i], &it), 0);
         assert_int_equal(it.key, i + 1);
-        store_item_clear(&it);
+        store_item_deinit(&it);
     }
 }
 
@@ -337,7 +337,7 @@ static void test_rollback(void **state)
     assert_int_equal(store_playlist_get(f->s, "p2", &pl), -ENOENT);
     assert_int_equal(store_playlist_get(f->s, "p1", &pl), 0);
     assert_int_equal(pl.n_items, 2);
-    store_playlist_clear(&pl);
+    store_playlist_deinit(&pl);
     assert_int_equal(item_playlists(f->s, "a"), 1);
 
     /* Fails in the item phase (over-long item id), same outcome. */
@@ -397,7 +397,7 @@ static void test_replace(void **state)
     assert_int_equal(pl.n_items, 2);
     assert_string_equal(pl.items[0].id, "c");
     assert_string_equal(pl.items[1].id, "d");
-    store_playlist_clear(&pl);
+    store_playlist_deinit(&pl);
 
     /* PUT with "items": [] empties an existing playlist and creates a new
      * empty one. */
@@ -414,7 +414,7 @@ static void test_replace(void **state)
     assert_int_equal(item_playlists(f->s, "a"), 0);
     assert_int_equal(store_playlist_get(f->s, "p9", &pl), 0);
     assert_int_equal(pl.n_items, 0);
-    store_playlist_clear(&pl);
+    store_playlist_deinit(&pl);
 }
 
 static void test_delete(void **state)
@@ -551,9 +551,9 @@ static void test_snapshot(void **state)
         for (int i = 0; i < 7; i++)
             assert_int_equal(g.items[i], items[i]);
     }
-    store_groups_free(&g);
+    store_groups_deinit(&g);
     assert_null(g.items);
-    store_groups_free(&g);
+    store_groups_deinit(&g);
 
     assert_int_equal(store_item_names_load(f->s, &n), 0);
     assert_int_equal(n.max_key, 4);
@@ -567,7 +567,7 @@ static void test_snapshot(void **state)
     assert_string_equal(n.id[3], "b");
     assert_null(n.title[3]);
     assert_string_equal(n.id[4], "d");
-    store_item_names_free(&n);
+    store_item_names_deinit(&n);
 }
 
 static void test_snapshot_empty(void **state)
@@ -580,10 +580,10 @@ static void test_snapshot_empty(void **state)
     assert_int_equal(g.n_groups, 0);
     assert_int_equal(g.offsets[0], 0);
     assert_int_equal(g.max_item_key, 0);
-    store_groups_free(&g);
+    store_groups_deinit(&g);
     assert_int_equal(store_item_names_load(f->s, &n), 0);
     assert_int_equal(n.max_key, 0);
-    store_item_names_free(&n);
+    store_item_names_deinit(&n);
 }
 
 /* Randomized model test: MERGE/REPLACE/DELETE on a small id space, checked
@@ -637,7 +637,7 @@ static void model_check(struct store *s, const struct model *m)
             if (k > 0)
                 assert_true(pl.items[k - 1].key < pl.items[k].key);
         }
-        store_playlist_clear(&pl);
+        store_playlist_deinit(&pl);
     }
     for (int i = 0; i < M_IT; i++) {
         struct store_item it;
@@ -660,7 +660,7 @@ static void model_check(struct store *s, const struct model *m)
             snprintf(want, sizeof want, "t%d", m->title[i]);
             assert_string_equal(it.title, want);
         }
-        store_item_clear(&it);
+        store_item_deinit(&it);
     }
     assert_counts(s, pls, its, mems);
 }
@@ -879,7 +879,7 @@ static void mr_check(struct store *s, const struct mr_model *m)
             assert_string_equal(it.artist, a);
         else
             assert_null(it.artist);
-        store_item_clear(&it);
+        store_item_deinit(&it);
     }
     {
         struct store_item it;
@@ -902,7 +902,7 @@ static void mr_check(struct store *s, const struct mr_model *m)
         }
         assert_int_equal(pl.n_items, j);
         mems += (int64_t)j;
-        store_playlist_clear(&pl);
+        store_playlist_deinit(&pl);
     }
     mr_seen = 0;
     assert_int_equal(store_playlists_list(s, 0, MR_PL + 10, mr_list_cb, (void *)m), 0);
@@ -1074,6 +1074,196 @@ static void test_multirow(void **state)
     free(m);
 }
 
+/* ---- item search (storage/items_search.c) ---- */
+
+struct search_acc {
+    char ids[64][32];
+    int n;
+};
+
+static int search_cb(void *ud, const struct store_item *it)
+{
+    struct search_acc *a = ud;
+    if (a->n < 64)
+        snprintf(a->ids[a->n], sizeof a->ids[0], "%s", it->id);
+    a->n++;
+    return 0;
+}
+
+/* Runs a whole search in pages of limit; returns the ids joined by ' '
+ * into out, the number of pages in *pages and the smallest page size. */
+static int search_all(struct store *s, const char *q, int limit, char *out, size_t size,
+                      int *pages, int *shortest)
+{
+    struct store_search_pos pos;
+    int total = 0;
+    store_items_search_start(q, &pos);
+    out[0] = '\0';
+    *pages = 0;
+    *shortest = 1 << 30;
+    while (pos.field != STORE_SEARCH_DONE) {
+        struct search_acc a = {.n = 0};
+        int rc = store_items_search(s, q, &pos, limit, search_cb, &a);
+        if (rc != 0)
+            return rc;
+        assert_true(a.n <= limit);
+        for (int i = 0; i < a.n && i < 64; i++) {
+            size_t len = strlen(out);
+            snprintf(out + len, size - len, "%s%s", len ? " " : "", a.ids[i]);
+        }
+        total += a.n;
+        (*pages)++;
+        if (pos.field != STORE_SEARCH_DONE && a.n < *shortest)
+            *shortest = a.n;
+        assert_true(*pages < 1000);
+    }
+    return total;
+}
+
+static void test_search(void **state)
+{
+    struct fixture *f = *state;
+    struct batch *b = batch_create();
+    char got[4096];
+    int pages, shortest;
+
+    assert_int_equal(add(b, "p1", "A1", "Beat It", "Michael Jackson"), 0);
+    assert_int_equal(add(b, "p1", "b2", "beatles song", "The Beatles"), 0);
+    assert_int_equal(add(b, "p1", "beat3", "Other", "Beat Boys"), 0);
+    assert_int_equal(add(b, "p1", "x4", "BEAT", "beat"), 0);
+    assert_int_equal(add(b, "p1", "x5", "Beaz", "x"), 0);
+    assert_int_equal(add(b, "p2", "e6", "\xc3\x89" "clair", "z"), 0); /* "Éclair" */
+    assert_int_equal(add(b, "p2", "50%_off", "t", "a"), 0);
+    assert_int_equal(add(b, "p2", "50x", "t", "a"), 0);
+    assert_int_equal(add(b, "p2", "notitle", NULL, NULL), 0);
+    assert_int_equal(store_batch_commit(f->s, b, STORE_COMMIT_MERGE, NULL), 0);
+    batch_destroy(b);
+    /* the search table lags until synced */
+    assert_int_equal(store_items_search_stale(f->s), 1);
+    assert_int_equal(search_all(f->s, "beat", 100, got, sizeof got, &pages, &shortest), 0);
+    assert_int_equal(store_items_search_sync(f->s), 0);
+    assert_int_equal(store_items_search_stale(f->s), 0);
+
+    /* ids first, then titles (folded order), then artists; each item once */
+    assert_int_equal(search_all(f->s, "beat", 100, got, sizeof got, &pages, &shortest), 4);
+    assert_string_equal(got, "beat3 x4 A1 b2");
+    assert_int_equal(pages, 1);
+    /* case-insensitive for ASCII, in every field */
+    assert_int_equal(search_all(f->s, "BEAT", 100, got, sizeof got, &pages, &shortest), 4);
+    assert_string_equal(got, "beat3 x4 A1 b2");
+    assert_int_equal(search_all(f->s, "michael j", 100, got, sizeof got, &pages, &shortest), 1);
+    assert_string_equal(got, "A1");
+    assert_int_equal(search_all(f->s, "a1", 100, got, sizeof got, &pages, &shortest), 1);
+    /* pages of one give the same sequence */
+    assert_int_equal(search_all(f->s, "beat", 1, got, sizeof got, &pages, &shortest), 4);
+    assert_string_equal(got, "beat3 x4 A1 b2");
+    assert_int_equal(pages, 4);
+    /* NOCASE folds ASCII only: "é" does not find "É"; "É" does */
+    assert_int_equal(search_all(f->s, "\xc3\xa9", 100, got, sizeof got, &pages, &shortest), 0);
+    assert_int_equal(search_all(f->s, "\xc3\x89" "c", 100, got, sizeof got, &pages, &shortest),
+                     1);
+    assert_string_equal(got, "e6");
+    /* LIKE wildcards are plain characters */
+    assert_int_equal(search_all(f->s, "50%", 100, got, sizeof got, &pages, &shortest), 1);
+    assert_string_equal(got, "50%_off");
+    assert_int_equal(search_all(f->s, "nomatch", 100, got, sizeof got, &pages, &shortest), 0);
+    /* the empty prefix lists every item by key, in pages */
+    assert_int_equal(search_all(f->s, "", 4, got, sizeof got, &pages, &shortest), 9);
+    assert_int_equal(pages, 3);
+
+    /* A rename (the latest upload's title wins) reaches the search after a
+     * sync: the new title is found, the old one no more; a playlist-count
+     * change alone does not make the table stale. */
+    b = batch_create();
+    assert_int_equal(add(b, "p3", "x5", "Zebra", NULL), 0);
+    assert_int_equal(store_batch_commit(f->s, b, STORE_COMMIT_MERGE, NULL), 0);
+    batch_destroy(b);
+    assert_int_equal(store_items_search_stale(f->s), 1);
+    assert_int_equal(store_items_search_sync(f->s), 0);
+    assert_int_equal(search_all(f->s, "zeb", 100, got, sizeof got, &pages, &shortest), 1);
+    assert_string_equal(got, "x5");
+    assert_int_equal(search_all(f->s, "beaz", 100, got, sizeof got, &pages, &shortest), 0);
+    b = batch_create();
+    assert_int_equal(add(b, "p4", "x5", "Zebra", NULL), 0);
+    assert_int_equal(store_batch_commit(f->s, b, STORE_COMMIT_MERGE, NULL), 0);
+    batch_destroy(b);
+    assert_int_equal(store_items_search_stale(f->s), 0);
+    /* renamed twice before a sync: the first old value is the indexed one */
+    b = batch_create();
+    assert_int_equal(add(b, "p5", "x5", "Yak", "Artie"), 0);
+    assert_int_equal(store_batch_commit(f->s, b, STORE_COMMIT_MERGE, NULL), 0);
+    batch_destroy(b);
+    b = batch_create();
+    assert_int_equal(add(b, "p5", "x5", "Xylophone", NULL), 0);
+    assert_int_equal(store_batch_commit(f->s, b, STORE_COMMIT_MERGE, NULL), 0);
+    batch_destroy(b);
+    assert_int_equal(store_items_search_sync(f->s), 0);
+    assert_int_equal(search_all(f->s, "zeb", 100, got, sizeof got, &pages, &shortest), 0);
+    assert_int_equal(search_all(f->s, "yak", 100, got, sizeof got, &pages, &shortest), 0);
+    assert_int_equal(search_all(f->s, "xylo", 100, got, sizeof got, &pages, &shortest), 1);
+    assert_int_equal(search_all(f->s, "artie", 100, got, sizeof got, &pages, &shortest), 1);
+    assert_int_equal(search_all(f->s, "", 100, got, sizeof got, &pages, &shortest), 9);
+
+    /* Ids without letters are found through items' own id index (a prefix
+     * without letters), ids with letters through the search table too. */
+    b = batch_create();
+    assert_int_equal(add(b, "p6", "123", "Numbers", NULL), 0);
+    assert_int_equal(add(b, "p6", "1234", NULL, NULL), 0);
+    assert_int_equal(add(b, "p6", "12AB", NULL, NULL), 0);
+    assert_int_equal(store_batch_commit(f->s, b, STORE_COMMIT_MERGE, NULL), 0);
+    batch_destroy(b);
+    assert_int_equal(store_items_search_sync(f->s), 0);
+    assert_int_equal(search_all(f->s, "12", 100, got, sizeof got, &pages, &shortest), 3);
+    assert_string_equal(got, "123 1234 12AB");
+    assert_int_equal(search_all(f->s, "12", 1, got, sizeof got, &pages, &shortest), 3);
+    assert_string_equal(got, "123 1234 12AB");
+    assert_int_equal(search_all(f->s, "12a", 100, got, sizeof got, &pages, &shortest), 1);
+    assert_string_equal(got, "12AB");
+    assert_int_equal(search_all(f->s, "123", 100, got, sizeof got, &pages, &shortest), 2);
+
+    /* bad arguments and tampered positions */
+    struct search_acc a = {.n = 0};
+    struct store_search_pos pos = {STORE_SEARCH_TITLE, 99999};
+    assert_int_equal(store_items_search(f->s, "beat", &pos, 10, search_cb, &a), -EINVAL);
+    pos = (struct store_search_pos){STORE_SEARCH_ALL, 0};
+    assert_int_equal(store_items_search(f->s, "beat", &pos, 10, search_cb, &a), -EINVAL);
+    pos = (struct store_search_pos){STORE_SEARCH_ID, 0};
+    assert_int_equal(store_items_search(f->s, "", &pos, 10, search_cb, &a), -EINVAL);
+    assert_int_equal(store_items_search(f->s, "beat", &pos, 0, search_cb, &a), -EINVAL);
+    assert_int_equal(store_items_search(f->s, "beat", &pos, 1001, search_cb, &a), -EINVAL);
+    char longq[STORE_SEARCH_PREFIX_MAX + 2];
+    memset(longq, 'a', sizeof longq - 1);
+    longq[sizeof longq - 1] = '\0';
+    assert_int_equal(store_items_search(f->s, longq, &pos, 10, search_cb, &a), -EINVAL);
+    assert_int_equal(a.n, 0);
+}
+
+/* Items matching in title and artist are skipped in the artist phase; the
+ * scan per call is bounded, so such pages come back short (even empty)
+ * with a position to go on from, and the whole search still lists each
+ * item exactly once. */
+static void test_search_bounded(void **state)
+{
+    struct fixture *f = *state;
+    struct batch *b = batch_create();
+    char it[32], title[32], got[4096];
+    int pages, shortest;
+
+    for (int i = 0; i < 300; i++) {
+        snprintf(it, sizeof it, "i%03d", i);
+        snprintf(title, sizeof title, "zz%03d", i);
+        assert_int_equal(add(b, "p", it, title, title), 0);
+    }
+    assert_int_equal(store_batch_commit(f->s, b, STORE_COMMIT_MERGE, NULL), 0);
+    batch_destroy(b);
+    assert_int_equal(store_items_search_sync(f->s), 0);
+    assert_int_equal(search_all(f->s, "zz", 10, got, sizeof got, &pages, &shortest), 300);
+    assert_int_equal(shortest, 0); /* the artist phase skips 300 rows, 104 a call */
+    assert_true(pages >= 30 + 2);
+    assert_int_equal(search_all(f->s, "ZZ1", 1000, got, sizeof got, &pages, &shortest), 100);
+    assert_int_equal(pages, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1090,6 +1280,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_snapshot_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_model, setup, teardown),
         cmocka_unit_test_setup_teardown(test_multirow, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_search, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_search_bounded, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

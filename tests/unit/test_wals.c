@@ -76,7 +76,7 @@ static void prob_make(struct prob *p, uint32_t n, double d, uint32_t empty, uint
     p->csr = (struct wals_csr){n, n, p->row_ptr, p->col, p->val};
 }
 
-static void prob_free(struct prob *p)
+static void prob_deinit(struct prob *p)
 {
     free(p->row_ptr);
     free(p->col);
@@ -256,7 +256,7 @@ static void test_normal_equations_cholesky(void **state)
         assert_true(m.y[58 * 8 + a] == 0.0f);
     }
     wals_model_deinit(&m);
-    prob_free(&p);
+    prob_deinit(&p);
 }
 
 static void test_loss_monotone_cg(void **state)
@@ -276,7 +276,7 @@ static void test_loss_monotone_cg(void **state)
     for (int k = 1; k < m.iterations; k++)
         assert_true(m.loss[k] <= m.loss[k - 1] * (1.0 + 1e-6));
     wals_model_deinit(&m);
-    prob_free(&p);
+    prob_deinit(&p);
 }
 
 static void test_loss_function(void **state)
@@ -297,7 +297,7 @@ static void test_loss_function(void **state)
     assert_true(isnan(wals_loss(&p.csr, x, y, 4, f, 1.0, 1.0)));
     free(x);
     free(y);
-    prob_free(&p);
+    prob_deinit(&p);
 }
 
 static void test_cg_converges_to_cholesky(void **state)
@@ -323,7 +323,7 @@ static void test_cg_converges_to_cholesky(void **state)
     assert_true(fabs(mc.loss[1] - mg.loss[1]) / mc.loss[1] < 1e-5);
     wals_model_deinit(&mc);
     wals_model_deinit(&mg);
-    prob_free(&p);
+    prob_deinit(&p);
 }
 
 static void same_model(const struct wals_model *a, const struct wals_model *b)
@@ -363,7 +363,7 @@ static void test_determinism(void **state)
         wals_model_deinit(&m3);
         wals_model_deinit(&m4);
     }
-    prob_free(&p);
+    prob_deinit(&p);
 }
 
 static void test_initial_factors(void **state)
@@ -388,7 +388,7 @@ static void test_initial_factors(void **state)
     wals_model_deinit(&m1);
     free(x0);
     free(y0);
-    prob_free(&p);
+    prob_deinit(&p);
 }
 
 static void test_early_stop(void **state)
@@ -416,7 +416,7 @@ static void test_early_stop(void **state)
     assert_false(m.early_stopped);
     assert_int_equal(m.iterations, 7);
     wals_model_deinit(&m);
-    prob_free(&p);
+    prob_deinit(&p);
 }
 
 static int cancel_now(void *ud, const struct wals_progress *pr)
@@ -446,7 +446,7 @@ static void test_cancel(void **state)
                          -ECANCELED);
         assert_int_equal(calls, 1);
     }
-    prob_free(&p);
+    prob_deinit(&p);
 }
 
 static void test_negative_only(void **state)
@@ -516,7 +516,7 @@ static void test_embeddings(void **state)
     wals_model_deinit(&m);
     wals_model_deinit(&m); /* zeroed: no-op */
     wals_model_deinit(NULL);
-    prob_free(&p);
+    prob_deinit(&p);
 }
 
 static void test_empty_and_invalid(void **state)
@@ -596,7 +596,7 @@ static void test_dims_variants(void **state)
             wals_model_deinit(&m);
         }
     }
-    prob_free(&p);
+    prob_deinit(&p);
 }
 
 /* Dimensions above 64 run the wide kernels (ml/wals_wide.c) and, for
@@ -644,7 +644,7 @@ static void test_wide_dims(void **state)
         wals_model_deinit(&mc);
         wals_model_deinit(&mg);
     }
-    prob_free(&p);
+    prob_deinit(&p);
 
     /* Several chunks per half-step; 1 and 3 threads give the same bits. */
     prob_make(&p, 1200, 0.03, 3, 22);
@@ -662,7 +662,7 @@ static void test_wide_dims(void **state)
         wals_model_deinit(&m1);
         wals_model_deinit(&m3);
     }
-    prob_free(&p);
+    prob_deinit(&p);
 }
 
 #if defined(__AVX2__) && defined(__FMA__)
