@@ -35,10 +35,9 @@ int api__replica_refuse(struct api_req *req)
     if ((req->route && req->route->is_read) || strcmp(req->method, "GET") == 0 ||
         strcmp(req->method, "HEAD") == 0 || replica_status_get(req->app, &st) != 0)
         return 0; /* reads, POST /v1/recommend among them, are served */
-    api_reply_problem(req, 403, "read-only-replica", "Forbidden",
-                      json_pack("{s:s}", "primary", st.of),
-                      "this daemon is a read-only replica of %s: send writes to the primary",
-                      st.of);
+    api_reply_problem(
+        req, 403, "read-only-replica", "Forbidden", json_pack("{s:s}", "primary", st.of),
+        "this daemon is a read-only replica of %s: send writes to the primary", st.of);
     return -EPERM;
 }
 

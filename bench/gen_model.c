@@ -179,11 +179,17 @@ int main(int argc, char **argv)
         rc = model_file_write(dir, file, &md);
     double t2 = clock_mono_s();
     if (rc == 0) {
-        struct store_model m = {.seq = o.seq, .id = id, .job = "gen_model", .pmi_job = "",
+        struct store_model m = {.seq = o.seq,
+                                .id = id,
+                                .job = "gen_model",
+                                .pmi_job = "",
                                 .created_ms = (int64_t)time(NULL) * 1000,
-                                .dimensions = o.d, .items = o.n,
-                                .params = "{\"source\":\"gen_model\"}", .loss = "[]",
-                                .file = file, .crc = md.crc};
+                                .dimensions = o.d,
+                                .items = o.n,
+                                .params = "{\"source\":\"gen_model\"}",
+                                .loss = "[]",
+                                .file = file,
+                                .crc = md.crc};
         rc = store_model_insert(s, &m, o.activate);
     }
     store_close(s);

@@ -23,8 +23,13 @@ struct ann {
     hnswlib::InnerProductSpace space;
     hnswlib::HierarchicalNSW<float> *graph = nullptr;
     uint32_t d;
-    explicit ann(uint32_t dims) : space(dims), d(dims) {}
-    ~ann() { delete graph; }
+    explicit ann(uint32_t dims) : space(dims), d(dims)
+    {
+    }
+    ~ann()
+    {
+        delete graph;
+    }
 };
 
 extern "C" void ann_params_init(struct ann_params *p)
@@ -64,8 +69,8 @@ extern "C" struct ann *ann_build(const float *rows, uint32_t n, uint32_t d,
     }
     try {
         a = new ann(d);
-        a->graph = new hnswlib::HierarchicalNSW<float>(&a->space, n, p->m, p->ef_construction,
-                                                       p->seed);
+        a->graph =
+            new hnswlib::HierarchicalNSW<float>(&a->space, n, p->m, p->ef_construction, p->seed);
         a->graph->setEf(p->ef_search);
         std::atomic<uint32_t> done(0);
         std::atomic<int> stop(0), failed(0);

@@ -77,8 +77,8 @@ static void manifest_encode(const struct manifest *m, unsigned char *h)
 {
     memset(h, 0, MANIFEST_SIZE);
     memcpy(h, MANIFEST_MAGIC, 8);
-    const uint64_t u[] = {m->model_crc, m->n, m->d, m->m, m->efc, m->ef, m->sample,
-                          m->size[0], m->crc[0], m->size[1], m->crc[1]};
+    const uint64_t u[] = {m->model_crc, m->n,       m->d,      m->m,       m->efc,   m->ef,
+                          m->sample,    m->size[0], m->crc[0], m->size[1], m->crc[1]};
     for (size_t i = 0; i < sizeof u / sizeof u[0]; i++)
         put64(h + 8 + 8 * i, u[i]);
     putd(h + 96, m->build_seconds);
@@ -94,9 +94,14 @@ static int manifest_decode(const unsigned char *h, struct manifest *m)
     uint64_t u[11];
     for (int i = 0; i < 11; i++)
         u[i] = get64(h + 8 + 8 * i);
-    *m = (struct manifest){.model_crc = (uint32_t)u[0], .n = (uint32_t)u[1], .d = (uint32_t)u[2],
-                           .m = (uint32_t)u[3], .efc = (uint32_t)u[4], .ef = (uint32_t)u[5],
-                           .sample = (uint32_t)u[6], .size = {u[7], u[9]},
+    *m = (struct manifest){.model_crc = (uint32_t)u[0],
+                           .n = (uint32_t)u[1],
+                           .d = (uint32_t)u[2],
+                           .m = (uint32_t)u[3],
+                           .efc = (uint32_t)u[4],
+                           .ef = (uint32_t)u[5],
+                           .sample = (uint32_t)u[6],
+                           .size = {u[7], u[9]},
                            .crc = {(uint32_t)u[8], (uint32_t)u[10]}};
     m->build_seconds = getd(h + 96);
     m->recall_cosine = getd(h + 104);
@@ -255,10 +260,16 @@ static void manifest_done(void *header, uint32_t crc, uint64_t size, void *ud)
 static int index_save(const struct ann_index *a, const char *dir, const char *name,
                       uint32_t model_crc)
 {
-    struct manifest m = {.model_crc = model_crc, .n = a->n, .d = a->d, .m = a->st.params.m,
-                         .efc = a->st.params.ef_construction, .ef = a->st.params.ef_search,
-                         .sample = a->st.sample, .build_seconds = a->st.build_seconds,
-                         .recall_cosine = a->st.recall_cosine, .recall_dot = a->st.recall_dot};
+    struct manifest m = {.model_crc = model_crc,
+                         .n = a->n,
+                         .d = a->d,
+                         .m = a->st.params.m,
+                         .efc = a->st.params.ef_construction,
+                         .ef = a->st.params.ef_search,
+                         .sample = a->st.sample,
+                         .build_seconds = a->st.build_seconds,
+                         .recall_cosine = a->st.recall_cosine,
+                         .recall_dot = a->st.recall_dot};
     char mname[300];
     unsigned char h[MANIFEST_SIZE];
     int rc = save_part(a->cos, dir, name, 1, &m.crc[0], &m.size[0]);
@@ -393,8 +404,7 @@ struct ann_index *ann_index_obtain(const char *dir, const char *name, uint32_t m
             return a;
         }
         if (rc != -ENOENT)
-            log_warn("serving: ANN index of %s not reusable (%s): rebuilding", name,
-                     strerror(-rc));
+            log_warn("serving: ANN index of %s not reusable (%s): rebuilding", name, strerror(-rc));
     }
     struct ann_index *a = index_build(idx, emb, n, d, p, progress, ud, err);
     if (a && dir && (rc = index_save(a, dir, name, model_crc)) != 0)

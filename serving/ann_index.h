@@ -34,12 +34,12 @@ struct knn_index;
 #define ANN_INDEX_RECALL_SAMPLE 200 /* queries the build-time recall@10 is measured on */
 
 struct ann_index_stats {
-    double build_seconds;   /* of the build (also when loaded: as recorded) */
-    double load_seconds;    /* reading and checking the files; 0 when built here */
-    int loaded;             /* 1: read from the files, 0: built in this process */
-    double recall_cosine;   /* recall@10 against exact on the sample */
+    double build_seconds; /* of the build (also when loaded: as recorded) */
+    double load_seconds;  /* reading and checking the files; 0 when built here */
+    int loaded;           /* 1: read from the files, 0: built in this process */
+    double recall_cosine; /* recall@10 against exact on the sample */
     double recall_dot;
-    uint32_t sample;        /* queries in that sample */
+    uint32_t sample; /* queries in that sample */
     struct ann_params params;
 };
 

@@ -122,8 +122,8 @@ static int on_xfer(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_o
 }
 
 /* GET base+path into a buffer (max bytes) or a file (fp); fills status. */
-static int http_get(struct sync *s, const char *path, const char *if_none_match,
-                    struct membuf *mb, FILE *fp, long *status)
+static int http_get(struct sync *s, const char *path, const char *if_none_match, struct membuf *mb,
+                    FILE *fp, long *status)
 {
     char url[1200], inm[200];
     CURL *c = curl_easy_init();
@@ -412,7 +412,8 @@ static void on_active(struct replica *r, struct sync *s)
     const char *model = json_string_value(json_object_get(j, "model"));
     json_int_t crc = json_integer_value(json_object_get(j, "crc"));
     int ann = json_is_true(json_object_get(j, "ann"));
-    if (!model || strlen(model) >= sizeof s->model || strspn(model, "m0123456789") != strlen(model)) {
+    if (!model || strlen(model) >= sizeof s->model ||
+        strspn(model, "m0123456789") != strlen(model)) {
         fail(r, "primary sent a bad /v1/replication/active");
         json_decref(j);
         r->busy = 0;
@@ -439,7 +440,8 @@ static void on_active(struct replica *r, struct sync *s)
     f->with_ann = ann;
     f->opts = r->opts;
     json_decref(j);
-    log_info("replica: primary serves %s, downloading%s", f->model, ann ? " with its ANN index" : "");
+    log_info("replica: primary serves %s, downloading%s", f->model,
+             ann ? " with its ANN index" : "");
     queue(r, f);
 }
 

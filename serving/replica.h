@@ -24,12 +24,12 @@
 struct app;
 
 struct replica_status {
-    const char *of;       /* the primary's URL (borrowed from the replica) */
-    const char *model;    /* the mirrored model id, "" before the first */
-    double lag_seconds;   /* since the replica last confirmed it serves the
-                             primary's active model (-1: never) */
-    uint64_t syncs;       /* models installed */
-    uint64_t failures;    /* failed polls and downloads */
+    const char *of;         /* the primary's URL (borrowed from the replica) */
+    const char *model;      /* the mirrored model id, "" before the first */
+    double lag_seconds;     /* since the replica last confirmed it serves the
+                               primary's active model (-1: never) */
+    uint64_t syncs;         /* models installed */
+    uint64_t failures;      /* failed polls and downloads */
     const char *last_error; /* "" when the last attempt succeeded */
 };
 
