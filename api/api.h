@@ -25,6 +25,7 @@ struct app;
 struct api_req;
 struct MHD_Connection;
 struct MHD_Response;
+struct api_work;
 
 enum api_body {
     API_BODY_NONE,   /* a body is refused with 400 unless empty */
@@ -44,7 +45,16 @@ struct api_route {
     /* 1: the route only reads, so read-only tokens may use it: every GET
      * (and its HEAD), and POST /v1/recommend, a query sent as a body. */
     int is_read;
+    /* API_BODY_JSON only: the largest body in bytes (413 beyond), capped by
+     * limits.max_json_body; 0 = limits.max_json_body. Bodies are small for
+     * most routes, so a tight bound keeps parsing them cheap. */
+    int64_t json_max;
 };
+
+/* JSON bodies up to this size are parsed on the loop thread (well under a
+ * millisecond); larger ones on the pool (api/work.h) while the connection
+ * waits, so no body stalls other requests. */
+#define API_JSON_INLINE_MAX (64 * 1024)
 
 #define API_MAX_PARAMS 4
 
@@ -67,6 +77,10 @@ struct api_req {
     size_t body_len, body_cap;
     uint64_t body_bytes; /* bytes received */
     int body_failed;     /* a reply is ready; discard the rest */
+    int json_parsed;     /* the body was parsed off the loop: json / json_err */
+    json_t *json;        /* that parse's document (owned until api_body_json) */
+    json_error_t json_err;
+    struct api_work *json_work;
 
     /* reply */
     int status;
@@ -126,13 +140,21 @@ void api_reply_response(struct api_req *req, int status, struct MHD_Response *re
 void api_req_suspend(struct api_req *req);
 void api_req_resume(struct api_req *req);
 
-/* Parses the buffered JSON body. On a syntax error replies 400 with line
+/* The buffered JSON body, parsed (on the pool already when it was over
+ * API_JSON_INLINE_MAX, else here). On a syntax error replies 400 with line
  * and column and returns NULL. The caller owns the result. */
 json_t *api_body_json(struct api_req *req);
 
 /* Allocates zeroed handler state of size bytes, freed with the request by
  * free_fn (NULL: free). On ENOMEM replies 503 and returns NULL. */
 void *api_state_create(struct api_req *req, size_t size, void (*free_fn)(void *));
+
+/* The encoding checks every streamed body shares: Content-Encoding must be
+ * gzip (or x-gzip), identity or absent, else 415; an uncompressed body whose
+ * Content-Length passes limits.max_body_size is refused at once (413; a gzip
+ * body is bounded while it is decoded). Returns 0 with *gz set, or
+ * -ENOTSUP / -EFBIG after replying. Loop thread. */
+int api_body_encoding(struct api_req *req, int *gz);
 
 /* Replies 503 "out of memory" with Retry-After: 1. */
 void api_reply_oom(struct api_req *req);

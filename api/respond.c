@@ -9,9 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api/api.h"
 #include "api/server_internal.h"
+#include "conf/app.h"
 
 struct api_header {
     char *name, *value;
@@ -213,7 +215,14 @@ void api_reply_oom(struct api_req *req)
 json_t *api_body_json(struct api_req *req)
 {
     json_error_t jerr;
-    json_t *doc = json_loadb(req->body ? req->body : "", req->body_len, 0, &jerr);
+    json_t *doc;
+    if (req->json_parsed) { /* on the pool, by server.c */
+        doc = req->json;
+        req->json = NULL;
+        jerr = req->json_err;
+    } else {
+        doc = json_loadb(req->body ? req->body : "", req->body_len, 0, &jerr);
+    }
     if (!doc)
         api_reply_problem(req, 400, "parse-error", "Bad Request",
                           json_pack("{s:i,s:i}", "line", jerr.line, "column", jerr.column),
@@ -232,4 +241,25 @@ void *api_state_create(struct api_req *req, size_t size, void (*free_fn)(void *)
     req->state = st;
     req->state_destroy = free_fn ? free_fn : free;
     return st;
+}
+
+int api_body_encoding(struct api_req *req, int *gz)
+{
+    const char *ce = api_header(req, "Content-Encoding");
+    *gz = 0;
+    if (ce && (strcasecmp(ce, "gzip") == 0 || strcasecmp(ce, "x-gzip") == 0)) {
+        *gz = 1;
+    } else if (ce && strcasecmp(ce, "identity") != 0) {
+        api_reply_problem(req, 415, "unsupported-encoding", "Unsupported Media Type", NULL,
+                          "Content-Encoding \"%.60s\" is not supported; use gzip or none", ce);
+        return -ENOTSUP;
+    }
+    const char *cl = api_header(req, "Content-Length");
+    if (!*gz && cl && strtoll(cl, NULL, 10) > req->app->cfg.max_body_size) {
+        api_reply_problem(req, 413, "body-too-large", "Payload Too Large", NULL,
+                          "body of %.30s bytes is over limits.max_body_size (%lld bytes)", cl,
+                          (long long)req->app->cfg.max_body_size);
+        return -EFBIG;
+    }
+    return 0;
 }

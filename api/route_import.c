@@ -273,22 +273,10 @@ static int begin(struct api_req *req, enum kind kind)
     int rc;
     if ((rc = content_type(ir)) != 0 || (rc = query_params(ir)) != 0)
         return rc;
-    const char *ce = api_header(req, "Content-Encoding");
     int gz = 0;
-    if (ce && (strcasecmp(ce, "gzip") == 0 || strcasecmp(ce, "x-gzip") == 0)) {
-        gz = 1;
-    } else if (ce && strcasecmp(ce, "identity") != 0) {
-        api_reply_problem(req, 415, "unsupported-encoding", "Unsupported Media Type", NULL,
-                          "Content-Encoding \"%.60s\" is not supported; use gzip or none", ce);
-        return -ENOTSUP;
-    }
-    const char *cl = api_header(req, "Content-Length");
-    if (!gz && cl && strtoll(cl, NULL, 10) > app->cfg.max_body_size) {
-        api_reply_problem(req, 413, "body-too-large", "Payload Too Large", NULL,
-                          "body of %.30s bytes is over limits.max_body_size (%lld bytes)", cl,
-                          (long long)app->cfg.max_body_size);
-        return -EFBIG;
-    }
+    int rc_enc = api_body_encoding(req, &gz);
+    if (rc_enc != 0)
+        return rc_enc;
     uint64_t max_rows = (uint64_t)app->cfg.max_import_rows;
     size_t max_record = (size_t)app->cfg.max_record_size;
     if (kind == KIND_PMI) {

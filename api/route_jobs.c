@@ -19,7 +19,16 @@ static void reply_job_error(struct api_req *req, const struct job_error *err)
     int status = err->status ? err->status : 422;
     json_t *extra = json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", err->pointer, "detail",
                               err->message);
-    api_reply_problem(req, status, status == 409 ? "conflict" : "invalid-job",
+    if (err->memory_budget) { /* refused for memory: both figures, machine-readable */
+        json_object_set_new(extra, "memory_estimate_bytes",
+                            json_integer((json_int_t)err->memory_estimate));
+        json_object_set_new(extra, "memory_budget_bytes",
+                            json_integer((json_int_t)err->memory_budget));
+    }
+    api_reply_problem(req, status,
+                      err->memory_budget ? "memory-budget"
+                      : status == 409    ? "conflict"
+                                         : "invalid-job",
                       status == 409 ? "Conflict" : "Unprocessable Content", extra, "%s%s%s",
                       err->pointer, err->pointer[0] ? ": " : "", err->message);
 }

@@ -249,7 +249,22 @@ void api_metrics_get(struct api_req *req)
     help(&t, "itemvecd_active_model_dimensions", "gauge", "Dimensions of the active model.");
     put(&t, "itemvecd_active_model_dimensions %u\n", m ? m->data.dimensions : 0);
     help(&t, "itemvecd_active_model_bytes", "gauge", "Memory held by the active model.");
-    put(&t, "itemvecd_active_model_bytes %zu\n", m ? served_model_bytes(m) : 0);
+    put(&t, "itemvecd_active_model_bytes %zu\n", m ? m->bytes : 0);
+    struct serving_cache_stats cs;
+    serving_cache_stats(app, &cs);
+    help(&t, "itemvecd_model_cache_models", "gauge",
+         "Other models cached for ?model= queries and exports.");
+    put(&t, "itemvecd_model_cache_models %u\n", cs.models);
+    help(&t, "itemvecd_model_cache_bytes", "gauge",
+         "Memory held by those models (bounded by serving.model_cache_bytes, but the most "
+         "recently used model always stays).");
+    put(&t, "itemvecd_model_cache_bytes %zu\n", cs.bytes);
+    help(&t, "itemvecd_model_cache_loads_total", "counter",
+         "Loads of other models from their files (a cache miss each).");
+    put(&t, "itemvecd_model_cache_loads_total %llu\n", cs.loads);
+    help(&t, "itemvecd_model_cache_evictions_total", "counter",
+         "Models evicted from the cache for its byte budget.");
+    put(&t, "itemvecd_model_cache_evictions_total %llu\n", cs.evictions);
     process_metrics(&t);
 
     if (!t.buf) {

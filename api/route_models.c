@@ -130,7 +130,7 @@ void api_model_get(struct api_req *req)
                             json_pack("{s:b,s:f,s:f,s:I}", "precomputed", sm->precomputed,
                                       "load_seconds", sm->load_seconds, "precompute_seconds",
                                       sm->precompute_seconds, "memory_bytes",
-                                      (json_int_t)served_model_bytes(sm)));
+                                      (json_int_t)sm->bytes));
         json_object_set_new(json_object_get(o, "serving"), "index", api__index_json(sm));
     }
     double frac;

@@ -2,14 +2,18 @@
  * PMI results: GET /v1/pmi/pairs (the seed's "explore the co-occurrence
  * data" query: ordered pairs item1 != item2 by score = cooc·pmi) and
  * GET /v1/items/{id}/cooccurrences (one item's row of item_cooc by score).
- * Both read a PMI job's matrix through the cache (loaded off the loop).
+ * Both read a PMI job's matrix through the cache (loaded off the loop); a
+ * row too long to rank in a bounded slice of the loop is ranked on the pool
+ * (api/work.h) with the matrix held.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/api.h"
 #include "api/server_internal.h"
+#include "api/work.h"
 #include "conf/app.h"
 #include "jobs/jobs.h"
 #include "serving/pmi_cache.h"
@@ -32,18 +36,36 @@ void api__pmi_get(struct api_req *req, const char *job, pmi_cache_cb cb, void *a
     pmi_cache_get(app, job, cb, arg);
 }
 
+/* Row entries sorted by score (desc), ties by item key. */
+struct scored {
+    uint64_t e;
+    double score;
+    uint32_t key;
+};
+
 struct pmi_req {
     struct api_req *req;
     int64_t limit;
     int64_t item_key; /* cooccurrences: the item's key */
     char *item_id;
     const char *job;
+    /* cooccurrences: the ranked row (on the pool when long, api/work.h),
+     * with the matrix held meanwhile */
+    struct api_work work;
+    struct pmi_matrix *m;
+    int64_t i;        /* the item's row, -1 when not in the matrix */
+    struct scored *s; /* the row's entries, ranked */
+    size_t n;
+    int oom;
 };
 
 static void pmi_req_destroy(void *p)
 {
     struct pmi_req *pr = p;
     free(pr->item_id);
+    free(pr->s);
+    if (pr->m)
+        pmi_matrix_unref(pr->m);
     free(pr);
 }
 
@@ -122,13 +144,6 @@ void api_pmi_pairs(struct api_req *req)
     api__pmi_get(req, pr->job, pairs_ready, pr);
 }
 
-/* Row entries sorted by score (desc), ties by item key. */
-struct scored {
-    uint64_t e;
-    double score;
-    uint32_t key;
-};
-
 static int scored_cmp(const void *a, const void *b)
 {
     const struct scored *x = a, *y = b;
@@ -136,6 +151,54 @@ static int scored_cmp(const void *a, const void *b)
         return x->score < y->score ? 1 : -1;
     return x->key < y->key ? -1 : x->key > y->key;
 }
+
+/* Any thread: ranks row pr->i of pr->m (held) into pr->s. */
+static void cooc_rank(struct pmi_req *pr)
+{
+    const struct cooc_result *r = &pr->m->res;
+    uint64_t b = r->row_ptr[pr->i], e = r->row_ptr[pr->i + 1];
+    pr->s = malloc(sizeof *pr->s * (e - b + 1));
+    pr->oom = !pr->s;
+    for (uint64_t x = b; pr->s && x < e; x++)
+        if (r->col[x] != (uint32_t)pr->i)
+            pr->s[pr->n++] = (struct scored){x, cooc_score(r, (uint32_t)pr->i, x),
+                                             r->keys[r->col[x]]};
+    if (pr->s)
+        qsort(pr->s, pr->n, sizeof *pr->s, scored_cmp);
+}
+
+static struct pmi_req *pmi_req_of(struct api_work *w)
+{
+    return (struct pmi_req *)((char *)w - offsetof(struct pmi_req, work));
+}
+
+static void cooc_rank_run(struct api_work *w)
+{
+    cooc_rank(pmi_req_of(w));
+}
+
+/* Loop thread: the answer from the ranked row; releases the matrix. */
+static void cooc_reply(struct api_work *w)
+{
+    struct pmi_req *pr = pmi_req_of(w);
+    struct api_req *req = pr->req;
+    if (pr->oom) {
+        api_reply_oom(req); /* not a 200 with an empty list */
+    } else {
+        json_t *arr = json_array();
+        for (size_t t = 0; pr->s && t < pr->n && (int64_t)t < pr->limit; t++)
+            json_array_append_new(arr, pair_json(pr->m, (uint32_t)pr->i, pr->s[t].e, 1));
+        api_reply_json(req, 200,
+                       json_pack("{s:s,s:s,s:b,s:o}", "job", pr->m->job, "item", pr->item_id,
+                                 "in_matrix", pr->i >= 0, "pairs", arr));
+    }
+    pmi_matrix_unref(pr->m);
+    pr->m = NULL;
+}
+
+/* A row of up to this many entries is ranked here (well under a
+ * millisecond); a longer one on the pool. */
+#define COOC_INLINE_ROW 65536
 
 static void cooc_ready(void *arg, struct pmi_matrix *m, int rc)
 {
@@ -146,32 +209,19 @@ static void cooc_ready(void *arg, struct pmi_matrix *m, int rc)
         api_req_resume(req);
         return;
     }
-    json_t *arr = json_array();
-    int64_t i = pmi_matrix_index(m, (uint32_t)pr->item_key);
-    struct scored *s = NULL;
-    if (i >= 0) {
-        const struct cooc_result *r = &m->res;
-        uint64_t b = r->row_ptr[i], e = r->row_ptr[i + 1];
-        s = malloc(sizeof *s * (e - b + 1));
-        size_t n = 0;
-        for (uint64_t x = b; s && x < e; x++)
-            if (r->col[x] != (uint32_t)i)
-                s[n++] = (struct scored){x, cooc_score(r, (uint32_t)i, x), r->keys[r->col[x]]};
-        if (s)
-            qsort(s, n, sizeof *s, scored_cmp);
-        for (size_t t = 0; s && t < n && (int64_t)t < pr->limit; t++)
-            json_array_append_new(arr, pair_json(m, (uint32_t)i, s[t].e, 1));
-    }
-    if (i >= 0 && !s) {
-        json_decref(arr);
-        api_reply_oom(req); /* not a 200 with an empty list */
+    pr->m = m; /* taken: released by cooc_reply */
+    pr->i = pmi_matrix_index(m, (uint32_t)pr->item_key);
+    uint64_t len = pr->i >= 0 ? m->res.row_ptr[pr->i + 1] - m->res.row_ptr[pr->i] : 0;
+    if (len > COOC_INLINE_ROW) {
+        if (api_work_submit(req, &pr->work, cooc_rank_run, cooc_reply) == 0)
+            return; /* answered from the pool's done callback */
+        pmi_matrix_unref(pr->m); /* answered 503: queue full */
+        pr->m = NULL;
     } else {
-        api_reply_json(req, 200,
-                       json_pack("{s:s,s:s,s:b,s:o}", "job", m->job, "item", pr->item_id,
-                                 "in_matrix", i >= 0, "pairs", arr));
+        if (pr->i >= 0)
+            cooc_rank(pr);
+        cooc_reply(&pr->work);
     }
-    free(s);
-    pmi_matrix_unref(m);
     api_req_resume(req);
 }
 

@@ -13,13 +13,22 @@
  * POST /v1/recommend takes every source: a matrix source scores a
  * candidate by the sum of its scores against the input items.
  * When the model (or matrix) is in memory the answer is computed in the
- * handler; otherwise the request waits, suspended, for the load. Every
- * ranking is serving/neighbours.c's (the evaluate job ranks through it
- * too); its only runtime error, out of memory, answers 503.
+ * handler; otherwise the request waits, suspended, for the load. A cheap
+ * query (a lookup in the precomputed lists, a short matrix row: at most
+ * QUERY_INLINE_COST scores, serving_neighbours_cost) runs right there on
+ * the loop; an expensive one (an exact scan: k beyond the lists,
+ * metric=dot, recommend; a long row, an rp3 walk through big playlists, a
+ * matrix recommend over many inputs) runs on the pool (api/work.h) holding
+ * a reference to its model or matrix, and the answer is written back on
+ * the loop. Every ranking is serving/neighbours.c's (the evaluate job
+ * ranks through it too); its only runtime error, out of memory, answers
+ * 503.
  */
 #include <errno.h>
 #include <math.h>
 #include <microhttpd.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +36,7 @@
 #include "api/api.h"
 #include "api/jbuf.h"
 #include "api/server_internal.h"
+#include "api/work.h"
 #include "conf/app.h"
 #include "jobs/jobs.h"
 #include "jobs/sweep.h"
@@ -37,6 +47,10 @@
 
 #define MAX_K SERVING_MAX_K
 #define MAX_INPUT_ITEMS 1000
+/* Queries costing more scores than this leave the loop: 65536 is a scan of
+ * ~1300 items of 50 dimensions, tens of microseconds; a precomputed lookup
+ * costs k <= 1000. */
+#define QUERY_INLINE_COST (UINT64_C(1) << 16)
 
 /* How source=auto decided (the answer's "auto" member). */
 enum auto_from { AUTO_NONE, AUTO_EVALUATE, AUTO_CONFIG };
@@ -60,6 +74,19 @@ struct sim_req {
     /* recommend */
     json_t *items, *exclude;
     int exact; /* ?exact=true: the exact path even when the model has an ANN index */
+    uint32_t *in, *ex; /* their indices in the model or matrix (owned) */
+    size_t n_in, n_ex;
+    json_t *unknown; /* the items not in it */
+    /* the query, run here or on the pool; its model or matrix is held (one
+     * reference) while it runs there */
+    struct api_work work;
+    struct served_model *m;
+    struct pmi_matrix *pm;
+    struct serving_items src;
+    struct serving_query q;
+    int n; /* the query's result: neighbours written, or -errno */
+    uint32_t idx[MAX_K];
+    double score[MAX_K];
 };
 
 static void sim_destroy(void *p)
@@ -69,7 +96,48 @@ static void sim_destroy(void *p)
     free(s->job_copy);
     json_decref(s->items);
     json_decref(s->exclude);
+    json_decref(s->unknown);
+    free(s->in);
+    free(s->ex);
+    served_model_unref(s->m); /* only set while a query runs: not here */
+    if (s->pm)
+        pmi_matrix_unref(s->pm);
     free(s);
+}
+
+static struct sim_req *sim_of(struct api_work *w)
+{
+    return (struct sim_req *)((char *)w - offsetof(struct sim_req, work));
+}
+
+/* Pool thread: the query over borrowed, immutable views (the model or
+ * matrix is held by s). */
+static void query_run(struct api_work *w)
+{
+    struct sim_req *s = sim_of(w);
+    s->n = serving_neighbours_query(&s->src, &s->q, s->idx, s->score);
+}
+
+/* Runs s->q over s->src: in place when cheap (then reply(s) at once), else
+ * on the pool with reply as the work's done callback. The caller has set
+ * s->m or s->pm (the reference reply releases). Returns 1 when the answer
+ * comes later, 0 when it is set. */
+static int query_start(struct sim_req *s, api_work_fn reply)
+{
+    if (serving_neighbours_cost(&s->src, &s->q) <= QUERY_INLINE_COST) {
+        s->n = serving_neighbours_query(&s->src, &s->q, s->idx, s->score);
+        reply(&s->work);
+        return 0;
+    }
+    if (api_work_submit(s->req, &s->work, query_run, reply) != 0) {
+        served_model_unref(s->m); /* answered 503: queue full */
+        s->m = NULL;
+        if (s->pm)
+            pmi_matrix_unref(s->pm);
+        s->pm = NULL;
+        return 0;
+    }
+    return 1;
 }
 
 static void finish(struct sim_req *s)
@@ -309,6 +377,34 @@ static void reply_neighbors(struct api_req *req, const char *lead, const char *v
     api_reply_response(req, 200, resp);
 }
 
+/* Loop thread: the answer of a similar query over s->m, which it releases. */
+static void similar_model_reply(struct api_work *w)
+{
+    struct sim_req *s = sim_of(w);
+    struct api_req *req = s->req;
+    char *tail = NULL;
+    if (s->auto_from != AUTO_NONE) {
+        json_t *a = json_pack("{s:o}", "auto", auto_json(s));
+        tail = json_dumps(a, JSON_COMPACT);
+        json_decref(a);
+        if (tail) {
+            tail[strlen(tail) - 1] = '\0'; /* spliced in without its braces */
+            memmove(tail, tail + 1, strlen(tail));
+        }
+    }
+    if (s->n < 0)
+        reply_query_error(req, s->n);
+    else if (s->auto_from != AUTO_NONE && !tail)
+        api_reply_oom(req);
+    else
+        reply_neighbors(req, "\"item\":", s->item, s->m,
+                        serving_neighbours_index(&s->src, &s->q), s->idx, s->score, s->n,
+                        s->metric == SERVING_METRIC_DOT ? "\"metric\":\"dot\"" : tail);
+    free(tail);
+    served_model_unref(s->m);
+    s->m = NULL;
+}
+
 static void similar_model_ready(void *arg, struct served_model *m, int rc)
 {
     struct sim_req *s = arg;
@@ -324,46 +420,53 @@ static void similar_model_ready(void *arg, struct served_model *m, int rc)
                           "item %s is not in model %s (unknown, or filtered out by the pmi "
                           "job's min_item_frequency / max_group_size)",
                           s->item, m->id);
-    } else {
-        /* metric=dot: the k items with the largest inner product x_q·x_j
-         * of the raw (unnormalised) embeddings, an exact scan. Vector
-         * length carries popularity, which cosine divides out;
-         * docs/quality.md measures the difference. */
-        struct serving_items src;
-        serving_items_of_model(m, &src);
-        struct serving_query q = {.source = SERVING_SOURCE_EMBEDDING,
+        served_model_unref(m);
+        finish(s);
+        return;
+    }
+    /* metric=dot: the k items with the largest inner product x_q·x_j of
+     * the raw (unnormalised) embeddings, an exact scan. Vector length
+     * carries popularity, which cosine divides out; docs/quality.md
+     * measures the difference. */
+    s->m = m; /* taken: released by similar_model_reply */
+    serving_items_of_model(m, &s->src);
+    s->q = (struct serving_query){.source = SERVING_SOURCE_EMBEDDING,
                                   .metric = s->metric,
                                   .k = s->k,
                                   .item = (uint32_t)i,
                                   .exact = s->exact};
-        uint32_t idx[MAX_K];
-        double score[MAX_K];
-        int n = serving_neighbours_query(&src, &q, idx, score);
-        char *tail = NULL;
-        if (s->auto_from != AUTO_NONE) {
-            json_t *a = json_pack("{s:o}", "auto", auto_json(s));
-            tail = json_dumps(a, JSON_COMPACT);
-            json_decref(a);
-            if (tail) {
-                tail[strlen(tail) - 1] = '\0'; /* spliced in without its braces */
-                memmove(tail, tail + 1, strlen(tail));
-            }
-        }
-        if (n < 0)
-            reply_query_error(req, n);
-        else if (s->auto_from != AUTO_NONE && !tail)
-            api_reply_oom(req);
-        else
-            reply_neighbors(req, "\"item\":", s->item, m, serving_neighbours_index(&src, &q),
-                            idx, score, n,
-                            s->metric == SERVING_METRIC_DOT ? "\"metric\":\"dot\"" : tail);
-        free(tail);
-    }
-    served_model_unref(m);
-    finish(s);
+    if (!query_start(s, similar_model_reply))
+        finish(s);
 }
 
 /* ---- similar from the PMI matrix ---- */
+
+/* Loop thread: the answer of a matrix query over s->pm, which it
+ * releases. */
+static void similar_pmi_reply(struct api_work *w)
+{
+    struct sim_req *s = sim_of(w);
+    struct api_req *req = s->req;
+    struct pmi_matrix *m = s->pm;
+    if (s->n < 0) {
+        reply_matrix_error(req, m, s->n);
+    } else {
+        json_t *arr = json_array();
+        for (int t = 0; t < s->n; t++) {
+            uint32_t key = pmi_matrix_key(m, s->idx[t]);
+            json_array_append_new(arr, neighbor_json(m->names.id[key], s->score[t],
+                                                     m->names.title[key], m->names.artist[key]));
+        }
+        json_t *o = json_pack("{s:s,s:n,s:s,s:s}", "item", s->item, "model", "source",
+                              sweep_source_name(score_of(s->source)), "job", m->job);
+        json_object_set_new(o, "index", json_string("exact"));
+        describe_json(s, o);
+        json_object_set_new(o, "neighbors", arr);
+        api_reply_json(req, 200, o);
+    }
+    pmi_matrix_unref(m);
+    s->pm = NULL;
+}
 
 static void similar_pmi_ready(void *arg, struct pmi_matrix *m, int rc)
 {
@@ -383,35 +486,16 @@ static void similar_pmi_ready(void *arg, struct pmi_matrix *m, int rc)
         finish(s);
         return;
     }
-    struct serving_items src;
-    serving_items_of_pmi(m, &src);
-    struct serving_query q = {.source = s->source,
-                              .k = s->k,
-                              .item = (uint32_t)i,
-                              .pop_weight = s->sp.pop_weight,
-                              .alpha = s->sp.alpha,
-                              .beta = s->sp.beta};
-    uint32_t idx[MAX_K];
-    double score[MAX_K];
-    int n = serving_neighbours_query(&src, &q, idx, score);
-    if (n < 0) {
-        reply_matrix_error(req, m, n);
-    } else {
-        json_t *arr = json_array();
-        for (int t = 0; t < n; t++) {
-            uint32_t key = pmi_matrix_key(m, idx[t]);
-            json_array_append_new(arr, neighbor_json(m->names.id[key], score[t],
-                                                     m->names.title[key], m->names.artist[key]));
-        }
-        json_t *o = json_pack("{s:s,s:n,s:s,s:s}", "item", s->item, "model", "source",
-                              sweep_source_name(score_of(s->source)), "job", m->job);
-        json_object_set_new(o, "index", json_string("exact"));
-        describe_json(s, o);
-        json_object_set_new(o, "neighbors", arr);
-        api_reply_json(req, 200, o);
-    }
-    pmi_matrix_unref(m);
-    finish(s);
+    s->pm = m; /* taken: released by similar_pmi_reply */
+    serving_items_of_pmi(m, &s->src);
+    s->q = (struct serving_query){.source = s->source,
+                                  .k = s->k,
+                                  .item = (uint32_t)i,
+                                  .pop_weight = s->sp.pop_weight,
+                                  .alpha = s->sp.alpha,
+                                  .beta = s->sp.beta};
+    if (!query_start(s, similar_pmi_reply))
+        finish(s);
 }
 
 /* source, pop_weight, alpha, beta of the query string; replies 400. */
@@ -525,6 +609,76 @@ static const char *item_string(json_t *v, char *num, size_t size)
     return NULL;
 }
 
+/* Loop thread: the answer of a recommend query over s->m, which it
+ * releases. */
+static void recommend_reply(struct api_work *w)
+{
+    struct sim_req *s = sim_of(w);
+    struct api_req *req = s->req;
+    char *items = json_dumps(s->items, JSON_COMPACT);
+    json_t *tail_obj = json_pack("{s:O}", "unknown_items", s->unknown);
+    if (s->auto_from != AUTO_NONE)
+        json_object_set_new(tail_obj, "auto", auto_json(s));
+    char *tail = json_dumps(tail_obj, JSON_COMPACT);
+    json_decref(tail_obj);
+    if (s->n < 0) {
+        reply_query_error(req, s->n);
+    } else if (!items || !tail) {
+        api_reply_oom(req);
+    } else {
+        tail[strlen(tail) - 1] = '\0'; /* drop the closing brace: spliced in */
+        struct jbuf lb = {0};          /* "items": the request's list, as sent */
+        jbuf_lit(&lb, "\"items\":");
+        jbuf_lit(&lb, items);
+        reply_neighbors(req, lb.failed ? "\"items\":null" : lb.p, NULL, s->m,
+                        serving_neighbours_index(&s->src, &s->q), s->idx, s->score,
+                        s->n, tail + 1);
+        free(lb.p);
+    }
+    free(items);
+    free(tail);
+    served_model_unref(s->m);
+    s->m = NULL;
+}
+
+/* Turns s->items and s->exclude into indices (s->in, s->ex) by find, the
+ * unknown inputs into s->unknown. Returns 0 or -ENOMEM. */
+static int recommend_inputs(struct sim_req *s, int64_t (*find)(const void *, const char *),
+                            const void *m)
+{
+    size_t n_in = json_array_size(s->items), n_ex = json_array_size(s->exclude);
+    s->in = malloc(sizeof *s->in * (n_in + 1));
+    s->ex = malloc(sizeof *s->ex * (n_ex + 1));
+    s->unknown = json_array();
+    if (!s->in || !s->ex || !s->unknown)
+        return -ENOMEM;
+    char num[32];
+    for (size_t t = 0; t < n_in; t++) {
+        const char *id = item_string(json_array_get(s->items, t), num, sizeof num);
+        int64_t i = find(m, id);
+        if (i >= 0)
+            s->in[s->n_in++] = (uint32_t)i;
+        else
+            json_array_append_new(s->unknown, api_json_str(id));
+    }
+    for (size_t t = 0; t < n_ex; t++) {
+        int64_t i = find(m, item_string(json_array_get(s->exclude, t), num, sizeof num));
+        if (i >= 0)
+            s->ex[s->n_ex++] = (uint32_t)i;
+    }
+    return 0;
+}
+
+static int64_t model_find(const void *m, const char *id)
+{
+    return served_model_find(m, id);
+}
+
+static int64_t matrix_find(const void *m, const char *id)
+{
+    return pmi_matrix_find(m, id);
+}
+
 static void recommend_ready(void *arg, struct served_model *m, int rc)
 {
     struct sim_req *s = arg;
@@ -534,70 +688,54 @@ static void recommend_ready(void *arg, struct served_model *m, int rc)
         finish(s);
         return;
     }
-    size_t n_in = json_array_size(s->items), n_ex = json_array_size(s->exclude);
-    uint32_t *in = malloc(sizeof *in * (n_in + 1)), *ex = malloc(sizeof *ex * (n_ex + 1));
-    json_t *unknown = json_array();
-    size_t ni = 0, ne = 0;
-    char num[32];
-    for (size_t t = 0; in && t < n_in; t++) {
-        const char *id = item_string(json_array_get(s->items, t), num, sizeof num);
-        int64_t i = served_model_find(m, id);
-        if (i >= 0)
-            in[ni++] = (uint32_t)i;
-        else
-            json_array_append_new(unknown, api_json_str(id));
-    }
-    for (size_t t = 0; ex && t < n_ex; t++) {
-        int64_t i = served_model_find(m, item_string(json_array_get(s->exclude, t), num,
-                                                     sizeof num));
-        if (i >= 0)
-            ex[ne++] = (uint32_t)i;
-    }
-    if (!in || !ex) {
+    if (recommend_inputs(s, model_find, m) != 0) {
         api_reply_oom(req);
-    } else if (ni == 0) {
+    } else if (s->n_in == 0) {
         api_reply_problem(req, 404, "items-not-in-model", "Not Found",
-                          json_pack("{s:O}", "unknown_items", unknown),
+                          json_pack("{s:O}", "unknown_items", s->unknown),
                           "none of the items is in model %s", m->id);
     } else {
-        struct serving_items src;
-        serving_items_of_model(m, &src);
-        struct serving_query q = {.source = SERVING_SOURCE_EMBEDDING,
-                                  .k = s->k,
-                                  .items = in,
-                                  .n_items = ni,
-                                  .exclude = ex,
-                                  .n_exclude = ne};
-        uint32_t idx[MAX_K];
-        double score[MAX_K];
-        int n = serving_neighbours_query(&src, &q, idx, score);
-        char *items = json_dumps(s->items, JSON_COMPACT);
-        json_t *tail_obj = json_pack("{s:O}", "unknown_items", unknown);
-        if (s->auto_from != AUTO_NONE)
-            json_object_set_new(tail_obj, "auto", auto_json(s));
-        char *tail = json_dumps(tail_obj, JSON_COMPACT);
-        json_decref(tail_obj);
-        if (n < 0) {
-            reply_query_error(req, n);
-        } else if (!items || !tail) {
-            api_reply_oom(req);
-        } else {
-            tail[strlen(tail) - 1] = '\0'; /* drop the closing brace: spliced in */
-            struct jbuf lb = {0}; /* "items": the request's list, as sent */
-            jbuf_lit(&lb, "\"items\":");
-            jbuf_lit(&lb, items);
-            reply_neighbors(req, lb.failed ? "\"items\":null" : lb.p, NULL, m,
-                            serving_neighbours_index(&src, &q), idx, score, n, tail + 1);
-            free(lb.p);
-        }
-        free(items);
-        free(tail);
+        s->m = m; /* taken: released by recommend_reply */
+        serving_items_of_model(m, &s->src);
+        s->q = (struct serving_query){.source = SERVING_SOURCE_EMBEDDING,
+                                      .k = s->k,
+                                      .items = s->in,
+                                      .n_items = s->n_in,
+                                      .exclude = s->ex,
+                                      .n_exclude = s->n_ex};
+        if (!query_start(s, recommend_reply))
+            finish(s);
+        return;
     }
-    json_decref(unknown);
-    free(in);
-    free(ex);
     served_model_unref(m);
     finish(s);
+}
+
+/* Loop thread: the answer of a matrix recommend over s->pm, which it
+ * releases. */
+static void recommend_pmi_reply(struct api_work *w)
+{
+    struct sim_req *s = sim_of(w);
+    struct api_req *req = s->req;
+    struct pmi_matrix *m = s->pm;
+    if (s->n < 0) {
+        reply_matrix_error(req, m, s->n);
+    } else {
+        json_t *arr = json_array();
+        for (int t = 0; t < s->n; t++) {
+            uint32_t key = pmi_matrix_key(m, s->idx[t]);
+            json_array_append_new(arr, neighbor_json(m->names.id[key], s->score[t],
+                                                     m->names.title[key], m->names.artist[key]));
+        }
+        json_t *o = json_pack("{s:O,s:n,s:s,s:s}", "items", s->items, "model", "source",
+                              sweep_source_name(score_of(s->source)), "job", m->job);
+        describe_json(s, o);
+        json_object_set_new(o, "neighbors", arr);
+        json_object_set(o, "unknown_items", s->unknown);
+        api_reply_json(req, 200, o);
+    }
+    pmi_matrix_unref(m);
+    s->pm = NULL;
 }
 
 /* Recommend from the PMI matrix: the sum of the inputs' scores. */
@@ -610,66 +748,28 @@ static void recommend_pmi_ready(void *arg, struct pmi_matrix *m, int rc)
         finish(s);
         return;
     }
-    size_t n_in = json_array_size(s->items), n_ex = json_array_size(s->exclude);
-    uint32_t *in = malloc(sizeof *in * (n_in + 1)), *ex = malloc(sizeof *ex * (n_ex + 1));
-    json_t *unknown = json_array();
-    size_t ni = 0, ne = 0;
-    char num[32];
-    for (size_t t = 0; in && t < n_in; t++) {
-        const char *id = item_string(json_array_get(s->items, t), num, sizeof num);
-        int64_t i = pmi_matrix_find(m, id);
-        if (i >= 0)
-            in[ni++] = (uint32_t)i;
-        else
-            json_array_append_new(unknown, api_json_str(id));
-    }
-    for (size_t t = 0; ex && t < n_ex; t++) {
-        int64_t i = pmi_matrix_find(m, item_string(json_array_get(s->exclude, t), num, sizeof num));
-        if (i >= 0)
-            ex[ne++] = (uint32_t)i;
-    }
-    if (!in || !ex) {
+    if (recommend_inputs(s, matrix_find, m) != 0) {
         api_reply_oom(req);
-    } else if (ni == 0) {
+    } else if (s->n_in == 0) {
         api_reply_problem(req, 404, "items-not-in-matrix", "Not Found",
-                          json_pack("{s:O}", "unknown_items", unknown),
+                          json_pack("{s:O}", "unknown_items", s->unknown),
                           "none of the items is in the co-occurrence matrix of pmi job %s", m->job);
     } else {
-        struct serving_items src;
-        serving_items_of_pmi(m, &src);
-        struct serving_query q = {.source = s->source,
-                                  .k = s->k,
-                                  .items = in,
-                                  .n_items = ni,
-                                  .exclude = ex,
-                                  .n_exclude = ne,
-                                  .pop_weight = s->sp.pop_weight,
-                                  .alpha = s->sp.alpha,
-                                  .beta = s->sp.beta};
-        uint32_t idx[MAX_K];
-        double score[MAX_K];
-        int n = serving_neighbours_query(&src, &q, idx, score);
-        if (n < 0) {
-            reply_matrix_error(req, m, n);
-        } else {
-            json_t *arr = json_array();
-            for (int t = 0; t < n; t++) {
-                uint32_t key = pmi_matrix_key(m, idx[t]);
-                json_array_append_new(arr,
-                                      neighbor_json(m->names.id[key], score[t],
-                                                    m->names.title[key], m->names.artist[key]));
-            }
-            json_t *o = json_pack("{s:O,s:n,s:s,s:s}", "items", s->items, "model", "source",
-                                  sweep_source_name(score_of(s->source)), "job", m->job);
-            describe_json(s, o);
-            json_object_set_new(o, "neighbors", arr);
-            json_object_set(o, "unknown_items", unknown);
-            api_reply_json(req, 200, o);
-        }
+        s->pm = m; /* taken: released by recommend_pmi_reply */
+        serving_items_of_pmi(m, &s->src);
+        s->q = (struct serving_query){.source = s->source,
+                                      .k = s->k,
+                                      .items = s->in,
+                                      .n_items = s->n_in,
+                                      .exclude = s->ex,
+                                      .n_exclude = s->n_ex,
+                                      .pop_weight = s->sp.pop_weight,
+                                      .alpha = s->sp.alpha,
+                                      .beta = s->sp.beta};
+        if (!query_start(s, recommend_pmi_reply))
+            finish(s);
+        return;
     }
-    json_decref(unknown);
-    free(in);
-    free(ex);
     pmi_matrix_unref(m);
     finish(s);
 }

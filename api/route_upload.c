@@ -220,22 +220,10 @@ int api_upload_begin(struct api_req *req)
                           ct ? "\"" : "", ct ? ct : "(missing)", ct ? "\"" : "");
         return -ENOTSUP;
     }
-    const char *ce = api_header(req, "Content-Encoding");
     int gz = 0;
-    if (ce && (strcasecmp(ce, "gzip") == 0 || strcasecmp(ce, "x-gzip") == 0)) {
-        gz = 1;
-    } else if (ce && strcasecmp(ce, "identity") != 0) {
-        api_reply_problem(req, 415, "unsupported-encoding", "Unsupported Media Type", NULL,
-                          "Content-Encoding \"%s\" is not supported; use gzip or none", ce);
-        return -ENOTSUP;
-    }
-    const char *cl = api_header(req, "Content-Length");
-    if (!gz && cl && strtoll(cl, NULL, 10) > app->cfg.max_body_size) {
-        api_reply_problem(req, 413, "body-too-large", "Payload Too Large", NULL,
-                          "body of %s bytes is over limits.max_body_size (%lld bytes)", cl,
-                          (long long)app->cfg.max_body_size);
-        return -EFBIG;
-    }
+    int rc_enc = api_body_encoding(req, &gz);
+    if (rc_enc != 0)
+        return rc_enc;
     /* Refuse before reading the body while the budget is taken. */
     if (app->upload_memory >= (uint64_t)app->cfg.max_upload_memory_total) {
         reply_budget_busy(req);

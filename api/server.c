@@ -36,6 +36,7 @@
 
 #include "api/api.h"
 #include "api/server_internal.h"
+#include "api/work.h"
 #include "base/clock.h"
 #include "base/thread.h"
 #include "conf/app.h"
@@ -86,7 +87,13 @@ struct api_server {
     uint64_t n_header_timeout, n_evicted, n_refused; /* since start */
     uint64_t logged_timeout, logged_evicted, logged_refused;
     uint64_t last_summary;
+    struct api_work_queue work; /* request steps on the pool (api/work.h) */
 };
+
+struct api_work_queue *api__work_queue(struct app *app)
+{
+    return &app->server->work;
+}
 
 static void server__run(struct api_server *s);
 
@@ -547,6 +554,8 @@ static void req_destroy(struct api_req *req)
     api__query_deinit(req);
     if (req->response)
         MHD_destroy_response(req->response);
+    json_decref(req->json);
+    free(req->json_work);
     free(req->body);
     free(req);
 }
@@ -559,12 +568,27 @@ static enum MHD_Result queue(struct api_req *req)
     return r;
 }
 
+/* The largest JSON body the route takes: its own bound, capped by
+ * limits.max_json_body. */
+static int64_t json_limit(const struct api_req *req)
+{
+    int64_t cfg = req->app->cfg.max_json_body, own = req->route->json_max;
+    return own > 0 && own < cfg ? own : cfg;
+}
+
+static void reply_json_too_large(struct api_req *req)
+{
+    int64_t limit = json_limit(req);
+    api_reply_problem(req, 413, "body-too-large", "Payload Too Large", NULL,
+                      "JSON body over %lld bytes, the limit of %s %s%s", (long long)limit,
+                      req->route->method, req->route->pattern,
+                      limit == req->app->cfg.max_json_body ? " (limits.max_json_body)" : "");
+}
+
 static int body_append(struct api_req *req, const char *data, size_t len)
 {
-    int64_t limit = req->app->cfg.max_json_body;
-    if ((int64_t)(req->body_len + len) > limit) {
-        api_reply_problem(req, 413, "body-too-large", "Payload Too Large", NULL,
-                          "JSON body over limits.max_json_body (%lld bytes)", (long long)limit);
+    if ((int64_t)(req->body_len + len) > json_limit(req)) {
+        reply_json_too_large(req);
         return -EFBIG;
     }
     if (req->body_len + len + 1 > req->body_cap) {
@@ -636,6 +660,34 @@ static void check_json_type(struct api_req *req)
                       ct ? "\"" : "", ct ? ct : "none", ct ? "\"" : "");
 }
 
+/* ---- JSON bodies over API_JSON_INLINE_MAX: parsed on the pool ---- */
+
+static void json_parse_run(struct api_work *w)
+{
+    struct api_req *req = w->req; /* suspended: only this thread touches it */
+    req->json = json_loadb(req->body ? req->body : "", req->body_len, 0, &req->json_err);
+    req->json_parsed = 1;
+}
+
+static void json_parse_done(struct api_work *w)
+{
+    struct api_req *req = w->req;
+    free(req->body); /* parsed: the text is no longer needed (body_len stays) */
+    req->body = NULL;
+    req->body_cap = 0;
+    req->route->handle(req); /* api_body_json hands over req->json */
+}
+
+static void json_parse_offload(struct api_req *req)
+{
+    req->json_work = calloc(1, sizeof *req->json_work);
+    if (!req->json_work) {
+        api_reply_oom(req);
+        return;
+    }
+    api_work_submit(req, req->json_work, json_parse_run, json_parse_done);
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version,
                                  const char *upload_data, size_t *upload_data_size, void **con_cls)
@@ -674,10 +726,12 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         if (!req->response && req->route->body == API_BODY_JSON) {
             const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                          MHD_HTTP_HEADER_CONTENT_LENGTH);
+            /* Over limits.max_json_body: refused at once. Over the route's
+             * own, lower bound: refused at the end of the body, which is
+             * discarded as it comes (not buffered), so a client still
+             * sending gets the 413 rather than a reset connection. */
             if (cl && strtoll(cl, NULL, 10) > req->app->cfg.max_json_body)
-                api_reply_problem(req, 413, "body-too-large", "Payload Too Large", NULL,
-                                  "JSON body over limits.max_json_body (%lld bytes)",
-                                  (long long)req->app->cfg.max_json_body);
+                reply_json_too_large(req);
         }
         if (!req->response && req->route->body == API_BODY_STREAM)
             req->route->body_begin(req);
@@ -719,6 +773,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         req->handled = 1;
         if (req->route->body == API_BODY_STREAM && !req->route->handle)
             api_upload_finish(req);
+        else if (req->route->body == API_BODY_JSON && req->body_len > API_JSON_INLINE_MAX)
+            json_parse_offload(req);
         else
             req->route->handle(req);
     }
@@ -839,6 +895,11 @@ struct api_server *api_server_start(struct app *app)
         return NULL;
     s->app = app;
     s->id_salt = (uint32_t)(clock_mono_ns() ^ (uint64_t)getpid() << 16);
+    api_work_queue_init(&s->work, app->loop);
+    /* jansson's one global, its hash seed, is set here on the loop before
+     * any request can parse a body on the pool (api/work.h); a no-op when
+     * an object was created before */
+    json_object_seed(0);
     app->server = s;
     /* TURBO: optimistic reads and fewer syscalls per request (epoll only) */
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO;

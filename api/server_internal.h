@@ -29,6 +29,10 @@ int api__auth_authenticate(struct api_req *req);
  * (returns -EACCES); 0 otherwise. */
 int api__auth_authorize(struct api_req *req);
 
+/* The server's queue of request work on the pool (api/work.h). */
+struct app;
+struct api_work_queue *api__work_queue(struct app *app);
+
 /* Records a finished request in the metrics. */
 void api__metrics_observe(struct api_req *req, int status, double seconds);
 

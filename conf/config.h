@@ -40,12 +40,14 @@ struct config {
     int64_t jobs_concurrency; /* jobs running at once */
     int64_t jobs_queue_size;  /* jobs waiting; beyond → 429 */
     int64_t jobs_threads;     /* math threads per running job */
+    int64_t jobs_memory_budget; /* bytes a job may need (estimated at POST); 0 = auto */
     /* [serving] */
     int64_t serving_topk;         /* neighbours precomputed per item at activation */
     int64_t serving_precompute_max_items; /* above this, queries scan instead */
     char serving_index[8];               /* auto | exact | ann (issue 14) */
     int64_t serving_ann_min_items;       /* auto: ANN from this many items on */
     int64_t serving_ann_ef_search;       /* HNSW candidate list per query */
+    int64_t serving_model_cache_bytes; /* other models kept for ?model= (LRU) */
     char serving_default_source[16]; /* what source=auto serves before any evaluate
                                         job chose: embedding|cooc|pmi|rp3 */
     /* [auth] */

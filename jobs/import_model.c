@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/strtab.h"
 #include "base/thread.h"
@@ -57,13 +58,6 @@ struct model_import {
 
 static int model_imports_running; /* loop thread */
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 int model_import_create(struct app *app, uint64_t max_rows, uint32_t max_dims,
                         struct model_import **out)
 {
@@ -86,7 +80,7 @@ int model_import_create(struct app *app, uint64_t max_rows, uint32_t max_dims,
     im->max_dims = max_dims;
     strtab_init(&im->ids, max_rows > 0 && max_rows < UINT32_MAX ? (uint32_t)max_rows : 0);
     im->created_ms = jobs_now_ms();
-    im->t_begin = now_s();
+    im->t_begin = clock_mono_s();
     model_imports_running++;
     *out = im;
     return 0;
@@ -244,7 +238,7 @@ static int model_prepare(struct import_run *r)
 {
     struct model_import *im = (struct model_import *)r;
     uint32_t n = im->ids.n;
-    double t0 = now_s();
+    double t0 = clock_mono_s();
     if (n == 0) {
         snprintf(r->err.message, sizeof r->err.message, "the body has no embeddings");
         return -EDOM;
@@ -275,10 +269,10 @@ static int model_prepare(struct import_run *r)
     im->data.keys = keys;
     im->data.embedding = im->values; /* moved */
     im->values = NULL;
-    double t1 = now_s();
+    double t1 = clock_mono_s();
     im->t_sort = t1 - t0;
     rc = write_file(im);
-    im->t_write = now_s() - t1;
+    im->t_write = clock_mono_s() - t1;
     return rc;
 }
 
@@ -370,7 +364,7 @@ static void model_finished(struct import_run *r)
         return;
     }
     log_info("model import %s: %u items x %u dims (%u new items) in %.2fs%s", im->model, n,
-             im->dims, r->keys.n_new, now_s() - im->t_begin, im->activate ? ", activating" : "");
+             im->dims, r->keys.n_new, clock_mono_s() - im->t_begin, im->activate ? ", activating" : "");
     if (im->activate)
         serving_activate(im->app, im->model, activated, im);
     else
@@ -385,7 +379,7 @@ void model_import_commit(struct model_import *im, int activate, const char *form
     snprintf(im->format, sizeof im->format, "%s", format ? format : "jsonl");
     im->done = done;
     im->arg = arg;
-    im->t_commit = now_s();
+    im->t_commit = clock_mono_s();
     struct import_run *r = &im->run;
     r->app = im->app;
     r->ids = &im->ids;

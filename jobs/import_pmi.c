@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/strtab.h"
 #include "base/thread.h"
@@ -51,13 +52,6 @@ struct pmi_import {
 
 static int pmi_imports_running; /* loop thread */
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 int pmi_import_create(struct app *app, uint64_t max_rows, struct pmi_import **out)
 {
     ASSERT_LOOP_THREAD();
@@ -82,7 +76,7 @@ int pmi_import_create(struct app *app, uint64_t max_rows, struct pmi_import **ou
      * table fit) plus 1 MiB. */
     im->budget = (max_rows ? max_rows : 100000000) * 48 + (1ULL << 20);
     im->created_ms = jobs_now_ms();
-    im->t_begin = now_s();
+    im->t_begin = clock_mono_s();
     pmi_imports_running++;
     *out = im;
     return 0;
@@ -264,7 +258,7 @@ static int pmi_prepare(struct import_run *r)
 {
     struct pmi_import *im = (struct pmi_import *)r;
     struct cooc_import_issue is;
-    double t0 = now_s();
+    double t0 = clock_mono_s();
     size_t bytes = pmi_import_bytes(im);
     if (bytes > im->peak_bytes)
         im->peak_bytes = bytes;
@@ -275,7 +269,7 @@ static int pmi_prepare(struct import_run *r)
         cooc_import_deinit(&im->ci); /* GBs at scale: free them here, not on the loop */
         return rc;
     }
-    double t1 = now_s();
+    double t1 = clock_mono_s();
     im->t_check = t1 - t0;
     if ((rc = import_keys_predict(r)) != 0)
         return rc;
@@ -287,10 +281,10 @@ static int pmi_prepare(struct import_run *r)
         return rc;
     }
     cooc_import_deinit(&im->ci);
-    double t2 = now_s();
+    double t2 = clock_mono_s();
     im->t_build = t2 - t1;
     rc = write_file(im);
-    im->t_write = now_s() - t2;
+    im->t_write = clock_mono_s() - t2;
     return rc;
 }
 
@@ -327,7 +321,7 @@ static int pmi_record(struct import_run *r)
 {
     struct pmi_import *im = (struct pmi_import *)r;
     const struct cooc_result *res = &im->res;
-    double total_s = now_s() - im->t_begin;
+    double total_s = clock_mono_s() - im->t_begin;
     json_t *params = json_pack("{s:s,s:s,s:f,s:o,s:o}", "source", "import", "format", im->format,
                                "pmi_tolerance", im->params.pmi_tolerance, "min_item_frequency",
                                opt_int(im->params.min_item_frequency), "max_group_size",
@@ -385,7 +379,7 @@ static void pmi_finished(struct import_run *r)
                  "%.2fs (check %.2fs, build %.2fs, write %.2fs)",
                  im->job, (unsigned long long)im->rows, im->res.n, r->keys.n_new,
                  (unsigned long long)im->res.nnz, (unsigned long long)im->res.total,
-                 now_s() - im->t_begin, im->t_check, im->t_build, im->t_write);
+                 clock_mono_s() - im->t_begin, im->t_check, im->t_build, im->t_write);
     }
     cooc_result_deinit(&im->res); /* the file has it; free the memory before the reply */
     im->done(im->arg, r->rc, &r->err, im->answer, im->location);
@@ -402,7 +396,7 @@ void pmi_import_commit(struct pmi_import *im, const struct pmi_import_params *pa
     im->params.format = im->format;
     im->done = done;
     im->arg = arg;
-    im->t_commit = now_s();
+    im->t_commit = clock_mono_s();
     struct import_run *r = &im->run;
     r->app = im->app;
     r->ids = &im->ids;

@@ -17,6 +17,7 @@
 
 #include "base/clock.h"
 #include "conf/app.h"
+#include "jobs/job_memory.h"
 #include "jobs/job_params.h"
 #include "jobs/jobs.h"
 #include "jobs/pipeline.h"
@@ -61,6 +62,47 @@ struct train_ctx {
     char job_id[32];
 };
 
+/* Refuses (422) a job whose estimated peak memory is over the budget
+ * (jobs/job_memory.h). The PMI matrix's size comes from its file's 128-byte
+ * header; when the file cannot be read the job is let through and its run
+ * reports the error. Loop thread (reads the config and the item count). */
+static int train_memory_check(struct app *app, json_t *p, struct job_error *err)
+{
+    char dir[1100], name[64], est_s[32], budget_s[32];
+    struct cooc_result m;
+    uint64_t matrix_bytes;
+    struct store_counts sc = {0};
+    snprintf(dir, sizeof dir, "%s/pmi", app->cfg.state_dir);
+    snprintf(name, sizeof name, "%s.cooc", job_param_string(p, "pmi_job"));
+    if (cooc_file_stat(dir, name, &m, &matrix_bytes) != 0)
+        return 0;
+    store_counts_get(app->store, &sc);
+    struct job_memory_train t = {
+        .items = m.n,
+        .nnz = m.nnz,
+        .matrix_bytes = matrix_bytes,
+        .dimensions = (uint32_t)job_param_int(p, "dimensions"),
+        .threads = (uint32_t)app->cfg.jobs_threads,
+        .activate = job_param_bool(p, "activate"),
+        .precompute = (int64_t)m.n <= app->cfg.serving_precompute_max_items,
+        .topk = (uint32_t)app->cfg.serving_topk,
+        .catalog_items = sc.items > 0 ? (uint64_t)sc.items : 0,
+    };
+    uint64_t est = job_memory_train(&t), budget = job_memory_budget(&app->cfg);
+    if (est <= budget)
+        return 0;
+    err->status = 422;
+    err->memory_estimate = est;
+    err->memory_budget = budget;
+    snprintf(err->pointer, sizeof err->pointer, "/params/dimensions");
+    snprintf(err->message, sizeof err->message,
+             "estimated peak memory %s (%u items x %u dimensions, %llu nonzeros) is over "
+             "jobs.memory_budget %s: lower dimensions, or train on a pmi job with fewer items",
+             job_memory_format(est, est_s, sizeof est_s), m.n, t.dimensions,
+             (unsigned long long)m.nnz, job_memory_format(budget, budget_s, sizeof budget_s));
+    return -E2BIG;
+}
+
 static json_t *train_validate(struct app *app, json_t *params, struct job_error *err)
 {
     const struct job_param_table tables[] = {
@@ -89,6 +131,10 @@ static json_t *train_validate(struct app *app, json_t *params, struct job_error 
             snprintf(err->message, sizeof err->message, "no succeeded pmi job \"%.40s\"", pmi);
             return NULL;
         }
+    }
+    if (train_memory_check(app, p, err) != 0) {
+        json_decref(p);
+        return NULL;
     }
     return p;
 }

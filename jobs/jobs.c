@@ -541,12 +541,18 @@ static int recover_cb(void *ud, const struct store_job *r)
     jobs__append(js, j);
     if (st == JOB_RUNNING) {
         if (j->attempts >= JOBS_MAX_ATTEMPTS) {
-            char msg[160];
+            char msg[200];
             snprintf(msg, sizeof msg,
-                     "interrupted by a daemon stop or crash %lld times; not retried again",
+                     "interrupted by a daemon crash or kill after %lld starts; not retried "
+                     "again (an out-of-memory kill is the usual cause: see jobs.memory_budget)",
                      (long long)j->attempts);
+            log_error("job %s (%s) failed: %s", j->id, r->type, msg);
             j->error = error_problem(500, "Job interrupted", msg);
             job_terminate(j, JOB_FAILED);
+            /* Shown at once, not after the write settles: a crash before
+             * the write lands re-derives the same failure at the next
+             * start, so no client can see a state that is later undone. */
+            j->settling = 0;
         } else {
             snprintf(j->progress.stage, sizeof j->progress.stage,
                      "requeued after daemon restart");

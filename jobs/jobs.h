@@ -10,7 +10,9 @@
  * states never change. Every transition is persisted (storage/jobs.h).
  * After a crash, a job found "running" is requeued (up to
  * JOBS_MAX_ATTEMPTS starts, then failed with a reason); "queued" ones stay
- * queued. SIGTERM stops running jobs at their next checkpoint and puts them
+ * queued. Two starts, not more: a job that dies with the daemon is most
+ * likely what killed it (the kernel's OOM killer takes the whole process),
+ * and every retry would take the daemon down again. SIGTERM stops running jobs at their next checkpoint and puts them
  * back to "queued" so the next start resumes them.
  */
 #ifndef ITEMVEC_JOBS_JOBS_H
@@ -23,7 +25,7 @@
 
 #include "storage/writer.h"
 
-#define JOBS_MAX_ATTEMPTS 3
+#define JOBS_MAX_ATTEMPTS 2
 #define JOB_PROGRESS_MAX_COUNTERS 8
 
 struct app;
@@ -39,6 +41,9 @@ struct job_error {
     int status;
     char pointer[64];
     char message[256];
+    /* set (non-zero) when a job is refused for memory: its estimated peak
+     * and the budget, in bytes (jobs/job_memory.h) */
+    uint64_t memory_estimate, memory_budget;
 };
 
 /* Progress as the worker reports it (copied under the job's mutex). */

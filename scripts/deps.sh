@@ -23,10 +23,12 @@ BUILD_PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev
 # (systemd-nspawn: tests/systemd/test_units_nspawn.py boots the units under
 # a real systemd).
 # chromium + python3-websocket + a font: tests/browser drives the dashboard.
+# llvm: llvm-ar (CMake picks it for clang when present) and llvm-symbolizer for
+# readable ASan/TSan reports.
 # nodejs: DuckDB (npm, pinned in tests/duckdb) runs the duckdb dialect of
 # GET /v1/pmi/sql in tests/api/test_duckdb_roundtrip.py.
 TEST_PKGS=(python3 python3-numpy sqlite3 systemd debootstrap systemd-container nodejs
-  chromium python3-websocket fonts-dejavu-core)
+  chromium python3-websocket fonts-dejavu-core llvm)
 # Benchmarks: load generator, the nginx baseline, free(1) in bench/lib.sh.
 BENCH_PKGS=(wrk nginx-light procps)
 # python3 is also a build tool: scripts/embed_assets.py embeds ui/ and docs/openapi.json

@@ -1,7 +1,9 @@
 /*
  * The cached asynchronous loader (see loader.h). All state is the loop
  * thread's; a load record carries its key, waiters and params copy to the
- * pool and back, and the work callback touches only that record.
+ * pool and back, and the work callback touches only that record. The cache
+ * is a list in recency order (a handful of entries: a linear search is
+ * cheaper than a hash table here).
  */
 #include "serving/loader.h"
 
@@ -15,6 +17,13 @@ struct waiter {
     loader_fn cb;
     void *arg;
     struct waiter *next;
+};
+
+struct loader__entry {
+    char key[LOADER_KEY_MAX];
+    void *obj; /* one reference */
+    size_t bytes;
+    struct loader__entry *next;
 };
 
 struct loader__load {
@@ -39,37 +48,107 @@ void loader_init(struct loader *l, uv_loop_t *loop, const struct loader_ops *ops
     l->ud = ud;
 }
 
+static void entry_drop(struct loader *l, struct loader__entry *e)
+{
+    l->bytes -= e->bytes;
+    l->cached--;
+    l->ops->unref(e->obj);
+    free(e);
+}
+
+/* Drops least recently used entries (never the first) while over budget;
+ * without a budget or a size function only the first stays. */
+static void evict(struct loader *l)
+{
+    while (l->cached > 1 && (l->bytes > l->budget || l->budget == 0 || !l->ops->bytes)) {
+        struct loader__entry **pp = &l->entries;
+        while ((*pp)->next)
+            pp = &(*pp)->next;
+        struct loader__entry *last = *pp;
+        *pp = NULL;
+        l->evictions++;
+        entry_drop(l, last);
+    }
+}
+
 void loader_deinit(struct loader *l)
 {
     ASSERT_LOOP_THREAD();
-    if (l->cached)
-        l->ops->unref(l->cached);
-    l->cached = NULL;
-    l->key[0] = '\0';
+    while (l->entries) {
+        struct loader__entry *e = l->entries;
+        l->entries = e->next;
+        entry_drop(l, e);
+    }
+}
+
+void loader_set_budget(struct loader *l, size_t budget)
+{
+    ASSERT_LOOP_THREAD();
+    l->budget = budget;
+    evict(l);
+}
+
+/* The link to key's entry (NULL key: the first); *link is NULL when there
+ * is none. */
+static struct loader__entry **entry_link(struct loader *l, const char *key)
+{
+    struct loader__entry **pp = &l->entries;
+    while (*pp && key && strcmp((*pp)->key, key) != 0)
+        pp = &(*pp)->next;
+    return pp;
 }
 
 void *loader_peek(const struct loader *l, const char *key)
 {
     ASSERT_LOOP_THREAD();
-    if (!l->cached || (key && strcmp(l->key, key) != 0))
+    for (const struct loader__entry *e = l->entries; e; e = e->next)
+        if (!key || strcmp(e->key, key) == 0)
+            return e->obj;
+    return NULL;
+}
+
+/* Moves key's entry to the front; returns it, or NULL. */
+static struct loader__entry *touch(struct loader *l, const char *key)
+{
+    struct loader__entry **link = entry_link(l, key), *e = *link;
+    if (!e)
         return NULL;
-    return l->cached;
+    *link = e->next;
+    e->next = l->entries;
+    l->entries = e;
+    return e;
 }
 
 int loader_put(struct loader *l, const char *key, void *obj)
 {
     ASSERT_LOOP_THREAD();
-    if (strlen(key) >= sizeof l->key) {
+    size_t klen = strlen(key);
+    if (klen >= LOADER_KEY_MAX) {
         if (obj)
             l->ops->unref(obj);
         return -ENAMETOOLONG;
     }
-    if (l->cached)
-        l->ops->unref(l->cached);
-    l->cached = obj;
-    memcpy(l->key, key, strlen(key) + 1);
-    if (!obj)
-        l->key[0] = '\0';
+    if (!obj) {
+        loader_deinit(l); /* empties the cache; the loader stays usable */
+        return 0;
+    }
+    struct loader__entry *e = touch(l, key);
+    if (e) { /* replace the object cached under key */
+        l->bytes -= e->bytes;
+        l->ops->unref(e->obj);
+    } else if ((e = calloc(1, sizeof *e))) {
+        memcpy(e->key, key, klen + 1);
+        e->next = l->entries;
+        l->entries = e;
+        l->cached++;
+    } else {
+        l->ops->unref(obj); /* cannot cache it: its callers hold their own references */
+        return 0;
+    }
+    e->obj = obj;
+    e->bytes = l->ops->bytes ? l->ops->bytes(obj) : 0;
+    l->bytes += e->bytes;
+    evict(l);
     return 0;
 }
 
@@ -108,6 +187,7 @@ static void load_done(uv_work_t *w, int status)
         d->obj = NULL;
         d->rc = status;
     }
+    l->loads_done++;
     if (d->rc == 0) {
         ops->ref(d->obj);
         loader_put(l, d->key, d->obj); /* the key fits: checked in loader_get */
@@ -139,7 +219,8 @@ void loader_get(struct loader *l, const char *key, const void *params, loader_fn
             ops->call(cb, arg, NULL, -ENAMETOOLONG);
         return;
     }
-    void *hit = loader_peek(l, key);
+    struct loader__entry *e = touch(l, key);
+    void *hit = e ? e->obj : NULL;
     if (hit) {
         if (cb) {
             ops->ref(hit);

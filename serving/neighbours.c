@@ -89,6 +89,54 @@ int serving_neighbours_query(const struct serving_items *src, const struct servi
     return -EINVAL;
 }
 
+/* Scores a matrix query computes for input i: its row, and for rp3 the
+ * walk through the playlists holding it (ml/scores.c rp3_row). */
+static uint64_t matrix_row_cost(const struct serving_items *src, const struct serving_query *q,
+                                uint32_t i)
+{
+    const struct cooc_result *r = src->cooc;
+    if (!r || i >= r->n)
+        return 0;
+    uint64_t c = r->row_ptr[i + 1] - r->row_ptr[i];
+    const struct score_walk *w = src->walk;
+    if (q->source == SERVING_SOURCE_RP3 && w && r->group_ptr && i < w->n)
+        for (uint64_t g = w->item_ptr[i]; g < w->item_ptr[i + 1]; g++)
+            c += r->group_ptr[w->item_groups[g] + 1] - r->group_ptr[w->item_groups[g]];
+    return c;
+}
+
+uint64_t serving_neighbours_cost(const struct serving_items *src, const struct serving_query *q)
+{
+    if (!src || !q)
+        return 0;
+    if (q->source != SERVING_SOURCE_EMBEDDING) {
+        if (!q->items)
+            return matrix_row_cost(src, q, q->item);
+        uint64_t c = 0;
+        for (size_t t = 0; t < q->n_items; t++)
+            c += matrix_row_cost(src, q, q->items[t]);
+        return c;
+    }
+    if (use_ann(src, q)) {
+        /* a graph search visits about ef candidates (8x ef for dot, as
+         * ann_index_neighbors searches), each with its 2·M links scored */
+        const struct ann_params *p = &ann_index_stats(src->ann)->params;
+        uint64_t ef = p->ef_search > q->k ? p->ef_search : q->k;
+        if (q->metric == SERVING_METRIC_DOT)
+            ef *= 8;
+        return ef * 2 * p->m * (uint64_t)src->dim;
+    }
+    if (q->metric == SERVING_METRIC_COSINE && !q->items && src->index) {
+        /* the same rule as knn_index_neighbors: lists hold min(K, n - 1) */
+        uint32_t lists = knn_index_k(src->index);
+        uint64_t want = src->n > 0 && q->k > src->n - 1 ? src->n - 1 : q->k;
+        if (lists > 0 && want <= lists)
+            return want;
+    }
+    uint64_t dim = src->index ? knn_index_dims(src->index) : src->dim;
+    return (uint64_t)src->n * dim + (q->items ? (uint64_t)q->n_items * dim : 0);
+}
+
 void serving_items_of_model(const struct served_model *m, struct serving_items *out)
 {
     *out = (struct serving_items){

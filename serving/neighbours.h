@@ -101,6 +101,18 @@ const char *serving_neighbours_index(const struct serving_items *src, const stru
 int serving_neighbours_query(const struct serving_items *src, const struct serving_query *q,
                              uint32_t *out_idx, double *out_score);
 
+/* What q costs over src, in scores computed (each a dim-long dot product
+ * for the embedding scans, one multiply for a matrix row): k for a cosine
+ * lookup in precomputed lists, n·dim (+ n_items·dim for recommend) for an
+ * exact scan (cosine beyond the lists, dot, recommend); for the matrix
+ * sources the row's length, plus for rp3 the sizes of the playlists the
+ * walk goes through, summed over the inputs of a recommend; 0 for a query
+ * serving_neighbours_query refuses. Lets a caller run cheap queries in
+ * place and move expensive ones off a latency-sensitive thread. Any
+ * thread; O(1), O(inputs), or O(the item's playlists) for rp3. An ANN
+ * query costs about ef · 2M · dim (the graph's candidates and their links). */
+uint64_t serving_neighbours_cost(const struct serving_items *src, const struct serving_query *q);
+
 /* The views of a served model (embeddings, index, id order), borrowed
  * from m. */
 void serving_items_of_model(const struct served_model *m, struct serving_items *out);

@@ -1,7 +1,7 @@
 /*
  * Serving models (see serving.h). Loop-thread state: two cached loaders
  * (serving/loader.c), one whose cached model is the active one and one
- * for one other model, with their loads in flight.
+ * for other models (an LRU bounded in bytes), with their loads in flight.
  */
 #include "base/thread.h"
 #include "serving/serving.h"
@@ -33,8 +33,11 @@ struct load_params {
 
 /* Two loaders (serving/loader.c): the active model is the `active`
  * loader's cached object, so activating is a load whose completion swaps
- * the cached pointer; `other` caches one more model for ?model= queries
- * and exports. */
+ * the cached pointer; `other` caches more models for ?model= queries and
+ * exports, least recently used evicted first beyond
+ * serving.model_cache_bytes (before, one other model was cached, and two
+ * clients alternating ?model= between two models reloaded the whole file
+ * on every request). */
 struct serving {
     struct loader active;
     struct loader other;
@@ -318,6 +321,7 @@ out:
         served_model_unref(m);
         return rc;
     }
+    m->bytes = served_model_bytes(m); /* here, off the loop: it walks every name */
     *out = m;
     return 0;
 }
@@ -409,6 +413,11 @@ static void model_unref(void *m)
     served_model_unref(m);
 }
 
+static size_t model_bytes(const void *m)
+{
+    return ((const struct served_model *)m)->bytes;
+}
+
 static void model_call(loader_fn fn, void *arg, void *m, int rc)
 {
     serving_cb cb = (serving_cb)fn;
@@ -432,7 +441,7 @@ static void log_active(const struct served_model *m, uint32_t topk)
     log_info("serving: model %s active (%u items x %u dims, loaded in %.2fs, top-%u lists "
              "in %.2fs, %.1f MiB)",
              m->id, m->data.n, m->data.dimensions, m->load_seconds, topk, m->precompute_seconds,
-             (double)served_model_bytes(m) / 1048576.0);
+             (double)m->bytes / 1048576.0);
 }
 
 static void model_loaded(void *ud, const char *id, const void *params, void *obj, int rc)
@@ -451,6 +460,7 @@ static const struct loader_ops model_ops = {
     .unref = model_unref,
     .call = model_call,
     .loaded = model_loaded,
+    .bytes = model_bytes,
 };
 
 /* Model ids are short ("m12"); a longer one names no model. */
@@ -540,7 +550,21 @@ void serving_get(struct app *app, const char *model_id, serving_cb cb, void *arg
     }
     struct load_params p;
     params_of(app, 0, &p);
+    loader_set_budget(&sv->other, (size_t)app->cfg.serving_model_cache_bytes);
     loader_get(&sv->other, model_id, &p, (loader_fn)cb, arg);
+}
+
+void serving_cache_stats(struct app *app, struct serving_cache_stats *out)
+{
+    struct serving *sv = app->serving;
+    memset(out, 0, sizeof *out);
+    if (!sv)
+        return;
+    out->models = sv->other.cached;
+    out->bytes = sv->other.bytes;
+    out->budget = sv->other.budget;
+    out->loads = sv->other.loads_done;
+    out->evictions = sv->other.evictions;
 }
 
 void serving_deinit(struct app *app)

@@ -1,8 +1,9 @@
 /*
  * Models in memory for serving: the active model (its embeddings, a
  * normalised kNN index with precomputed top-K neighbour lists, and item
- * ids/titles/artists) plus one other model on demand (for ?model= queries
- * and exports). Loading runs on the worker pool; the swap to a new active
+ * ids/titles/artists) plus other models on demand (for ?model= queries and
+ * exports), kept in a least-recently-used cache bounded by
+ * serving.model_cache_bytes. Loading runs on the worker pool; the swap to a new active
  * model happens on the loop thread in one pointer assignment, so queries
  * (which run on the loop thread) see the old model or the new one, never a
  * half-loaded one. Models are reference-counted: a streaming export keeps
@@ -35,6 +36,7 @@ struct served_model {
     int precomputed;
     double load_seconds, precompute_seconds;
     struct ann_index *ann;     /* when the model is served from an ANN index, else NULL */
+    size_t bytes; /* served_model_bytes, taken when the build ends */
 };
 
 /* Progress of a long step of serving_model_build: stage ("read", "names",
@@ -110,8 +112,11 @@ int serving_load_active_sync(struct app *app);
 struct served_model *serving_active(struct app *app);
 
 /* Gets model_id (NULL/"" = active): from memory, or loaded on the pool
- * (without precomputed lists unless it is the active one). cb gets a
- * reference or -ENOENT (no active model → -ENODATA). */
+ * (without precomputed lists unless it is the active one) into the cache
+ * of other models: least recently used ones are evicted while the cached
+ * models hold more than serving.model_cache_bytes (read at each get, so a
+ * reload applies; the most recent one always stays). cb gets a reference
+ * or -ENOENT (no active model → -ENODATA). */
 void serving_get(struct app *app, const char *model_id, serving_cb cb, void *arg);
 
 void served_model_ref(struct served_model *m);
@@ -122,6 +127,16 @@ int64_t served_model_find(const struct served_model *m, const char *id);
 
 /* Bytes held by the model (embeddings, index, lists, names). */
 size_t served_model_bytes(const struct served_model *m);
+
+/* The cache of other models, for /metrics. Loop thread. */
+struct serving_cache_stats {
+    unsigned models;             /* cached */
+    size_t bytes;                /* they hold */
+    size_t budget;               /* serving.model_cache_bytes as last applied */
+    unsigned long long loads;    /* loads that ended (hits do not load) */
+    unsigned long long evictions;
+};
+void serving_cache_stats(struct app *app, struct serving_cache_stats *out);
 
 /* Drops the cached models (shutdown). */
 void serving_deinit(struct app *app);

@@ -200,6 +200,74 @@ static int check_structure(const struct cooc_result *r)
     return r->group_ptr ? check_groups(r) : 0;
 }
 
+/* Checks a header read from a file of file_size bytes (zeroing its CRC
+ * field on the way) and fills r's counts, not its arrays, and *psize, the
+ * payload's size. */
+static int header_parse(unsigned char *hdr, uint64_t file_size, struct cooc_result *r,
+                        uint64_t *psize)
+{
+    if (memcmp(hdr + H_MAGIC, MAGIC, sizeof(MAGIC)) != 0 || get32(hdr, H_BOM) != BOM ||
+        get32(hdr, H_HDR_SIZE) != HDR_SIZE || get32(hdr, H_VERSION) == 0)
+        return -EBADMSG;
+    uint32_t want = get32(hdr, H_HDR_CRC);
+    put32(hdr, H_HDR_CRC, 0);
+    if (file_crc32(0, hdr, HDR_SIZE) != want)
+        return -EBADMSG;
+    if (get32(hdr, H_VERSION) > COOC_FILE_VERSION)
+        return -EPROTONOSUPPORT;
+    uint32_t version = get32(hdr, H_VERSION), flags = get32(hdr, H_FLAGS);
+    if ((version == 1 && flags != 0) || (flags & ~FLAG_GROUPS) != 0)
+        return -EBADMSG;
+    int groups = (flags & FLAG_GROUPS) != 0;
+    uint64_t n = get64(hdr, H_N), nnz = get64(hdr, H_NNZ);
+    uint64_t n_groups = get64(hdr, H_VALID_GROUPS), total = get64(hdr, H_TOTAL);
+    /* Sizes come from the file: check them against the file before allocating. */
+    if (!payload_size(n, nnz, groups, n_groups, total, psize) ||
+        *psize != get64(hdr, H_PAYLOAD_SIZE) || file_size != HDR_SIZE + *psize)
+        return -EBADMSG;
+    r->n = (uint32_t)n;
+    r->nnz = nnz;
+    r->total = total;
+    r->valid_items = get64(hdr, H_VALID_ITEMS);
+    r->valid_groups = n_groups;
+    r->min_item_frequency = (int64_t)get64(hdr, H_MIN_FREQ);
+    r->max_group_size = (int64_t)get64(hdr, H_MAX_SIZE);
+    return 0;
+}
+
+int cooc_file_stat(const char *dir, const char *name, struct cooc_result *out,
+                   uint64_t *payload_bytes)
+{
+    unsigned char hdr[HDR_SIZE];
+    int dfd = -1, fd = -1, rc;
+    struct stat st;
+    uint64_t psize = 0;
+
+    if (out)
+        memset(out, 0, sizeof(*out));
+    if (payload_bytes)
+        *payload_bytes = 0;
+    if (!dir || !file_name_ok(name) || !out)
+        return -EINVAL;
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    fd = dfd < 0 ? -1 : openat(dfd, name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) < 0)
+        rc = -errno;
+    else if (st.st_size < HDR_SIZE)
+        rc = -EBADMSG;
+    else if ((rc = file_read_all(fd, hdr, HDR_SIZE)) == 0)
+        rc = header_parse(hdr, (uint64_t)st.st_size, out, &psize);
+    if (fd >= 0)
+        close(fd);
+    if (dfd >= 0)
+        close(dfd);
+    if (rc < 0)
+        memset(out, 0, sizeof(*out));
+    else if (payload_bytes)
+        *payload_bytes = psize;
+    return rc;
+}
+
 int cooc_file_read(const char *dir, const char *name, struct cooc_result *out)
 {
     unsigned char hdr[HDR_SIZE];
@@ -233,45 +301,10 @@ int cooc_file_read(const char *dir, const char *name, struct cooc_result *out)
     (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     if ((rc = file_read_all(fd, hdr, HDR_SIZE)) < 0)
         goto out;
-    if (memcmp(hdr + H_MAGIC, MAGIC, sizeof(MAGIC)) != 0 || get32(hdr, H_BOM) != BOM ||
-        get32(hdr, H_HDR_SIZE) != HDR_SIZE || get32(hdr, H_VERSION) == 0) {
-        rc = -EBADMSG;
+    if ((rc = header_parse(hdr, (uint64_t)st.st_size, &r, &psize)) < 0)
         goto out;
-    }
-    {
-        uint32_t want = get32(hdr, H_HDR_CRC);
-        put32(hdr, H_HDR_CRC, 0);
-        if (file_crc32(0, hdr, HDR_SIZE) != want) {
-            rc = -EBADMSG;
-            goto out;
-        }
-    }
-    if (get32(hdr, H_VERSION) > COOC_FILE_VERSION) {
-        rc = -EPROTONOSUPPORT;
-        goto out;
-    }
-    uint32_t version = get32(hdr, H_VERSION), flags = get32(hdr, H_FLAGS);
-    if ((version == 1 && flags != 0) || (flags & ~FLAG_GROUPS) != 0) {
-        rc = -EBADMSG;
-        goto out;
-    }
-    int groups = (flags & FLAG_GROUPS) != 0;
-    uint64_t n = get64(hdr, H_N), nnz = get64(hdr, H_NNZ);
-    uint64_t n_groups = get64(hdr, H_VALID_GROUPS), total = get64(hdr, H_TOTAL);
-    /* Sizes come from the file: check them against the file before allocating. */
-    if (!payload_size(n, nnz, groups, n_groups, total, &psize) ||
-        psize != get64(hdr, H_PAYLOAD_SIZE) ||
-        (uint64_t)st.st_size != HDR_SIZE + psize) {
-        rc = -EBADMSG;
-        goto out;
-    }
-    r.n = (uint32_t)n;
-    r.nnz = nnz;
-    r.total = get64(hdr, H_TOTAL);
-    r.valid_items = get64(hdr, H_VALID_ITEMS);
-    r.valid_groups = get64(hdr, H_VALID_GROUPS);
-    r.min_item_frequency = (int64_t)get64(hdr, H_MIN_FREQ);
-    r.max_group_size = (int64_t)get64(hdr, H_MAX_SIZE);
+    int groups = (get32(hdr, H_FLAGS) & FLAG_GROUPS) != 0;
+    uint64_t n = r.n, nnz = r.nnz, n_groups = r.valid_groups, total = r.total;
     r.keys = malloc(n ? n * 4 : 1);
     r.freq = malloc(n ? n * 4 : 1);
     r.row_ptr = malloc((n + 1) * 8);

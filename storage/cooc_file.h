@@ -60,6 +60,17 @@ int cooc_file_write(const char *dir, const char *name, const struct cooc_result 
  * -ENOMEM, or the errno of a failing read. Threading: reentrant. */
 int cooc_file_read(const char *dir, const char *name, struct cooc_result *out);
 
+/* Reads only the 128-byte header of <dir>/<name>, with the same checks of
+ * the header (magic, version, flags, byte order, header CRC, sizes against
+ * the file's size) but not of the payload: fills *out's counts (n, nnz,
+ * total, valid_*, the parameters) with every array NULL, and
+ * *payload_bytes (may be NULL) with the bytes cooc_file_read would
+ * allocate for the arrays, so a caller can size what a job will need
+ * without loading the matrix. Errors as cooc_file_read (no -ENOMEM); *out
+ * is zeroed on failure. Reentrant. */
+int cooc_file_stat(const char *dir, const char *name, struct cooc_result *out,
+                   uint64_t *payload_bytes);
+
 /* Removes <dir>/<name> (and fsyncs dir). -ENOENT when absent. */
 int cooc_file_remove(const char *dir, const char *name);
 

@@ -85,6 +85,7 @@ static const char *const store__sql[STORE__STMT_COUNT] = {
     [STORE__PL_INSERT_ROWS] = "INSERT INTO playlists(id, n_items, items) "
                               "VALUES " STORE_ROWS64("(?,?,?)"),
     [STORE__PL_GET_BY_ID] = "SELECT key, n_items, items FROM playlists WHERE id = ?1",
+    [STORE__PL_SIZE_BY_ID] = "SELECT key, n_items FROM playlists WHERE id = ?1",
     [STORE__PL_UPDATE] = "UPDATE playlists SET n_items = ?2, items = ?3 WHERE key = ?1",
     [STORE__PL_DELETE] = "DELETE FROM playlists WHERE key = ?1",
     [STORE__PL_LIST] =

@@ -173,7 +173,25 @@ struct store_playlist {
     struct store_item *items; /* ordered by item key: items first stored by
                                  earlier uploads first; one upload's new
                                  items in id (byte) order */
+    size_t total;       /* items in the whole playlist */
+    int64_t next_after; /* more items follow: the key of the last one in
+                           items (pass it as after_key); 0 on the last page */
 };
+
+/* Reads one page of playlist id: its items with item key > after_key (0:
+ * from the start), in key order, at most limit (>= 1) of them, plus the
+ * playlist's key and total size, in one read transaction. Only the page's
+ * part of the membership blob is read (incremental blob I/O: a binary
+ * search of ~log2(total) 4-byte reads, then the page), and one item lookup
+ * per item, so the cost is O(limit + log total) whatever the playlist's
+ * size. Fills out (caller frees with store_playlist_deinit). Returns 0,
+ * -ENOENT when there is no such playlist, -EINVAL (NULL arguments, limit 0),
+ * -EIO on a malformed row, -ENOMEM, or a SQLite error. */
+int store_playlist_page(struct store *s, const char *id, int64_t after_key, size_t limit,
+                        struct store_playlist *out);
+
+/* The whole playlist as one page (store_playlist_page with no limit): for
+ * tests and tools; HTTP reads pages. */
 int store_playlist_get(struct store *s, const char *id, struct store_playlist *out);
 void store_playlist_deinit(struct store_playlist *pl);
 

@@ -40,6 +40,7 @@ enum store__stmt_id {
     STORE__PL_INSERT_NEW,
     STORE__PL_INSERT_ROWS, /* STORE__INSERT_ROWS new playlists */
     STORE__PL_GET_BY_ID,
+    STORE__PL_SIZE_BY_ID, /* key and n_items, no blob: paged reads open the blob */
     STORE__PL_UPDATE,
     STORE__PL_DELETE,
     STORE__PL_LIST,

@@ -12,7 +12,10 @@
  *     holds it; params are copied when the load starts;
  *   - a waiter may call loader_get from its callback; NULL callbacks;
  *   - over-long keys, loader_put / loader_peek; every object is freed
- *     (the ASan build checks the leaks).
+ *     (the ASan build checks the leaks);
+ *   - with a budget, least recently used objects are evicted first, hits
+ *     refresh recency, the newest object stays even when it alone is over
+ *     the budget, and lowering the budget evicts at once.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -328,6 +331,69 @@ static void test_put_and_long_keys(void **state)
     assert_int_equal(atomic_load(&loads), 0);
 }
 
+/* Objects whose size in bytes is their param. */
+static size_t t_bytes(const void *p)
+{
+    return (size_t)((const struct obj *)p)->param;
+}
+
+static const struct loader_ops sized_ops = {
+    .params_size = sizeof(struct params),
+    .load = t_load,
+    .ref = t_ref,
+    .unref = t_unref,
+    .call = t_call,
+    .loaded = t_loaded,
+    .bytes = t_bytes,
+};
+
+/* Loads key (size bytes) to completion and drops the caller's reference. */
+static void load_sized(struct fixture *f, const char *key, int size)
+{
+    struct waiter w = {0};
+    get(f, key, size, &w);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_int_equal(w.rc, 0);
+    t_unref(w.o);
+}
+
+static void test_lru_budget(void **state)
+{
+    struct fixture *f = *state;
+    loader_deinit(&f->l);
+    loader_init(&f->l, &f->loop, &sized_ops, &loaded_calls);
+    loader_set_budget(&f->l, 250);
+    load_sized(f, "a", 100);
+    load_sized(f, "b", 100);
+    assert_int_equal(f->l.cached, 2);
+    load_sized(f, "c", 100); /* 300 > 250: "a", the least recent, goes */
+    assert_int_equal(f->l.cached, 2);
+    assert_int_equal(f->l.bytes, 200);
+    assert_null(loader_peek(&f->l, "a"));
+    assert_int_equal(atomic_load(&freed), 1);
+    struct waiter hit = {0};
+    get(f, "b", 0, &hit); /* a hit: no load, and "b" is now the most recent */
+    assert_int_equal(hit.called, 1);
+    t_unref(hit.o);
+    assert_int_equal(atomic_load(&loads), 3);
+    assert_ptr_equal(loader_peek(&f->l, NULL), loader_peek(&f->l, "b"));
+    load_sized(f, "d", 100); /* evicts "c", not "b" */
+    assert_non_null(loader_peek(&f->l, "b"));
+    assert_null(loader_peek(&f->l, "c"));
+    load_sized(f, "e", 1000); /* over the budget alone: kept, alone */
+    assert_int_equal(f->l.cached, 1);
+    assert_non_null(loader_peek(&f->l, "e"));
+    assert_int_equal(f->l.evictions, 4);
+    load_sized(f, "f", 10);
+    load_sized(f, "g", 10);
+    assert_int_equal(f->l.cached, 2); /* "e" went: 1020 > 250 */
+    loader_set_budget(&f->l, 0);      /* only the most recent stays */
+    assert_int_equal(f->l.cached, 1);
+    assert_non_null(loader_peek(&f->l, "g"));
+    assert_int_equal(f->l.bytes, 10);
+    assert_int_equal(f->l.loads_done, 7);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -337,6 +403,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_new_key_replaces_cached, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reentrant_get_and_null_cb, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_and_long_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lru_budget, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
