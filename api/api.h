@@ -194,6 +194,8 @@ void api_model_activate(struct api_req *req);
 void api_model_delete(struct api_req *req);
 void api_model_embeddings(struct api_req *req);
 void api_embeddings(struct api_req *req);
+void api_replication_active(struct api_req *req);
+void api_replication_file(struct api_req *req);
 void api_item_similar(struct api_req *req);
 void api_recommend(struct api_req *req);
 int api_upload_begin(struct api_req *req);

@@ -6,6 +6,7 @@
 #include <cblas.h>
 
 #include "api/api.h"
+#include "serving/replica.h"
 #include "api/server_internal.h"
 #include "serving/serving.h"
 #include "conf/app.h"
@@ -32,6 +33,14 @@ void api_ready_get(struct api_req *req)
                           "itemvecd is starting");
         return;
     }
+    struct replica_status rs;
+    if (replica_status_get(app, &rs) == 0 && !serving_active(app)) {
+        api_add_header(req, "Retry-After", "1");
+        api_reply_problem(req, 503, "replica-syncing", "Service Unavailable", NULL,
+                          "replica of %s: no model mirrored yet%s%s", rs.of,
+                          rs.last_error[0] ? ": " : "", rs.last_error);
+        return;
+    }
     api_reply_json(req, 200, json_pack("{s:s}", "status", "ready"));
 }
 
@@ -56,5 +65,14 @@ void api_info_get(struct api_req *req)
     json_t *body = json_pack("{s:s,s:o,s:o,s:o,s:I}", "version", ITEMVEC_VERSION, "build", build,
                              "counts", counts, "active_model", active, "uptime_seconds",
                              (json_int_t)((uv_now(req->app->loop) - req->app->started_ms) / 1000));
+    struct replica_status rs;
+    if (replica_status_get(req->app, &rs) == 0)
+        json_object_set_new(body, "replica",
+                            json_pack("{s:s,s:s?,s:o,s:I,s:I,s:s?}", "of", rs.of, "model",
+                                      rs.model[0] ? rs.model : NULL, "lag_seconds",
+                                      rs.lag_seconds < 0 ? json_null() : json_real(rs.lag_seconds),
+                                      "syncs", (json_int_t)rs.syncs, "failures",
+                                      (json_int_t)rs.failures, "last_error",
+                                      rs.last_error[0] ? rs.last_error : NULL));
     api_reply_json(req, 200, body);
 }

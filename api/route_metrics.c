@@ -22,6 +22,7 @@
 #include "api/server_internal.h"
 #include "conf/app.h"
 #include "jobs/jobs.h"
+#include "serving/replica.h"
 #include "serving/serving.h"
 #include "storage/jobs.h"
 #include "storage/models.h"
@@ -220,6 +221,18 @@ void api_metrics_get(struct api_req *req)
         put(&t, "itemvecd_training_loss NaN\n");
     else
         put(&t, "itemvecd_training_loss %.6g\n", loss);
+
+    struct replica_status rs;
+    if (replica_status_get(app, &rs) == 0) {
+        help(&t, "itemvecd_replica_lag_seconds", "gauge",
+             "Seconds since this replica last confirmed it serves the primary's model (-1: never).");
+        put(&t, "itemvecd_replica_lag_seconds %.3f\n", rs.lag_seconds);
+        help(&t, "itemvecd_replica_syncs_total", "counter", "Models mirrored from the primary.");
+        put(&t, "itemvecd_replica_syncs_total %llu\n", (unsigned long long)rs.syncs);
+        help(&t, "itemvecd_replica_sync_failures_total", "counter",
+             "Failed polls and downloads from the primary.");
+        put(&t, "itemvecd_replica_sync_failures_total %llu\n", (unsigned long long)rs.failures);
+    }
 
     struct store_counts sc = {0};
     store_counts_get(app->store, &sc);

@@ -18,9 +18,24 @@
 #include "api/server_internal.h"
 #include "conf/app.h"
 #include "jobs/jobs.h"
+#include "serving/ann_index.h"
 #include "serving/serving.h"
 #include "storage/writer.h"
 #include "storage/models.h"
+
+json_t *api__index_json(const struct served_model *sm)
+{
+    if (!sm->ann)
+        return json_pack("{s:s,s:b}", "kind", "exact", "precomputed", sm->precomputed);
+    const struct ann_index_stats *st = ann_index_stats(sm->ann);
+    return json_pack("{s:s,s:s,s:b,s:f,s:f,s:I,s:{s:f,s:f},s:i,s:{s:i,s:i,s:i}}", "kind", "ann",
+                     "library", "hnswlib", "loaded_from_file", st->loaded, "build_seconds",
+                     st->build_seconds, "load_seconds", st->load_seconds, "memory_bytes",
+                     (json_int_t)ann_index_bytes(sm->ann), "recall_at_10", "cosine",
+                     st->recall_cosine, "dot", st->recall_dot, "recall_sample", (int)st->sample,
+                     "params", "m", (int)st->params.m, "ef_construction",
+                     (int)st->params.ef_construction, "ef_search", (int)st->params.ef_search);
+}
 
 static json_t *model_json(const struct store_model *m, int details)
 {
@@ -116,7 +131,12 @@ void api_model_get(struct api_req *req)
                                       "load_seconds", sm->load_seconds, "precompute_seconds",
                                       sm->precompute_seconds, "memory_bytes",
                                       (json_int_t)sm->bytes));
+        json_object_set_new(json_object_get(o, "serving"), "index", api__index_json(sm));
     }
+    double frac;
+    char stage[32];
+    if (serving_loading(req->app, m.id, &frac, stage, sizeof stage))
+        json_object_set_new(o, "loading", json_pack("{s:f,s:s}", "fraction", frac, "stage", stage));
     store_model_deinit(&m);
     api_reply_json(req, 200, o);
 }

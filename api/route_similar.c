@@ -73,6 +73,7 @@ struct sim_req {
     const char *model;
     /* recommend */
     json_t *items, *exclude;
+    int exact; /* ?exact=true: the exact path even when the model has an ANN index */
     uint32_t *in, *ex; /* their indices in the model or matrix (owned) */
     size_t n_in, n_ex;
     json_t *unknown; /* the items not in it */
@@ -334,8 +335,8 @@ static void reply_matrix_error(struct api_req *req, const struct pmi_matrix *m, 
  * lead is "\"item\":" with a string value; tail (may be NULL) is raw JSON
  * text to add, e.g. the unknown items of recommend. */
 static void reply_neighbors(struct api_req *req, const char *lead, const char *value,
-                            const struct served_model *m, const uint32_t *idx, const double *score,
-                            int n, const char *tail)
+                            const struct served_model *m, const char *index,
+                            const uint32_t *idx, const double *score, int n, const char *tail)
 {
     struct jbuf b = {0};
     JBUF_LIT(&b, "{");
@@ -344,7 +345,9 @@ static void reply_neighbors(struct api_req *req, const char *lead, const char *v
         jbuf_str(&b, value);
     JBUF_LIT(&b, ",\"model\":");
     jbuf_str(&b, m->id);
-    JBUF_LIT(&b, ",\"source\":\"embedding\",\"neighbors\":[");
+    JBUF_LIT(&b, ",\"source\":\"embedding\",\"index\":");
+    jbuf_str(&b, index);
+    JBUF_LIT(&b, ",\"neighbors\":[");
     for (int t = 0; t < n; t++) {
         if (t)
             JBUF_LIT(&b, ",");
@@ -394,7 +397,8 @@ static void similar_model_reply(struct api_work *w)
     else if (s->auto_from != AUTO_NONE && !tail)
         api_reply_oom(req);
     else
-        reply_neighbors(req, "\"item\":", s->item, s->m, s->idx, s->score, s->n,
+        reply_neighbors(req, "\"item\":", s->item, s->m,
+                        serving_neighbours_index(&s->src, &s->q), s->idx, s->score, s->n,
                         s->metric == SERVING_METRIC_DOT ? "\"metric\":\"dot\"" : tail);
     free(tail);
     served_model_unref(s->m);
@@ -429,7 +433,8 @@ static void similar_model_ready(void *arg, struct served_model *m, int rc)
     s->q = (struct serving_query){.source = SERVING_SOURCE_EMBEDDING,
                                   .metric = s->metric,
                                   .k = s->k,
-                                  .item = (uint32_t)i};
+                                  .item = (uint32_t)i,
+                                  .exact = s->exact};
     if (!query_start(s, similar_model_reply))
         finish(s);
 }
@@ -454,6 +459,7 @@ static void similar_pmi_reply(struct api_work *w)
         }
         json_t *o = json_pack("{s:s,s:n,s:s,s:s}", "item", s->item, "model", "source",
                               sweep_source_name(score_of(s->source)), "job", m->job);
+        json_object_set_new(o, "index", json_string("exact"));
         describe_json(s, o);
         json_object_set_new(o, "neighbors", arr);
         api_reply_json(req, 200, o);
@@ -519,6 +525,24 @@ static int parse_source(struct sim_req *s)
     return 0;
 }
 
+/* ?exact=true|false (absent: false). */
+static int parse_exact(struct api_req *req, int *out)
+{
+    const char *v = api_query(req, "exact");
+    *out = 0;
+    if (!v || !*v || strcmp(v, "false") == 0 || strcmp(v, "0") == 0)
+        return 0;
+    if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0) {
+        *out = 1;
+        return 0;
+    }
+    api_reply_problem(req, 400, "bad-parameter", "Bad Request",
+                      json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", "exact", "detail",
+                                "true or false"),
+                      "exact must be true or false");
+    return -EINVAL;
+}
+
 void api_item_similar(struct api_req *req)
 {
     const char *id = api__path_id(req);
@@ -542,6 +566,8 @@ void api_item_similar(struct api_req *req)
     if (parse_source(s) != 0)
         return;
     enum serving_source src = s->source;
+    if (parse_exact(req, &s->exact) != 0)
+        return;
     const char *metric = api_query(req, "metric");
     if (metric && *metric && strcmp(metric, "cosine") != 0) {
         if (strcmp(metric, "dot") != 0 || src != SERVING_SOURCE_EMBEDDING ||
@@ -604,7 +630,8 @@ static void recommend_reply(struct api_work *w)
         struct jbuf lb = {0};          /* "items": the request's list, as sent */
         jbuf_lit(&lb, "\"items\":");
         jbuf_lit(&lb, items);
-        reply_neighbors(req, lb.failed ? "\"items\":null" : lb.p, NULL, s->m, s->idx, s->score,
+        reply_neighbors(req, lb.failed ? "\"items\":null" : lb.p, NULL, s->m,
+                        serving_neighbours_index(&s->src, &s->q), s->idx, s->score,
                         s->n, tail + 1);
         free(lb.p);
     }

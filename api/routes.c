@@ -49,6 +49,8 @@ const struct api_route api_routes[] = {
     {"GET", "/ui", API_BODY_NONE, api_ui_redirect, NULL, NULL, 1, 0},
     {"GET", "/ui/", API_BODY_NONE, api_ui_get, NULL, NULL, 1, 0},
     {"GET", "/ui/{file}", API_BODY_NONE, api_ui_get, NULL, NULL, 1, 0},
+    {"GET", "/v1/replication/active", API_BODY_NONE, api_replication_active, NULL, NULL, 1, 0},
+    {"GET", "/v1/replication/files/{id}", API_BODY_NONE, api_replication_file, NULL, NULL, 1, 0},
 };
 
 const size_t api_routes_count = sizeof api_routes / sizeof api_routes[0];

@@ -715,6 +715,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             route_reply_error(req, o, allow);
         if (!req->response && api__auth_authorize(req) != 0)
             return queue(req);
+        if (!req->response && api__replica_refuse(req) != 0)
+            return queue(req);
         if (!req->response && req->route->body == API_BODY_NONE)
             check_no_body(req);
         if (!req->response)

@@ -64,4 +64,15 @@ struct pmi_matrix;
 void api__pmi_get(struct api_req *req, const char *job,
                   void (*cb)(void *arg, struct pmi_matrix *m, int rc), void *arg);
 
+/* The "index" object of a served model for GET /v1/models/{id} and
+ * /v1/info: kind exact|ann, and for ann the library, build/load time,
+ * memory, build-time recall@10 and parameters. New reference.
+ * (route_models.c) */
+struct served_model;
+json_t *api__index_json(const struct served_model *sm);
+
+/* On a replica, answers a write (not GET/HEAD) with 403 naming the
+ * primary and returns -EPERM; else 0. (route_replication.c) */
+int api__replica_refuse(struct api_req *req);
+
 #endif

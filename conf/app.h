@@ -28,6 +28,7 @@ struct app {
     struct api_server *server;
     struct jobs *jobs;
     void *serving; /* serving/serving.c */
+    void *replica; /* serving/replica.c: set when running with --replica-of */
     int ready;    /* storage open, recovery done, listener up */
     int draining; /* SIGTERM received */
     uint64_t upload_memory; /* bytes uploads in flight hold (api/route_upload.c) */

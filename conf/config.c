@@ -73,6 +73,10 @@ static const struct key_def config_keys[] = {
     NUM("serving", "topk", KEY_INT, serving_topk, 1, 1000, "100"),
     NUM("serving", "precompute_max_items", KEY_INT, serving_precompute_max_items, 0,
         INT64_C(100000000), "2000000"),
+    STR("serving", "index", serving_index, "auto"),
+    NUM("serving", "ann_min_items", KEY_INT, serving_ann_min_items, 1, INT64_C(4000000000),
+        "200000"),
+    NUM("serving", "ann_ef_search", KEY_INT, serving_ann_ef_search, 10, 4096, "64"),
     NUM("serving", "model_cache_bytes", KEY_SIZE, serving_model_cache_bytes, 0, INT64_C(1) << 50,
         "512M"),
     {"serving", "default_source", KEY_SOURCE, offsetof(struct config, serving_default_source),
@@ -195,6 +199,11 @@ static int set_value(struct config *c, const struct key_def *k, const char *valu
                 why = "must be one of debug, info, warn, error";
                 break;
             }
+        }
+        if (k == config__find("serving", "index") && strcmp(value, "auto") != 0 &&
+            strcmp(value, "exact") != 0 && strcmp(value, "ann") != 0) {
+            why = "must be one of auto, exact, ann";
+            break;
         }
         if (k->type == KEY_LISTEN) {
             char host[256];

@@ -44,6 +44,9 @@ struct config {
     /* [serving] */
     int64_t serving_topk;         /* neighbours precomputed per item at activation */
     int64_t serving_precompute_max_items; /* above this, queries scan instead */
+    char serving_index[8];               /* auto | exact | ann (issue 14) */
+    int64_t serving_ann_min_items;       /* auto: ANN from this many items on */
+    int64_t serving_ann_ef_search;       /* HNSW candidate list per query */
     int64_t serving_model_cache_bytes; /* other models kept for ?model= (LRU) */
     char serving_default_source[16]; /* what source=auto serves before any evaluate
                                         job chose: embedding|cooc|pmi|rp3 */

@@ -29,6 +29,7 @@
 #include "base/log.h"
 #include "base/thread.h"
 #include "serving/pmi_cache.h"
+#include "serving/replica.h"
 #include "serving/serving.h"
 #include "storage/file_util.h"
 #include "storage/store.h"
@@ -40,6 +41,8 @@ struct flags {
     const char *listen;
     const char *state_dir;
     const char *log_level;
+    const char *replica_of;
+    const char *replica_token_file;
     int check_config;
 };
 
@@ -55,6 +58,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: itemvecd [--config FILE] [--listen HOST:PORT] [--state-dir DIR]\n"
             "                [--log-level debug|info|warn|error]\n"
+            "                [--replica-of URL [--replica-token-file FILE]]\n"
             "       itemvecd --version | --help | --check-config [--config FILE]\n"
             "\n"
             "Serves item embeddings and item-to-item recommendations over HTTP.\n"
@@ -76,7 +80,8 @@ static void parse_flags(int argc, char **argv, struct flags *f)
         {"config", required_argument, NULL, 'c'},    {"listen", required_argument, NULL, 'l'},
         {"state-dir", required_argument, NULL, 's'}, {"log-level", required_argument, NULL, 'L'},
         {"version", no_argument, NULL, 'V'},         {"help", no_argument, NULL, 'h'},
-        {"check-config", no_argument, NULL, 'C'},    {NULL, 0, NULL, 0}};
+        {"check-config", no_argument, NULL, 'C'},    {"replica-of", required_argument, NULL, 'R'},
+        {"replica-token-file", required_argument, NULL, 'T'}, {NULL, 0, NULL, 0}};
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -86,6 +91,8 @@ static void parse_flags(int argc, char **argv, struct flags *f)
         case 's': f->state_dir = optarg; break;
         case 'L': f->log_level = optarg; break;
         case 'C': f->check_config = 1; break;
+        case 'R': f->replica_of = optarg; break;
+        case 'T': f->replica_token_file = optarg; break;
         case 'V':
             printf("itemvecd %s (%s, %s)\n", ITEMVEC_VERSION, ITEMVEC_BUILD_TYPE, ITEMVEC_COMPILER);
             exit(0);
@@ -217,6 +224,7 @@ static void begin_shutdown(const char *why)
     if (g_app.draining)
         return;
     g_app.draining = 1;
+    replica_stop(&g_app); /* no more polls; a transfer in flight aborts */
     log_info("%s: stopping (draining requests, up to %llds)", why,
              (long long)g_app.cfg.shutdown_timeout);
     sd_notify(0, "STOPPING=1\nSTATUS=draining");
@@ -336,7 +344,13 @@ int main(int argc, char **argv)
     g_app.jobs = jobs_create(&g_app);
     if (!g_app.jobs)
         return 1;
-    rc = serving_load_active_sync(&g_app);
+    if (g_flags.replica_of) {
+        rc = replica_start(&g_app, g_flags.replica_of, g_flags.replica_token_file);
+        if (rc != 0)
+            die_config("--replica-of needs an http(s):// URL and a readable "
+                       "--replica-token-file (first line: the token)");
+    }
+    rc = g_flags.replica_of ? 0 : serving_load_active_sync(&g_app);
     if (rc != 0) /* serve without a model rather than not at all */
         log_error("serving: cannot load the active model: %s; similar-items answers 409 until "
                   "a model is activated",
@@ -379,6 +393,7 @@ int main(int argc, char **argv)
 
     uv_run(g_app.loop, UV_RUN_DEFAULT);
 
+    replica_destroy(&g_app);
     serving_deinit(&g_app);
     tokens_deinit(&g_app.file_tokens);
     pmi_cache_deinit();

@@ -54,7 +54,7 @@ struct train_ctx {
     uint32_t crc;
     double t_load, t_train, t_write;
     json_t *params_json; /* borrowed from the job */
-    uint32_t topk;           /* serving settings copied at start (config may reload) */
+    struct serving_build_opts sopts; /* serving settings copied at start (config may reload) */
     int64_t precompute_max;
     struct served_model *built; /* activation: built by the worker, installed on commit */
     double t_activate;
@@ -147,6 +147,15 @@ static void ctx_destroy(void *p)
     free(c);
 }
 
+/* The activation's own progress (index build or precompute) inside the
+ * job's last 3 %: stage "activate:<step>". */
+static void on_activate_progress(void *ud, const char *stage, double fraction)
+{
+    char st[48];
+    snprintf(st, sizeof st, "activate:%s", stage);
+    job_progress_set(ud, 0.97 + 0.03 * fraction, st, 0, NULL, NULL, -1);
+}
+
 static int train_start(struct job *j, struct job_error *err)
 {
     struct train_ctx *c = calloc(1, sizeof *c);
@@ -160,7 +169,8 @@ static int train_start(struct job *j, struct job_error *err)
     snprintf(c->job_id, sizeof c->job_id, "%s", j->id);
     c->seq = j->seq;
     c->params_json = p;
-    c->topk = (uint32_t)j->app->cfg.serving_topk;
+    serving_build_opts_init(j->app, &c->sopts);
+    c->sopts.threads = c->wp.threads;
     c->precompute_max = j->app->cfg.serving_precompute_max_items;
     c->loss = calloc((size_t)c->wp.max_iterations, sizeof *c->loss);
     if (!c->loss) {
@@ -264,8 +274,13 @@ static int train_run(struct job *j, struct job_error *err)
         struct model_data owned = {md.n, md.dimensions, res.keys, po.emb, md.crc};
         res.keys = NULL; /* now owned by the served model */
         po.emb = NULL;
-        rc = serving_model_build(s, c->model_id, c->pmi_job, &owned, c->topk, c->wp.threads,
-                                 (int64_t)owned.n <= c->precompute_max, &c->built);
+        struct serving_build_opts o = c->sopts;
+        o.precompute = (int64_t)owned.n <= c->precompute_max;
+        o.models_dir = dir; /* the ANN index, if any, is saved beside the model file */
+        o.file = name;
+        o.progress = on_activate_progress;
+        o.progress_ud = j;
+        rc = serving_model_build(s, c->model_id, c->pmi_job, &owned, &o, &c->built);
         store_close(s);
         if (rc != 0) {
             snprintf(err->message, sizeof err->message, "cannot prepare the model for serving: %s",

@@ -15,7 +15,8 @@ set -euo pipefail
 # (liblapacke-dev: lapack.h), and what run.sh and scripts/demo.sh call.
 BUILD_PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev
   libmicrohttpd-dev libjansson-dev libsqlite3-dev libopenblas-dev liblapack-dev liblapacke-dev
-  libuv1-dev libsystemd-dev libinih-dev libcmocka-dev zlib1g-dev curl python3)
+  libuv1-dev libsystemd-dev libinih-dev libcmocka-dev zlib1g-dev curl python3
+  libhnswlib-dev libcurl4-openssl-dev)
 # Tests: numpy (oracles), sqlite3 (the CLI docs/operations.md uses on a state
 # dir), systemd (systemd-analyze verify in
 # tests/api/test_systemd_units.py), debootstrap + systemd-container

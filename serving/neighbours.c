@@ -10,6 +10,7 @@
 #include "ml/knn.h"
 #include "ml/rank.h"
 #include "ml/scores.h"
+#include "serving/ann_index.h"
 #include "serving/pmi_cache.h"
 #include "serving/serving.h"
 
@@ -52,6 +53,17 @@ static int matrix(const struct serving_items *src, const struct serving_query *q
     return score_similar(r, src->walk, &p, q->prep, q->item, q->k, src->tie, out_idx, out_score);
 }
 
+static int use_ann(const struct serving_items *src, const struct serving_query *q)
+{
+    return src->ann && !q->exact && !q->items && q->source == SERVING_SOURCE_EMBEDDING &&
+           src->index && src->emb && q->item < src->n;
+}
+
+const char *serving_neighbours_index(const struct serving_items *src, const struct serving_query *q)
+{
+    return use_ann(src, q) ? "ann" : "exact";
+}
+
 int serving_neighbours_query(const struct serving_items *src, const struct serving_query *q,
                              uint32_t *out_idx, double *out_score)
 {
@@ -59,6 +71,11 @@ int serving_neighbours_query(const struct serving_items *src, const struct servi
         return -EINVAL;
     switch (q->source) {
     case SERVING_SOURCE_EMBEDDING:
+        if (use_ann(src, q) &&
+            (q->metric == SERVING_METRIC_COSINE || q->metric == SERVING_METRIC_DOT))
+            return ann_index_neighbors(src->ann, src->index, src->emb, src->tie,
+                                       q->metric == SERVING_METRIC_DOT, q->item, q->k, out_idx,
+                                       out_score);
         if (q->metric == SERVING_METRIC_COSINE)
             return cosine(src, q, out_idx, out_score);
         if (q->metric != SERVING_METRIC_DOT || q->items || !src->emb)
@@ -100,6 +117,15 @@ uint64_t serving_neighbours_cost(const struct serving_items *src, const struct s
             c += matrix_row_cost(src, q, q->items[t]);
         return c;
     }
+    if (use_ann(src, q)) {
+        /* a graph search visits about ef candidates (8x ef for dot, as
+         * ann_index_neighbors searches), each with its 2·M links scored */
+        const struct ann_params *p = &ann_index_stats(src->ann)->params;
+        uint64_t ef = p->ef_search > q->k ? p->ef_search : q->k;
+        if (q->metric == SERVING_METRIC_DOT)
+            ef *= 8;
+        return ef * 2 * p->m * (uint64_t)src->dim;
+    }
     if (q->metric == SERVING_METRIC_COSINE && !q->items && src->index) {
         /* the same rule as knn_index_neighbors: lists hold min(K, n - 1) */
         uint32_t lists = knn_index_k(src->index);
@@ -119,6 +145,7 @@ void serving_items_of_model(const struct served_model *m, struct serving_items *
         .index = m->index,
         .emb = m->data.embedding,
         .dim = m->data.dimensions,
+        .ann = m->ann,
     };
 }
 

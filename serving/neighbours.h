@@ -1,9 +1,11 @@
 /*
  * Neighbour queries for every source behind one interface: the k items
  * nearest to an item (or, for recommend, to a set of items) by
- *   embedding, metric cosine  the kNN index (ml/knn.h): precomputed lists
- *                             or an exact scan;
- *   embedding, metric dot     the exact inner-product scan (ml/rank.h);
+ *   embedding, metric cosine  the model's ANN index when it has one
+ *                             (serving/ann_index.h), else the kNN index
+ *                             (ml/knn.h): precomputed lists or an exact scan;
+ *   embedding, metric dot     the ANN index's inner-product graph, else the
+ *                             exact inner-product scan (ml/rank.h);
  *   cooc                      co-occurrence count, one matrix row, times
  *                             freq(j)^pop_weight (ml/scores.h);
  *   pmi                       the seed's score cooc·pmi, one matrix row;
@@ -33,6 +35,7 @@
 #define SERVING_MAX_K 1000
 
 struct knn_index;
+struct ann_index;
 struct cooc_result;
 struct score_walk;
 struct score_prep;
@@ -59,6 +62,7 @@ struct serving_items {
     uint32_t dim;
     const struct cooc_result *cooc; /* cooc, pmi, rp3: the matrix, n = its items */
     const struct score_walk *walk;  /* rp3: items → playlists (NULL: none kept) */
+    const struct ann_index *ann;    /* embedding: the ANN index, NULL when exact */
 };
 
 struct serving_query {
@@ -78,7 +82,13 @@ struct serving_query {
     size_t n_items;
     const uint32_t *exclude;
     size_t n_exclude;
+    int exact; /* embedding similar: the exact path even when there is an ANN index */
 };
+
+/* Which index serving_neighbours_query uses for q over src: "ann" (the
+ * ANN index: embedding similar, cosine or dot, src->ann set, q->exact 0)
+ * or "exact" (everything else). */
+const char *serving_neighbours_index(const struct serving_items *src, const struct serving_query *q);
 
 /* Runs query q over src: writes up to q->k (index, score) pairs best
  * first to out_idx / out_score (caller-owned, q->k entries each); a
@@ -99,7 +109,8 @@ int serving_neighbours_query(const struct serving_items *src, const struct servi
  * walk goes through, summed over the inputs of a recommend; 0 for a query
  * serving_neighbours_query refuses. Lets a caller run cheap queries in
  * place and move expensive ones off a latency-sensitive thread. Any
- * thread; O(1), O(inputs), or O(the item's playlists) for rp3. */
+ * thread; O(1), O(inputs), or O(the item's playlists) for rp3. An ANN
+ * query costs about ef · 2M · dim (the graph's candidates and their links). */
 uint64_t serving_neighbours_cost(const struct serving_items *src, const struct serving_query *q);
 
 /* The views of a served model (embeddings, index, id order), borrowed

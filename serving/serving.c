@@ -16,6 +16,7 @@
 #include "conf/app.h"
 #include "base/log.h"
 #include "ml/knn.h"
+#include "serving/ann_index.h"
 #include "serving/loader.h"
 #include "storage/models.h"
 #include "storage/store.h"
@@ -24,10 +25,10 @@
  * (the config may reload meanwhile). */
 struct load_params {
     char state_dir[1024];
-    int activate; /* the active model: precompute its lists (when not too big) */
-    uint32_t topk;
+    int activate; /* the active model: precompute its lists (when not too big) or ANN */
     int64_t precompute_max;
-    int threads;
+    struct serving_build_opts opts; /* its file names and progress are set on the pool */
+    struct serving_status *status;  /* where an activation reports progress */
 };
 
 /* Two loaders (serving/loader.c): the active model is the `active`
@@ -40,7 +41,56 @@ struct load_params {
 struct serving {
     struct loader active;
     struct loader other;
+    struct serving_status *status;
 };
+
+/* The progress of the model being activated, written by the pool thread
+ * that builds it and read by GET /v1/models/{id} on the loop (mutex).
+ * Allocated with struct serving and freed with it (no load in flight). */
+struct serving_status {
+    uv_mutex_t mu;
+    char id[40];
+    char stage[24];
+    double fraction;
+    int busy;
+};
+
+static void status_progress(void *ud, const char *stage, double fraction)
+{
+    struct serving_status *st = ud;
+    uv_mutex_lock(&st->mu);
+    snprintf(st->stage, sizeof st->stage, "%s", stage);
+    st->fraction = fraction;
+    uv_mutex_unlock(&st->mu);
+}
+
+static void status_begin(struct serving_status *st, const char *id, int busy)
+{
+    uv_mutex_lock(&st->mu);
+    snprintf(st->id, sizeof st->id, "%s", id);
+    snprintf(st->stage, sizeof st->stage, "read");
+    st->fraction = 0;
+    st->busy = busy;
+    uv_mutex_unlock(&st->mu);
+}
+
+int serving_loading(struct app *app, const char *model_id, double *fraction, char *stage,
+                    size_t stage_size)
+{
+    ASSERT_LOOP_THREAD();
+    struct serving *sv = app->serving;
+    if (!sv || !sv->status)
+        return 0;
+    struct serving_status *st = sv->status;
+    uv_mutex_lock(&st->mu);
+    int hit = st->busy && strcmp(st->id, model_id) == 0;
+    if (hit) {
+        *fraction = st->fraction;
+        snprintf(stage, stage_size, "%s", st->stage);
+    }
+    uv_mutex_unlock(&st->mu);
+    return hit;
+}
 
 static const struct loader_ops model_ops;
 
@@ -48,8 +98,13 @@ static struct serving *serving_of(struct app *app)
 {
     if (!app->serving) {
         struct serving *sv = calloc(1, sizeof(struct serving));
-        if (!sv)
+        struct serving_status *st = calloc(1, sizeof *st);
+        if (!sv || !st || uv_mutex_init(&st->mu) != 0) {
+            free(sv);
+            free(st);
             return NULL;
+        }
+        sv->status = st;
         loader_init(&sv->active, app->loop, &model_ops, NULL);
         loader_init(&sv->other, app->loop, &model_ops, NULL);
         app->serving = sv;
@@ -78,6 +133,7 @@ void served_model_unref(struct served_model *m)
     free(m->by_id);
     free(m->rank);
     knn_index_destroy(m->index);
+    ann_index_destroy(m->ann);
     model_data_deinit(&m->data);
     free(m);
 }
@@ -111,6 +167,7 @@ size_t served_model_bytes(const struct served_model *m)
                (size_t)m->data.n * m->data.dimensions * sizeof(float);
     if (m->index)
         b += knn_index_bytes(m->index);
+    b += ann_index_bytes(m->ann);
     for (uint32_t i = 0; i < m->data.n; i++)
         b += strlen(m->ids[i]) + 1 + (m->titles[i] ? strlen(m->titles[i]) + 1 : 0) +
              (m->artists[i] ? strlen(m->artists[i]) + 1 : 0);
@@ -122,11 +179,123 @@ static char *dup_or_null(const char *s)
     return s ? strdup(s) : NULL;
 }
 
-int serving_model_build(struct store *s, const char *id, const char *pmi_job,
-                        struct model_data *data, uint32_t topk, int threads, int precompute,
-                        struct served_model **out)
+void serving_build_opts_init(struct app *app, struct serving_build_opts *o)
 {
-    struct store_item_names names = {0};
+    const struct config *c = &app->cfg;
+    *o = (struct serving_build_opts){
+        .topk = (uint32_t)c->serving_topk,
+        .threads = (int)c->jobs_threads,
+        .precompute = 1,
+        .mode = strcmp(c->serving_index, "ann") == 0     ? SERVING_INDEX_ANN
+                : strcmp(c->serving_index, "exact") == 0 ? SERVING_INDEX_EXACT
+                                                         : SERVING_INDEX_AUTO,
+        .ann_min_items = c->serving_ann_min_items,
+        .ann_ef_search = (uint32_t)c->serving_ann_ef_search,
+    };
+}
+
+int serving_build_wants_ann(const struct serving_build_opts *o, uint32_t n)
+{
+    if (n < 2)
+        return 0; /* nothing to search */
+    return o->mode == SERVING_INDEX_ANN ||
+           (o->mode == SERVING_INDEX_AUTO && (int64_t)n >= o->ann_min_items);
+}
+
+const char *served_model_index_kind(const struct served_model *m)
+{
+    return m->ann ? "ann" : "exact";
+}
+
+static void report(const struct serving_build_opts *o, const char *stage, double f)
+{
+    if (o->progress)
+        o->progress(o->progress_ud, stage, f);
+}
+
+/* Progress of the precompute: 0.1..1 of the build. */
+static int on_precompute(void *ud, const struct knn_progress *p)
+{
+    report(ud, "precompute", 0.1 + 0.9 * p->fraction);
+    return 0;
+}
+
+/* Progress of the ANN load/build (0.1..0.9) and recall sample (0.9..1). */
+static int on_ann(void *ud, const char *stage, double f)
+{
+    report(ud, stage, strcmp(stage, "ann-recall") == 0 ? 0.9 + 0.1 * f : 0.1 + 0.8 * f);
+    return 0;
+}
+
+/* The index of m as o says: ANN, precomputed lists, or plain scans. */
+static int build_index(struct served_model *m, const struct serving_build_opts *o)
+{
+    int rc = 0;
+    uint32_t n = m->data.n;
+    report(o, "normalise", 0.1);
+    m->index = knn_index_create(m->data.embedding, n, m->data.dimensions, m->data.dimensions,
+                                m->rank, &rc);
+    if (!m->index)
+        return rc ? rc : -ENOMEM;
+    double t1 = clock_mono_s();
+    if (serving_build_wants_ann(o, n)) {
+        struct ann_params ap;
+        ann_params_init(&ap);
+        ap.threads = o->threads;
+        if (o->ann_ef_search)
+            ap.ef_search = o->ann_ef_search;
+        m->ann = ann_index_obtain(o->file ? o->models_dir : NULL, o->file, m->data.crc, m->index,
+                                  m->data.embedding, n, m->data.dimensions, &ap, on_ann,
+                                  (void *)o, &rc);
+        return m->ann ? 0 : rc;
+    }
+    if (o->precompute) {
+        struct knn_params kp;
+        knn_params_init(&kp);
+        kp.k = o->topk;
+        kp.threads = o->threads;
+        if ((rc = knn_index_precompute(m->index, &kp, on_precompute, (void *)o)) != 0)
+            return rc;
+        m->precomputed = 1;
+        m->precompute_seconds = clock_mono_s() - t1;
+    }
+    return 0;
+}
+
+/* Builds m's names and id order from names (borrowed), then its index. */
+static int build_names(struct served_model *m, const struct store_item_names *names)
+{
+    uint32_t n = m->data.n;
+    m->ids = calloc(n + 1, sizeof(char *));
+    m->titles = calloc(n + 1, sizeof(char *));
+    m->artists = calloc(n + 1, sizeof(char *));
+    m->by_id = malloc(sizeof(uint32_t) * (n + 1));
+    m->rank = malloc(sizeof(uint32_t) * (n + 1));
+    if (!m->ids || !m->titles || !m->artists || !m->by_id || !m->rank)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t k = m->data.keys[i];
+        const char *iid = k <= names->max_key ? names->id[k] : NULL;
+        if (!iid) /* an item vanished from storage: cannot happen, items are never deleted */
+            return -EBADMSG;
+        m->ids[i] = strdup(iid);
+        m->titles[i] = dup_or_null(names->title[k]);
+        m->artists[i] = dup_or_null(names->artist[k]);
+        if (!m->ids[i])
+            return -ENOMEM;
+        m->by_id[i] = i;
+    }
+    /* ties in similarity are broken by id: rank = position in id order */
+    qsort_r(m->by_id, n, sizeof *m->by_id, by_id_cmp, m);
+    for (uint32_t r = 0; r < n; r++)
+        m->rank[m->by_id[r]] = r;
+    return 0;
+}
+
+int serving_model_build_names(const struct store_item_names *names, const char *id,
+                              const char *pmi_job, struct model_data *data,
+                              const struct serving_build_opts *o, struct served_model **out)
+{
     int rc;
     double t0 = clock_mono_s();
     *out = NULL;
@@ -140,58 +309,14 @@ int serving_model_build(struct store *s, const char *id, const char *pmi_job,
     memset(data, 0, sizeof *data);
     snprintf(m->id, sizeof m->id, "%s", id);
     snprintf(m->pmi_job, sizeof m->pmi_job, "%s", pmi_job ? pmi_job : "");
-    if ((rc = store_item_names_load(s, &names)) != 0)
+    report(o, "names", 0.05);
+    if ((rc = build_names(m, names)) != 0)
         goto out;
-    uint32_t n = m->data.n;
-    m->ids = calloc(n + 1, sizeof(char *));
-    m->titles = calloc(n + 1, sizeof(char *));
-    m->artists = calloc(n + 1, sizeof(char *));
-    m->by_id = malloc(sizeof(uint32_t) * (n + 1));
-    m->rank = malloc(sizeof(uint32_t) * (n + 1));
-    uint32_t *rank = m->rank;
-    rc = -ENOMEM;
-    if (!m->ids || !m->titles || !m->artists || !m->by_id || !m->rank)
-        goto out;
-    for (uint32_t i = 0; i < n; i++) {
-        uint32_t k = m->data.keys[i];
-        const char *iid = k <= names.max_key ? names.id[k] : NULL;
-        if (!iid) { /* an item vanished from storage: cannot happen, items are never deleted */
-            rc = -EBADMSG;
-            goto out;
-        }
-        m->ids[i] = strdup(iid);
-        m->titles[i] = dup_or_null(names.title[k]);
-        m->artists[i] = dup_or_null(names.artist[k]);
-        m->by_id[i] = i;
-    }
-    /* ties in similarity are broken by id: rank = position in id order */
-    qsort_r(m->by_id, n, sizeof *m->by_id, by_id_cmp, m);
-    for (uint32_t r = 0; r < n; r++)
-        rank[m->by_id[r]] = r;
     m->load_seconds = clock_mono_s() - t0;
-    rc = 0;
-    if (n > 0) {
-        int err = 0;
-        m->index = knn_index_create(m->data.embedding, n, m->data.dimensions,
-                                    m->data.dimensions, rank, &err);
-        if (!m->index) {
-            rc = err ? err : -ENOMEM;
-            goto out;
-        }
-        if (precompute) {
-            double t1 = clock_mono_s();
-            struct knn_params kp;
-            knn_params_init(&kp);
-            kp.k = topk;
-            kp.threads = threads;
-            if ((rc = knn_index_precompute(m->index, &kp, NULL, NULL)) != 0)
-                goto out;
-            m->precomputed = 1;
-            m->precompute_seconds = clock_mono_s() - t1;
-        }
-    }
+    if (m->data.n > 0)
+        rc = build_index(m, o);
+    report(o, "ready", 1.0);
 out:
-    store_item_names_deinit(&names);
     if (rc != 0) {
         served_model_unref(m);
         return rc;
@@ -201,40 +326,70 @@ out:
     return 0;
 }
 
+int serving_model_build(struct store *s, const char *id, const char *pmi_job,
+                        struct model_data *data, const struct serving_build_opts *o,
+                        struct served_model **out)
+{
+    struct store_item_names names = {0};
+    *out = NULL;
+    int rc = store_item_names_load(s, &names);
+    if (rc != 0) {
+        model_data_deinit(data);
+        return rc;
+    }
+    rc = serving_model_build_names(&names, id, pmi_job, data, o, out);
+    store_item_names_deinit(&names);
+    return rc;
+}
+
 static void params_of(struct app *app, int activate, struct load_params *p)
 {
     memset(p, 0, sizeof *p);
     snprintf(p->state_dir, sizeof p->state_dir, "%s", app->cfg.state_dir);
     p->activate = activate;
-    p->topk = (uint32_t)app->cfg.serving_topk;
     p->precompute_max = app->cfg.serving_precompute_max_items;
-    p->threads = (int)app->cfg.jobs_threads;
+    serving_build_opts_init(app, &p->opts);
+    if (!activate) /* ?model= loads: exact scans, no index to build for one query */
+        p->opts.mode = SERVING_INDEX_EXACT;
+    p->status = app->serving ? ((struct serving *)app->serving)->status : NULL;
 }
 
 /* Pool thread (or start-up): reads the model's record and file, then
- * builds it. */
+ * builds it, reporting progress to p->status when activating. */
 static int model_build(const char *id, const struct load_params *p, struct served_model **out)
 {
     struct store_error serr;
     struct store_model rec = {0};
     struct model_data data = {0};
+    struct serving_build_opts o = p->opts;
+    char dir[1100];
     int rc;
+    if (p->activate && p->status) {
+        status_begin(p->status, id, 1);
+        o.progress = status_progress;
+        o.progress_ud = p->status;
+    }
     struct store *s = store_open(p->state_dir, &serr);
-    if (!s)
-        return -EIO;
+    if (!s) {
+        rc = -EIO;
+        goto out;
+    }
     if ((rc = store_model_get(s, id, &rec)) != 0)
         goto out;
-    char dir[1100];
     snprintf(dir, sizeof dir, "%s/models", p->state_dir);
     double t0 = clock_mono_s();
     if ((rc = model_file_read(dir, rec.file, &data)) != 0)
         goto out;
     double file_seconds = clock_mono_s() - t0;
-    int precompute = p->activate && (int64_t)data.n <= p->precompute_max;
-    rc = serving_model_build(s, id, rec.pmi_job, &data, p->topk, p->threads, precompute, out);
+    o.precompute = p->activate && (int64_t)data.n <= p->precompute_max;
+    o.models_dir = dir;
+    o.file = rec.file;
+    rc = serving_model_build(s, id, rec.pmi_job, &data, &o, out);
     if (rc == 0)
         (*out)->load_seconds += file_seconds;
 out:
+    if (p->activate && p->status)
+        status_begin(p->status, "", 0);
     store_model_deinit(&rec);
     store_close(s);
     return rc;
@@ -274,6 +429,15 @@ static void model_call(loader_fn fn, void *arg, void *m, int rc)
 
 static void log_active(const struct served_model *m, uint32_t topk)
 {
+    if (m->ann) {
+        const struct ann_index_stats *st = ann_index_stats(m->ann);
+        log_info("serving: model %s active (%u items x %u dims, loaded in %.2fs, ANN index %s "
+                 "in %.2fs, recall@10 cosine %.3f dot %.3f, %.1f MiB)",
+                 m->id, m->data.n, m->data.dimensions, m->load_seconds,
+                 st->loaded ? "read" : "built", st->loaded ? st->load_seconds : st->build_seconds,
+                 st->recall_cosine, st->recall_dot, (double)served_model_bytes(m) / 1048576.0);
+        return;
+    }
     log_info("serving: model %s active (%u items x %u dims, loaded in %.2fs, top-%u lists "
              "in %.2fs, %.1f MiB)",
              m->id, m->data.n, m->data.dimensions, m->load_seconds, topk, m->precompute_seconds,
@@ -286,7 +450,7 @@ static void model_loaded(void *ud, const char *id, const void *params, void *obj
     if (rc != 0)
         log_warn("serving: cannot load model %s: %s", id, strerror(-rc));
     else if (p->activate)
-        log_active(obj, p->topk);
+        log_active(obj, p->opts.topk);
 }
 
 static const struct loader_ops model_ops = {
@@ -352,7 +516,7 @@ int serving_load_active_sync(struct app *app)
     if (rc != 0)
         return rc;
     loader_put(&sv->active, m->id, m);
-    log_active(m, p.topk);
+    log_active(m, p.opts.topk);
     return 0;
 }
 
@@ -410,6 +574,8 @@ void serving_deinit(struct app *app)
         return;
     loader_deinit(&sv->active);
     loader_deinit(&sv->other);
+    uv_mutex_destroy(&sv->status->mu);
+    free(sv->status);
     free(sv);
     app->serving = NULL;
 }

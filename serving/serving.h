@@ -19,6 +19,10 @@
 
 struct app;
 struct knn_index;
+struct ann_index;
+
+/* Which index answers a model's similar queries ([serving] index). */
+enum serving_index_mode { SERVING_INDEX_AUTO, SERVING_INDEX_EXACT, SERVING_INDEX_ANN };
 
 struct served_model {
     int refs;
@@ -31,8 +35,44 @@ struct served_model {
     uint32_t *rank;            /* [n] position of each item in id order (tie-break) */
     int precomputed;
     double load_seconds, precompute_seconds;
+    struct ann_index *ann;     /* when the model is served from an ANN index, else NULL */
     size_t bytes; /* served_model_bytes, taken when the build ends */
 };
+
+/* Progress of a long step of serving_model_build: stage ("read", "names",
+ * "normalise", "precompute", "ann-load", "ann-build", "ann-recall") and the
+ * fraction of the whole build done, 0..1. Called on the building thread. */
+typedef void (*serving_progress_fn)(void *ud, const char *stage, double fraction);
+
+/* How serving_model_build prepares a model. */
+struct serving_build_opts {
+    uint32_t topk;                 /* neighbours per precomputed list */
+    int threads;                   /* math threads (precompute, ANN build) */
+    int precompute;                /* precompute the lists when the index is exact */
+    enum serving_index_mode mode;  /* auto: ANN from ann_min_items items on */
+    int64_t ann_min_items;
+    uint32_t ann_ef_search;
+    const char *models_dir;        /* where the model file is: the ANN index is kept */
+    const char *file;              /* beside it (NULL: built, not kept) */
+    serving_progress_fn progress;  /* may be NULL */
+    void *progress_ud;
+};
+
+/* Fills o from the config: topk, threads, index mode, ANN settings;
+ * precompute 1, no files, no progress. Loop thread (reads app->cfg). */
+void serving_build_opts_init(struct app *app, struct serving_build_opts *o);
+
+/* Whether a model of n items is served from an ANN index under o. */
+int serving_build_wants_ann(const struct serving_build_opts *o, uint32_t n);
+
+/* The index kind a model's similar answers come from ("exact" or "ann"). */
+const char *served_model_index_kind(const struct served_model *m);
+
+/* Loop thread: the progress of the model being loaded for serving, when
+ * model_id is loading: 1 with *fraction and stage (stage_size bytes)
+ * filled, else 0. */
+int serving_loading(struct app *app, const char *model_id, double *fraction, char *stage,
+                    size_t stage_size);
 
 typedef void (*serving_cb)(void *arg, struct served_model *m, int rc);
 
@@ -42,13 +82,22 @@ typedef void (*serving_cb)(void *arg, struct served_model *m, int rc);
 void serving_activate(struct app *app, const char *model_id, serving_cb cb, void *arg);
 
 /* Any thread (a job's worker): builds a served model from data (taken,
- * zeroed) with item names read through s (the caller's own handle), and,
- * when precompute, the top-topk neighbour lists with threads threads.
- * *out is a new reference. Returns 0 or a negative errno. */
+ * zeroed) with item names read through s (the caller's own handle), then
+ * its index as o says: an ANN index (read from beside the model file when
+ * it is there and matches, else built and saved there), or, when
+ * o->precompute, the top-topk neighbour lists. *out is a new reference.
+ * Returns 0 or a negative errno. */
 struct store;
 int serving_model_build(struct store *s, const char *id, const char *pmi_job,
-                        struct model_data *data, uint32_t topk, int threads, int precompute,
+                        struct model_data *data, const struct serving_build_opts *o,
                         struct served_model **out);
+
+/* As serving_model_build, with the item names given (borrowed; indexed by
+ * item key) instead of read from storage: a replica's mirrored names. */
+struct store_item_names;
+int serving_model_build_names(const struct store_item_names *names, const char *id,
+                              const char *pmi_job, struct model_data *data,
+                              const struct serving_build_opts *o, struct served_model **out);
 
 /* Loop thread: makes m (reference taken) the active model, swapping it in
  * atomically for queries. */

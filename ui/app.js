@@ -851,7 +851,13 @@
           ["Load time", fmtSeconds(m.serving.load_seconds)],
           ["Precompute time", fmtSeconds(m.serving.precompute_seconds)],
           ["Memory", fmtBytes(m.serving.memory_bytes)],
-          m.serving.index ? ["Index", m.serving.index] : null
+          m.serving.index ? ["Index", typeof m.serving.index !== "object" ? String(m.serving.index)
+            : m.serving.index.kind !== "ann" ? "exact"
+            : "ANN (" + m.serving.index.library + "), recall@10 cosine " +
+              fmtNum(m.serving.index.recall_at_10.cosine, 3) + " / dot " +
+              fmtNum(m.serving.index.recall_at_10.dot, 3) + ", built in " +
+              fmtSeconds(m.serving.index.build_seconds) + ", " +
+              fmtBytes(m.serving.index.memory_bytes)] : null
         ]) : h("p", {class: "muted"}, "Not served: only the active model is loaded for queries."));
         body.appendChild(sv);
         var pr = section("Params");

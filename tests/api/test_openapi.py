@@ -166,6 +166,7 @@ class Walk(unittest.TestCase):
         c("GET", "/v1/items/{id}/similar", 409, {"id": "1"})
         c("POST", "/v1/recommend", 409, body={"items": ["1"]})
         c("GET", "/v1/embeddings", 404)
+        c("GET", "/v1/replication/active", 409, token="ro")
         c("POST", "/v1/jobs", 409, body={"type": "train"})
 
         # playlists and items
@@ -240,6 +241,17 @@ class Walk(unittest.TestCase):
         c("GET", "/v1/items/{id}/similar", 200, {"id": "1"}, query={"source": "cooc"})
         c("GET", "/v1/items/{id}/similar", 200, {"id": "1"}, query={"source": "pmi"})
         c("GET", "/v1/items/{id}/similar", 400, {"id": "1"}, query={"k": 0})
+        c("GET", "/v1/items/{id}/similar", 200, {"id": "1"}, query={"exact": "true"})
+        c("GET", "/v1/items/{id}/similar", 400, {"id": "1"}, query={"exact": "maybe"})
+        # what a read replica downloads (docs/api.md "Replication")
+        r = c("GET", "/v1/replication/active", 200, token="ro")
+        c("GET", "/v1/replication/active", 304, token="ro",
+          headers={"If-None-Match": r.header("ETag")})
+        active = r.json()["model"]
+        c("GET", "/v1/replication/files/{id}", 200, {"id": "model"}, query={"model": active})
+        c("GET", "/v1/replication/files/{id}", 200, {"id": "names"}, query={"model": active})
+        c("GET", "/v1/replication/files/{id}", 409, {"id": "model"}, query={"model": "m999"})
+        c("GET", "/v1/replication/files/{id}", 404, {"id": "nope"}, query={"model": active})
         c("GET", "/v1/items/{id}/similar", 404, {"id": "nope"})
         c("POST", "/v1/recommend", 200, body={"items": ["1", "2", "zzz"], "k": 5})
         c("POST", "/v1/recommend", 404, body={"items": ["zzz"]})

@@ -62,7 +62,8 @@ class Sources(unittest.TestCase):
         plain = similar(d, MILK, source="cooc", k=20)
         self.assertEqual(plain.status, 200, plain)
         # today's answer shape, unchanged: no params unless asked for
-        self.assertEqual(sorted(plain.json()), ["item", "job", "model", "neighbors", "source"])
+        self.assertEqual(sorted(plain.json()),
+                         ["index", "item", "job", "model", "neighbors", "source"])
         zero = similar(d, MILK, source="cooc", k=20, pop_weight=0.0).json()
         self.assertEqual(zero["neighbors"], plain.json()["neighbors"])
         self.assertEqual(zero["params"], {"pop_weight": 0.0})

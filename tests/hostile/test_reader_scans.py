@@ -20,8 +20,9 @@ from daemon import Daemon, run  # noqa: E402
 import reader_attack as ra  # noqa: E402
 
 N, DIMS = 200000, 96
-# no precomputed lists: every embedding query is an exact scan
-CONF = "[serving]\ntopk = 10\nprecompute_max_items = 0\n"
+# no precomputed lists: every embedding query is an exact scan (index = exact:
+# at 200 k items index = auto would serve cosine and dot from an ANN graph)
+CONF = "[serving]\ntopk = 10\nprecompute_max_items = 0\nindex = exact\n"
 JSON = {"Content-Type": "application/json"}
 RECOMMEND = json.dumps({"items": ["i%07d" % k for k in range(1, 1001)], "k": 100}).encode()
 SCANS = [("GET", "/v1/items/i0000005/similar?k=1000", None, {}),
