@@ -33,6 +33,18 @@ void api_ready_get(struct api_req *req)
                           "itemvecd is starting");
         return;
     }
+    const char *starting = serving_starting(app);
+    if (starting) {
+        double frac = 0;
+        char stage[32] = "read";
+        serving_loading(app, starting, &frac, stage, sizeof stage);
+        api_add_header(req, "Retry-After", "5");
+        api_reply_problem(req, 503, "loading-model", "Service Unavailable", NULL,
+                          "loading the active model %s for serving: %s, %.0f%% (GET "
+                          "/v1/models/%s shows the progress)",
+                          starting, stage, 100.0 * frac, starting);
+        return;
+    }
     struct replica_status rs;
     if (replica_status_get(app, &rs) == 0 && !serving_active(app)) {
         api_add_header(req, "Retry-After", "1");

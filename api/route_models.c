@@ -378,14 +378,19 @@ static void export_ready(void *arg, struct served_model *m, int rc)
     struct export_req *er = arg;
     struct api_req *req = er->req;
     if (!m) {
-        if (rc == -ENODATA)
+        if (rc == -ENODATA) {
             api_reply_problem(req, 404, "no-active-model", "Not Found", NULL,
                               "no model is active: train one or activate one");
-        else if (rc == -ENOENT)
+        } else if (rc == -EAGAIN) {
+            api_add_header(req, "Retry-After", "5");
+            api_reply_problem(req, 503, "loading-model", "Service Unavailable", NULL,
+                              "the active model is still being loaded after the start");
+        } else if (rc == -ENOENT) {
             api_reply_problem(req, 404, "not-found", "Not Found", NULL, "no model with this id");
-        else
+        } else {
             api_reply_problem(req, 500, "model-load", "Internal Server Error", NULL,
                               "cannot load the model: %s", strerror(-rc));
+        }
         api_req_resume(req);
         return;
     }

@@ -155,15 +155,23 @@ static json_t *neighbor_json(const char *id, double score, const char *title, co
 
 static int reply_no_model(struct api_req *req, const char *model, int rc)
 {
-    if (rc == -ENODATA)
+    if (rc == -ENODATA) {
         api_reply_problem(req, 409, "no-active-model", "Conflict", NULL,
                           "no model is active: run a train job, or POST "
                           "/v1/models/{id}/activate");
-    else if (rc == -ENOENT)
+    } else if (rc == -EAGAIN) {
+        const char *starting = serving_starting(req->app);
+        api_add_header(req, "Retry-After", "5");
+        api_reply_problem(req, 503, "loading-model", "Service Unavailable", NULL,
+                          "the active model %s is still being loaded after the start "
+                          "(GET /v1/models/%s shows the progress)",
+                          starting ? starting : "", starting ? starting : "{id}");
+    } else if (rc == -ENOENT) {
         api_reply_problem(req, 404, "not-found", "Not Found", NULL, "no model %s", model);
-    else
+    } else {
         api_reply_problem(req, 500, "model-load", "Internal Server Error", NULL,
                           "cannot load the model: %s", strerror(-rc));
+    }
     return rc;
 }
 

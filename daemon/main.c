@@ -276,9 +276,11 @@ static void on_status(uv_timer_t *t)
     if (g_app.jobs)
         jobs_counts(g_app.jobs, &queued, &running);
     struct served_model *m = serving_active(&g_app);
+    const char *starting = serving_starting(&g_app);
     sd_notifyf(0, "WATCHDOG=1\nSTATUS=%s: %u job(s) running, %u queued; model %s%s",
-               g_app.draining ? "draining" : "serving", running, queued, m ? m->id : "none",
-               m ? "" : " (train one)");
+               g_app.draining ? "draining" : "serving", running, queued,
+               m ? m->id : starting ? starting : "none",
+               m ? "" : starting ? " (loading)" : " (train one)");
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -350,7 +352,7 @@ int main(int argc, char **argv)
             die_config("--replica-of needs an http(s):// URL and a readable "
                        "--replica-token-file (first line: the token)");
     }
-    rc = g_flags.replica_of ? 0 : serving_load_active_sync(&g_app);
+    rc = g_flags.replica_of ? 0 : serving_start_active(&g_app);
     if (rc != 0) /* serve without a model rather than not at all */
         log_error("serving: cannot load the active model: %s; similar-items answers 409 until "
                   "a model is activated",
@@ -387,9 +389,10 @@ int main(int argc, char **argv)
     else
         log_info("auth: no token configured; /v1 is open on the loopback address %s",
                  g_app.cfg.listen);
-    sd_notifyf(0, "READY=1\nSTATUS=serving %lld playlists, %lld items; model %s",
+    sd_notifyf(0, "READY=1\nSTATUS=serving %lld playlists, %lld items; model %s%s",
                (long long)counts.playlists, (long long)counts.items,
-               serving_active(&g_app) ? serving_active(&g_app)->id : "none");
+               serving_starting(&g_app) ? serving_starting(&g_app) : "none",
+               serving_starting(&g_app) ? " (loading)" : "");
 
     uv_run(g_app.loop, UV_RUN_DEFAULT);
 

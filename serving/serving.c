@@ -42,6 +42,11 @@ struct serving {
     struct loader active;
     struct loader other;
     struct serving_status *status;
+    /* the start-up load of the stored active model (serving_start_active):
+     * its id while it runs on the pool, "" otherwise */
+    char starting[40];
+    unsigned generation; /* bumped by every activation: a start-up load
+                            that ends after one is dropped */
 };
 
 /* The progress of the model being activated, written by the pool thread
@@ -105,8 +110,8 @@ static struct serving *serving_of(struct app *app)
             return NULL;
         }
         sv->status = st;
-        loader_init(&sv->active, app->loop, &model_ops, NULL);
-        loader_init(&sv->other, app->loop, &model_ops, NULL);
+        loader_init(&sv->active, app->loop, &model_ops, sv);
+        loader_init(&sv->other, app->loop, &model_ops, sv);
         app->serving = sv;
     }
     return app->serving;
@@ -447,10 +452,13 @@ static void log_active(const struct served_model *m, uint32_t topk)
 static void model_loaded(void *ud, const char *id, const void *params, void *obj, int rc)
 {
     const struct load_params *p = params;
-    if (rc != 0)
+    struct serving *sv = ud;
+    if (rc != 0) {
         log_warn("serving: cannot load model %s: %s", id, strerror(-rc));
-    else if (p->activate)
+    } else if (p->activate) {
+        sv->generation++;
         log_active(obj, p->opts.topk);
+    }
 }
 
 static const struct loader_ops model_ops = {
@@ -478,6 +486,7 @@ void serving_install_active(struct app *app, struct served_model *m)
         return;
     }
     loader_put(&sv->active, m->id, m); /* the swap: queries run on this thread */
+    sv->generation++;
     log_active(m, (uint32_t)app->cfg.serving_topk);
 }
 
@@ -495,8 +504,50 @@ void serving_activate(struct app *app, const char *model_id, serving_cb cb, void
     loader_get(&sv->active, model_id, &p, (loader_fn)cb, arg);
 }
 
-int serving_load_active_sync(struct app *app)
+/* The start-up load: built on the pool like an activation (with its
+ * progress), installed on the loop unless an activation came first. */
+struct start_load {
+    uv_work_t work;
+    struct app *app;
+    struct load_params p;
+    char id[40];
+    unsigned generation;
+    struct served_model *m;
+    int rc;
+};
+
+static void start_work(uv_work_t *w)
 {
+    struct start_load *sl = w->data;
+    sl->rc = model_build(sl->id, &sl->p, &sl->m);
+}
+
+static void start_done(uv_work_t *w, int status)
+{
+    struct start_load *sl = w->data;
+    struct serving *sv = sl->app->serving;
+    int rc = status < 0 ? status : sl->rc;
+    sv->starting[0] = '\0';
+    if (rc != 0) {
+        log_error("serving: cannot load the active model %s: %s; similar-items answers 409 "
+                  "until a model is activated",
+                  sl->id, strerror(-rc));
+    } else if (sv->generation != sl->generation) {
+        log_info("serving: model %s loaded at start-up, but another was activated meanwhile; "
+                 "dropped",
+                 sl->id);
+        served_model_unref(sl->m);
+    } else {
+        loader_put(&sv->active, sl->m->id, sl->m);
+        sv->generation++;
+        log_active(sl->m, sl->p.opts.topk);
+    }
+    free(sl);
+}
+
+int serving_start_active(struct app *app)
+{
+    ASSERT_LOOP_THREAD();
     struct store_model rec;
     int rc = store_model_active(app->store, &rec);
     if (rc == -ENOENT)
@@ -504,20 +555,34 @@ int serving_load_active_sync(struct app *app)
     if (rc != 0)
         return rc;
     struct serving *sv = serving_of(app);
-    if (!sv) {
+    struct start_load *sl = sv && id_fits(rec.id) ? calloc(1, sizeof *sl) : NULL;
+    if (!sl) {
         store_model_deinit(&rec);
-        return -ENOMEM;
+        return sv && !id_fits(rec.id) ? -ENOENT : -ENOMEM;
     }
-    struct load_params p;
-    params_of(app, 1, &p);
-    struct served_model *m = NULL;
-    rc = model_build(rec.id, &p, &m);
+    sl->app = app;
+    snprintf(sl->id, sizeof sl->id, "%s", rec.id);
     store_model_deinit(&rec);
-    if (rc != 0)
+    params_of(app, 1, &sl->p);
+    sl->generation = sv->generation;
+    sl->work.data = sl;
+    rc = uv_queue_work(app->loop, &sl->work, start_work, start_done);
+    if (rc != 0) {
+        free(sl);
         return rc;
-    loader_put(&sv->active, m->id, m);
-    log_active(m, p.opts.topk);
+    }
+    snprintf(sv->starting, sizeof sv->starting, "%s", sl->id);
+    log_info("serving: loading the active model %s on the worker pool (/readyz is 503 until "
+             "it serves)",
+             sl->id);
     return 0;
+}
+
+const char *serving_starting(struct app *app)
+{
+    ASSERT_LOOP_THREAD();
+    struct serving *sv = app->serving;
+    return sv && sv->starting[0] ? sv->starting : NULL;
 }
 
 struct served_model *serving_active(struct app *app)
@@ -541,7 +606,7 @@ void serving_get(struct app *app, const char *model_id, serving_cb cb, void *arg
         return;
     }
     if (!model_id || !*model_id) {
-        cb(arg, NULL, -ENODATA);
+        cb(arg, NULL, sv->starting[0] ? -EAGAIN : -ENODATA);
         return;
     }
     if (!id_fits(model_id)) {

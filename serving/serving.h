@@ -103,9 +103,18 @@ int serving_model_build_names(const struct store_item_names *names, const char *
  * atomically for queries. */
 void serving_install_active(struct app *app, struct served_model *m);
 
-/* At start-up: loads the stored active model synchronously (before the
- * daemon reports ready). Returns 0 (also when there is none) or an error. */
-int serving_load_active_sync(struct app *app);
+/* At start-up: starts loading the stored active model on the worker pool
+ * (file, names, then the precomputed lists or the ANN index: minutes for
+ * a big catalogue whose index is not on disk yet), so the daemon listens
+ * meanwhile; the load reports progress like an activation
+ * (serving_loading) and installs the model when done, unless another was
+ * activated first. Returns 0 (also when there is no active model) or an
+ * error starting it. Loop thread. */
+int serving_start_active(struct app *app);
+
+/* The id of the active model the start-up load is still building, or NULL
+ * (/readyz is 503 meanwhile; queries of the active model get -EAGAIN). */
+const char *serving_starting(struct app *app);
 
 /* The active model (borrowed; valid until control returns to the loop) or
  * NULL. */
@@ -116,7 +125,8 @@ struct served_model *serving_active(struct app *app);
  * of other models: least recently used ones are evicted while the cached
  * models hold more than serving.model_cache_bytes (read at each get, so a
  * reload applies; the most recent one always stays). cb gets a reference
- * or -ENOENT (no active model → -ENODATA). */
+ * or -ENOENT (no active model → -ENODATA; the active one still loading at
+ * start-up → -EAGAIN). */
 void serving_get(struct app *app, const char *model_id, serving_cb cb, void *arg);
 
 void served_model_ref(struct served_model *m);

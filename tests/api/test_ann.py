@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
@@ -121,6 +122,57 @@ class AnnTest(unittest.TestCase):
         # index = exact wins over a catalogue above the threshold
         with Daemon(state_dir=self.state, config_text=conf("exact", 2)) as d:
             self.assertEqual(similar(d, "g3")["index"], "exact")
+
+    def test_start_up_load_runs_on_the_pool(self):
+        # A model whose ANN index is not on disk yet takes a while to serve up
+        # at start (read, names, two graphs, the recall sample): the daemon
+        # listens meanwhile, /readyz and queries of the active model answer
+        # 503 loading-model, /v1/models/{id} shows the progress, and the rest
+        # of the API works. (Before, start-up loaded it before listening: a
+        # 1 M-item model kept the port closed for minutes.)
+        big = tempfile.mkdtemp(prefix="itemvec-ann-start-")
+        try:
+            gen_model(big, items=40000, dims=32)
+            d = Daemon(state_dir=big, config_text=conf("ann"))
+            d.start(wait=False)
+            try:
+                seen = {}
+                deadline = time.time() + 300
+                while time.time() < deadline:
+                    try:
+                        r = d.request("GET", "/readyz", timeout=2)
+                    except OSError:
+                        time.sleep(0.02)
+                        continue
+                    if r.status == 200:
+                        break
+                    self.assertEqual((r.status, r.json()["type"].rsplit(":", 1)[-1]),
+                                     (503, "loading-model"), r)
+                    s = d.request("GET", "/v1/items/g5/similar?k=5")
+                    if s.status == 503:
+                        seen["similar"] = (s.json(), s.header("Retry-After"))
+                    m = d.json("GET", "/v1/models/" + MODEL)
+                    if "loading" in m:
+                        seen["loading"] = m["loading"]
+                    seen["info"] = d.request("GET", "/v1/info").status
+                    seen["healthz"] = d.request("GET", "/healthz").status
+                    time.sleep(0.05)
+                self.assertEqual(d.request("GET", "/readyz").status, 200)
+                self.assertIn("similar", seen, "never saw the loading state")
+                body, retry = seen["similar"]
+                self.assertTrue(body["type"].endswith("loading-model"), body)
+                self.assertIn(MODEL, body["detail"])
+                self.assertEqual(retry, "5")
+                self.assertIn(seen["loading"]["stage"], ("read", "names", "normalise",
+                                                         "ann-load", "ann-build", "ann-recall"))
+                self.assertTrue(0 <= seen["loading"]["fraction"] <= 1)
+                self.assertEqual((seen["info"], seen["healthz"]), (200, 200))
+                self.assertEqual(similar(d, "g5")["index"], "ann")
+                self.assertNotIn("loading", d.json("GET", "/v1/models/" + MODEL))
+            finally:
+                d.stop()
+        finally:
+            shutil.rmtree(big, ignore_errors=True)
 
 
 if __name__ == "__main__":
