@@ -28,13 +28,14 @@ json_t *api__index_json(const struct served_model *sm)
     if (!sm->ann)
         return json_pack("{s:s,s:b}", "kind", "exact", "precomputed", sm->precomputed);
     const struct ann_index_stats *st = ann_index_stats(sm->ann);
-    return json_pack("{s:s,s:s,s:b,s:f,s:f,s:I,s:{s:f,s:f},s:i,s:{s:i,s:i,s:i}}", "kind", "ann",
-                     "library", "hnswlib", "loaded_from_file", st->loaded, "build_seconds",
+    return json_pack("{s:s,s:s,s:b,s:f,s:f,s:I,s:{s:f,s:f},s:i,s:i,s:{s:i,s:i,s:i}}", "kind",
+                     "ann", "library", "hnswlib", "loaded_from_file", st->loaded, "build_seconds",
                      st->build_seconds, "load_seconds", st->load_seconds, "memory_bytes",
                      (json_int_t)ann_index_bytes(sm->ann), "recall_at_10", "cosine",
                      st->recall_cosine, "dot", st->recall_dot, "recall_sample", (int)st->sample,
-                     "params", "m", (int)st->params.m, "ef_construction",
-                     (int)st->params.ef_construction, "ef_search", (int)st->params.ef_search);
+                     "lists", (int)st->list_k, "params", "m", (int)st->params.m,
+                     "ef_construction", (int)st->params.ef_construction, "ef_search",
+                     (int)st->params.ef_search);
 }
 
 static json_t *model_json(const struct store_model *m, int details)

@@ -5,7 +5,7 @@
  *            ETag "<model>-<crc>-<ann 0|1>", If-None-Match → 304
  *            GET /v1/replication/files/{part}?model=ID   the bytes: part
  *            model (the .emb file), names (replica.h's names blob), ann,
- *            ann-cos, ann-dot (the index files); 409 when ID is no longer
+ *            ann-cos, ann-lists (the index files); 409 when ID is no longer
  *            the active model (the replica retries on its next poll)
  *   replica  writes (routes that are not is_read) refused with 403 naming
  *            the primary (api__replica_refuse)
@@ -136,14 +136,14 @@ void api_replication_file(struct api_req *req)
     if (strcmp(part, "model") == 0)
         snprintf(path, sizeof path, "%s/models/%s", req->app->cfg.state_dir, rec.file);
     else if (strcmp(part, "ann") == 0 || strcmp(part, "ann-cos") == 0 ||
-             strcmp(part, "ann-dot") == 0)
+             strcmp(part, "ann-lists") == 0)
         snprintf(path, sizeof path, "%s/models/%s.%s", req->app->cfg.state_dir, rec.file, part);
     else
         ok = 0;
     store_model_deinit(&rec);
     if (!ok)
         api_reply_problem(req, 404, "not-found", "Not Found", NULL,
-                          "part must be model, names, ann, ann-cos or ann-dot");
+                          "part must be model, names, ann, ann-cos or ann-lists");
     else
         reply_fd_file(req, path);
 }

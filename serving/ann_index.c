@@ -6,6 +6,7 @@
 #include "serving/ann_index.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
@@ -16,22 +17,26 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "ml/knn.h"
+#include "ml/par.h"
 #include "ml/rank.h"
 #include "storage/file_util.h"
 
-#define MANIFEST_MAGIC "IVANN01\n"
+/* Version 2: one graph. Version 1 (IVANN01) had a second graph for
+ * inner product over rows lifted to equal norm; its recall@10 fell to
+ * 0.63 at 1 M x 64 and it doubled the build (docs/algorithms.md): a
+ * version-1 manifest does not decode, so its model's index is rebuilt. */
+#define MANIFEST_MAGIC "IVANN02\n"
 #define MANIFEST_SIZE 128
-/* The lifted inner-product graph searches a longer candidate list: the
- * lifting coordinate squeezes short rows together. recall@10 on gen_model
- * data: 0.92 at the cosine graph's ef (20 k x 32), 0.97 at 4x there but
- * 0.89 at 4x on 100 k x 64; 8x is the default. */
-#define DOT_EF_FACTOR 8
 
-const char *const ann_index_suffixes[3] = {".ann", ".ann-cos", ".ann-dot"};
+const char *const ann_index_suffixes[ANN_INDEX_PARTS] = {".ann", ".ann-cos", ".ann-lists"};
+
+#define NO_ITEM UINT32_MAX /* pads a list shorter than list_k */
 
 struct ann_index {
-    struct ann *cos, *dot;
+    struct ann *cos;
     uint32_t n, d;
+    uint32_t *lists; /* n x st.list_k: each item's cosine neighbours through the
+                        graph, ranked; NULL while they are being built */
     struct ann_index_stats st;
 };
 
@@ -157,7 +162,7 @@ static int manifest_read(const char *dir, const char *name, struct manifest *m)
 static int verify_parts(const char *dir, const char *name, const struct manifest *m)
 {
     char path[1200];
-    for (int part = 1; part <= 2; part++) {
+    for (int part = 1; part < ANN_INDEX_PARTS; part++) {
         uint32_t crc;
         uint64_t size;
         path_of(path, sizeof path, dir, name, part);
@@ -200,12 +205,22 @@ static struct ann_index *index_load(const char *dir, const char *name, uint32_t 
         path_of(path, sizeof path, dir, name, 1);
         a->cos = ann_load(path, d, m.ef, &rc);
     }
-    if (rc == 0) {
-        path_of(path, sizeof path, dir, name, 2);
-        a->dot = ann_load(path, d + 1, m.ef * DOT_EF_FACTOR, &rc);
-    }
-    if (rc == 0 && (ann_count(a->cos) != n || ann_count(a->dot) != n))
+    if (rc == 0 && ann_count(a->cos) != n)
         rc = -EBADMSG;
+    uint64_t list_k = m.size[1] / 4 / n;
+    if (rc == 0 && (m.size[1] != list_k * 4 * n || list_k > ANN_INDEX_MAX_LIST_K))
+        rc = -EBADMSG;
+    if (rc == 0 && list_k > 0) {
+        a->lists = malloc(m.size[1]);
+        path_of(path, sizeof path, dir, name, 2);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        rc = !a->lists ? -ENOMEM : fd < 0 ? -errno : file_read_all(fd, a->lists, m.size[1]);
+        if (fd >= 0)
+            close(fd);
+        for (uint64_t x = 0; rc == 0 && x < (uint64_t)n * list_k; x++)
+            if (a->lists[x] != NO_ITEM && a->lists[x] >= n)
+                rc = -EBADMSG;
+    }
     if (rc != 0) {
         ann_index_destroy(a);
         *err = rc;
@@ -218,7 +233,8 @@ static struct ann_index *index_load(const char *dir, const char *name, uint32_t 
                                      .loaded = 1,
                                      .recall_cosine = m.recall_cosine,
                                      .recall_dot = m.recall_dot,
-                                     .sample = m.sample};
+                                     .sample = m.sample,
+                                     .list_k = (uint32_t)list_k};
     ann_params_init(&a->st.params);
     a->st.params.m = m.m;
     a->st.params.ef_construction = m.efc;
@@ -250,6 +266,43 @@ static int save_part(const struct ann *g, const char *dir, const char *name, int
     return rc;
 }
 
+/* Writes the lists under a temporary name, then renames them. */
+static int save_lists(const struct ann_index *a, const char *dir, const char *name, uint32_t *crc,
+                      uint64_t *size)
+{
+    char path[1200], tmp[1300];
+    *size = (uint64_t)a->n * a->st.list_k * 4;
+    *crc = file_crc32(0, NULL, 0);
+    if (!a->lists) /* none kept: an empty file, so every index has its three parts */
+        *size = 0;
+    path_of(path, sizeof path, dir, name, 2);
+    snprintf(tmp, sizeof tmp, "%s/.%s%s.tmp", dir, name, ann_index_suffixes[2]);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return -errno;
+    int rc = 0;
+    const unsigned char *p = (const unsigned char *)a->lists;
+    for (uint64_t off = 0; rc == 0 && off < *size;) {
+        ssize_t w = write(fd, p + off, *size - off > (1 << 20) ? (1 << 20) : *size - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            rc = -errno;
+        else
+            off += (uint64_t)w;
+    }
+    if (rc == 0 && fsync(fd) != 0)
+        rc = -errno;
+    close(fd);
+    if (rc == 0 && *size > 0)
+        *crc = file_crc32(0, p, *size);
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = -errno;
+    if (rc != 0)
+        unlink(tmp);
+    return rc;
+}
+
 /* file_write_atomic zeroes the header first and has it filled here. */
 static void manifest_done(void *header, uint32_t crc, uint64_t size, void *ud)
 {
@@ -274,7 +327,7 @@ static int index_save(const struct ann_index *a, const char *dir, const char *na
     unsigned char h[MANIFEST_SIZE];
     int rc = save_part(a->cos, dir, name, 1, &m.crc[0], &m.size[0]);
     if (rc == 0)
-        rc = save_part(a->dot, dir, name, 2, &m.crc[1], &m.size[1]);
+        rc = save_lists(a, dir, name, &m.crc[1], &m.size[1]);
     if (rc != 0)
         return rc;
     snprintf(mname, sizeof mname, "%s%s", name, ann_index_suffixes[0]);
@@ -293,30 +346,94 @@ static int on_build(void *ud, double f)
     return bp->fn ? bp->fn(bp->ud, "ann-build", bp->base + bp->span * f) : 0;
 }
 
-/* The raw rows lifted to unit norm in d + 1 dims (see the header). */
-static float *lift_rows(const float *emb, uint32_t n, uint32_t d)
+/* Every item's list_k cosine neighbours through the graph, on the build
+ * threads: what ann_index_neighbors answers for k <= list_k, so a
+ * similar?k=10 is then a copy (plus k exact scores), not a graph search. */
+struct lists_ctx {
+    struct ann_index *a;
+    uint32_t *lists;
+    const struct knn_index *idx;
+    const float *emb;
+    const uint32_t *tie;
+    uint32_t **out_idx;
+    double **out_score;
+    atomic_size_t done;
+    int failed;
+    ann_index_progress_fn fn;
+    void *ud;
+};
+
+enum { LISTS_CHUNK = 256 };
+
+static void lists_task(void *vctx, size_t t, int worker)
 {
-    float *out = malloc(sizeof(float) * (size_t)n * (d + 1));
-    if (!out)
-        return NULL;
-    double max2 = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        double s = 0;
-        for (uint32_t t = 0; t < d; t++)
-            s += (double)emb[(size_t)i * d + t] * emb[(size_t)i * d + t];
-        max2 = s > max2 ? s : max2;
-    }
-    double inv = max2 > 0 ? 1.0 / sqrt(max2) : 1.0;
-    for (uint32_t i = 0; i < n; i++) {
-        double s = 0;
-        float *o = out + (size_t)i * (d + 1);
-        for (uint32_t t = 0; t < d; t++) {
-            o[t] = (float)(emb[(size_t)i * d + t] * inv);
-            s += (double)o[t] * o[t];
+    struct lists_ctx *c = vctx;
+    const struct ann_index *a = c->a;
+    uint32_t k = a->st.list_k, end = (uint32_t)((t + 1) * LISTS_CHUNK);
+    if (end > a->n)
+        end = a->n;
+    for (uint32_t q = (uint32_t)(t * LISTS_CHUNK); q < end; q++) {
+        int nn = ann_index_neighbors(a, c->idx, c->emb, c->tie, 0, q, k, c->out_idx[worker],
+                                     c->out_score[worker]);
+        if (nn < 0) {
+            c->failed = nn;
+            return;
         }
-        o[d] = (float)sqrt(s < 1 ? 1 - s : 0);
+        uint32_t *row = c->lists + (size_t)q * k;
+        for (uint32_t x = 0; x < k; x++)
+            row[x] = x < (uint32_t)nn ? c->out_idx[worker][x] : NO_ITEM;
     }
-    return out;
+    atomic_fetch_add(&c->done, end - t * LISTS_CHUNK);
+}
+
+static int lists_tick(void *vctx)
+{
+    struct lists_ctx *c = vctx;
+    if (c->fn)
+        return c->fn(c->ud, "ann-lists", (double)atomic_load(&c->done) / c->a->n);
+    return 0;
+}
+
+static int build_lists(struct ann_index *a, const struct knn_index *idx, const float *emb,
+                       const uint32_t *tie, int threads, ann_index_progress_fn fn, void *ud)
+{
+    if (a->st.list_k == 0)
+        return 0;
+    int rc = 0;
+    struct par *pool = par_create(threads, &rc);
+    if (!pool)
+        return rc;
+    int nt = par_threads(pool);
+    struct lists_ctx c = {.a = a, .idx = idx, .emb = emb, .tie = tie, .fn = fn, .ud = ud};
+    c.lists = malloc(sizeof(uint32_t) * (size_t)a->n * a->st.list_k);
+    c.out_idx = calloc((size_t)nt, sizeof *c.out_idx);
+    c.out_score = calloc((size_t)nt, sizeof *c.out_score);
+    rc = c.lists && c.out_idx && c.out_score ? 0 : -ENOMEM;
+    for (int w = 0; rc == 0 && w < nt; w++) {
+        c.out_idx[w] = malloc(sizeof(uint32_t) * a->st.list_k);
+        c.out_score[w] = malloc(sizeof(double) * a->st.list_k);
+        if (!c.out_idx[w] || !c.out_score[w])
+            rc = -ENOMEM;
+    }
+    atomic_init(&c.done, 0);
+    if (rc == 0)
+        rc = par_for(pool, (a->n + LISTS_CHUNK - 1) / LISTS_CHUNK, lists_task, &c, lists_tick, &c,
+                     100);
+    if (rc == 0 && c.failed)
+        rc = c.failed;
+    for (int w = 0; c.out_idx && c.out_score && w < nt; w++) {
+        free(c.out_idx[w]);
+        free(c.out_score[w]);
+    }
+    free(c.out_idx);
+    free(c.out_score);
+    par_destroy(pool);
+    if (rc != 0) {
+        free(c.lists);
+        return rc;
+    }
+    a->lists = c.lists;
+    return 0;
 }
 
 /* recall@10 of the graph against the exact path on sample queries spread
@@ -351,27 +468,21 @@ static void measure_recall(struct ann_index *a, const struct knn_index *idx, con
     a->st.recall_dot = tot[1] > 0 ? hit[1] / tot[1] : 1.0;
 }
 
-static struct ann_index *index_build(const struct knn_index *idx, const float *emb, uint32_t n,
-                                     uint32_t d, const struct ann_params *p,
+static struct ann_index *index_build(const struct knn_index *idx, const float *emb,
+                                     const uint32_t *tie, uint32_t n, uint32_t d,
+                                     uint32_t list_k, const struct ann_params *p,
                                      ann_index_progress_fn fn, void *ud, int *err)
 {
     double t0 = clock_mono_s();
     struct ann_index *a = calloc(1, sizeof *a);
     float *unit = malloc(sizeof(float) * (size_t)n * d);
-    float *lifted = lift_rows(emb, n, d);
-    int rc = a && unit && lifted ? 0 : -ENOMEM;
+    int rc = a && unit ? 0 : -ENOMEM;
     for (uint32_t i = 0; rc == 0 && i < n; i++)
         memcpy(unit + (size_t)i * d, knn_index_row(idx, i), sizeof(float) * d);
-    struct build_progress bp = {fn, ud, 0, 0.5};
+    struct build_progress bp = {fn, ud, 0, 1};
     if (rc == 0)
         a->cos = ann_build(unit, n, d, p, on_build, &bp, &rc);
     free(unit);
-    bp.base = 0.5;
-    struct ann_params pd = *p;
-    pd.ef_search *= DOT_EF_FACTOR;
-    if (rc == 0)
-        a->dot = ann_build(lifted, n, d + 1, &pd, on_build, &bp, &rc);
-    free(lifted);
     if (rc != 0) {
         ann_index_destroy(a);
         *err = rc;
@@ -381,14 +492,26 @@ static struct ann_index *index_build(const struct knn_index *idx, const float *e
     a->d = d;
     a->st.params = *p;
     a->st.build_seconds = clock_mono_s() - t0;
+    double t1 = clock_mono_s();
+    a->st.list_k = list_k < n ? list_k : n - 1;
+    if (a->st.list_k > ANN_INDEX_MAX_LIST_K)
+        a->st.list_k = ANN_INDEX_MAX_LIST_K;
+    if ((rc = build_lists(a, idx, emb, tie, p->threads, fn, ud)) != 0) {
+        ann_index_destroy(a);
+        *err = rc;
+        return NULL;
+    }
+    a->st.lists_seconds = clock_mono_s() - t1;
+    a->st.build_seconds += a->st.lists_seconds;
     measure_recall(a, idx, emb, fn, ud);
     return a;
 }
 
 struct ann_index *ann_index_obtain(const char *dir, const char *name, uint32_t model_crc,
-                                   const struct knn_index *idx, const float *emb, uint32_t n,
-                                   uint32_t d, const struct ann_params *p,
-                                   ann_index_progress_fn progress, void *ud, int *err)
+                                   const struct knn_index *idx, const float *emb,
+                                   const uint32_t *tie, uint32_t n, uint32_t d, uint32_t list_k,
+                                   const struct ann_params *p, ann_index_progress_fn progress,
+                                   void *ud, int *err)
 {
     int rc = 0;
     if (!idx || !emb || n == 0 || d == 0 || !p || (dir && !name)) {
@@ -406,7 +529,7 @@ struct ann_index *ann_index_obtain(const char *dir, const char *name, uint32_t m
         if (rc != -ENOENT)
             log_warn("serving: ANN index of %s not reusable (%s): rebuilding", name, strerror(-rc));
     }
-    struct ann_index *a = index_build(idx, emb, n, d, p, progress, ud, err);
+    struct ann_index *a = index_build(idx, emb, tie, n, d, list_k, p, progress, ud, err);
     if (a && dir && (rc = index_save(a, dir, name, model_crc)) != 0)
         log_warn("serving: cannot save the ANN index of %s: %s", name, strerror(-rc));
     return a;
@@ -418,23 +541,28 @@ int ann_index_neighbors(const struct ann_index *a, const struct knn_index *idx, 
 {
     if (!a || !idx || !emb || !out_idx || !out_score || q >= a->n || k == 0)
         return -EINVAL;
-    uint32_t want = k + 1 <= a->n ? k + 1 : a->n; /* q itself is usually among them */
+    if (!dot && a->lists && k <= a->st.list_k) {
+        const uint32_t *row = a->lists + (size_t)q * a->st.list_k;
+        int nn = 0;
+        while ((uint32_t)nn < k && row[nn] != NO_ITEM) {
+            out_idx[nn] = row[nn];
+            out_score[nn] = knn_index_score(idx, q, row[nn]);
+            nn++;
+        }
+        return nn;
+    }
+    /* q itself is usually among the candidates; dot takes many more of
+     * them (see the header) */
+    uint64_t want = k + 1;
+    if (dot && want < (uint64_t)a->st.params.ef_search * ANN_DOT_CANDIDATES)
+        want = (uint64_t)a->st.params.ef_search * ANN_DOT_CANDIDATES;
+    if (want > a->n)
+        want = a->n;
     uint32_t *cand = malloc(sizeof(uint32_t) * want);
-    float *lifted = dot ? malloc(sizeof(float) * (a->d + 1)) : NULL;
-    if (!cand || (dot && !lifted)) {
-        free(cand);
-        free(lifted);
+    if (!cand)
         return -ENOMEM;
-    }
     const float *eq = emb + (size_t)q * a->d;
-    int nc;
-    if (dot) {
-        memcpy(lifted, eq, sizeof(float) * a->d);
-        lifted[a->d] = 0;
-        nc = ann_search(a->dot, lifted, want, cand);
-    } else {
-        nc = ann_search(a->cos, knn_index_row(idx, q), want, cand);
-    }
+    int nc = ann_search(a->cos, knn_index_row(idx, q), (uint32_t)want, cand);
     struct rank_top top;
     rank_top_init(&top, out_idx, out_score, k, tie);
     for (int c = 0; c < nc; c++) {
@@ -453,7 +581,6 @@ int ann_index_neighbors(const struct ann_index *a, const struct knn_index *idx, 
         rank_top_push(&top, s, j);
     }
     free(cand);
-    free(lifted);
     return nc < 0 ? nc : (int)rank_top_sort(&top);
 }
 
@@ -464,7 +591,8 @@ const struct ann_index_stats *ann_index_stats(const struct ann_index *a)
 
 size_t ann_index_bytes(const struct ann_index *a)
 {
-    return a ? sizeof *a + ann_bytes(a->cos) + ann_bytes(a->dot) : 0;
+    return a ? sizeof *a + ann_bytes(a->cos) + sizeof(uint32_t) * (size_t)a->n * a->st.list_k
+             : 0;
 }
 
 void ann_index_destroy(struct ann_index *a)
@@ -472,6 +600,6 @@ void ann_index_destroy(struct ann_index *a)
     if (!a)
         return;
     ann_destroy(a->cos);
-    ann_destroy(a->dot);
+    free(a->lists);
     free(a);
 }

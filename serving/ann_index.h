@@ -1,21 +1,39 @@
 /*
- * A served model's ANN index (issue 14): two HNSW graphs (serving/ann.h),
- * one for cosine over the kNN index's unit rows and one for inner product
- * (metric=dot) over the raw rows lifted to equal norm (the "MIPS to
- * nearest neighbour" reduction of Bachrach et al. 2014: row x becomes
- * [x/M, sqrt(1 - |x|²/M²)] with M the largest norm, the query [q, 0], so
- * the largest inner product is the largest cosine of the lifted rows).
- * Candidates from a graph are re-scored with the exact score of the exact
- * path and ranked by ml/rank.h's order, so an ANN answer differs from the
- * exact one only by items the graph missed, never by a score or a tie.
+ * A served model's ANN index (issue 14): one HNSW graph (serving/ann.h)
+ * over the kNN index's unit rows. It answers cosine queries directly and
+ * inner-product ones (metric=dot) as candidates: the query's
+ * ANN_DOT_CANDIDATES x ef_search nearest rows by cosine, re-scored by
+ * their exact inner product (q·j = |q| |j| cos: an item ranks high by dot
+ * when its cosine is high and its norm large, so the candidates hold the
+ * dot top-k unless a row of a low cosine has a far larger norm than the
+ * rest; the build-time recall sample measures how often that happens).
+ * Candidates are re-scored with the exact score of the exact path and
+ * ranked by ml/rank.h's order, so an ANN answer differs from the exact
+ * one only by items the graph missed, never by a score or a tie.
+ *
+ * A second graph over rows lifted to equal norm for inner product (the
+ * "MIPS to nearest neighbour" reduction of Bachrach et al. 2014) was
+ * tried first: it doubled the build time and memory and its recall@10
+ * fell to 0.63 at 1 M x 64 (docs/algorithms.md "ANN index").
+ *
+ * Lists: after the graph, every item's list_k cosine neighbours are
+ * searched once through it (on the build threads) and kept, ranked, as
+ * item indices: a cosine query with k <= list_k is then a copy plus k
+ * exact scores, the same answer a graph search gives (the search's
+ * candidate pool is ef_search whatever k <= ef_search), at the cost of a
+ * lookup instead of a search (a graph search at 1 M x 64 costs ~150 µs,
+ * most of it cache misses).
  *
  * Persistence: next to the model file <name> in the models directory,
- *   <name>.ann      manifest: the model's payload CRC, shape, parameters,
- *                   build statistics, the size and CRC32 of both graphs
- *                   (64-bit little-endian fields, a header CRC);
- *   <name>.ann-cos, <name>.ann-dot   the graphs (hnswlib's format).
- * Graphs are written under temporary names and renamed, the manifest last
- * (atomically), so a manifest names only complete graphs. Loading checks
+ *   <name>.ann        manifest: the model's payload CRC, shape, parameters,
+ *                     build statistics, the size and CRC32 of the graph
+ *                     and of the lists (64-bit little-endian fields, a
+ *                     header CRC);
+ *   <name>.ann-cos    the graph (hnswlib's format);
+ *   <name>.ann-lists  n x list_k u32 item indices (little-endian),
+ *                     UINT32_MAX after the last neighbour of a short list.
+ * Parts are written under temporary names and renamed, the manifest last
+ * (atomically), so a manifest names only complete parts. Loading checks
  * every CRC and the model's; any mismatch means "rebuild".
  *
  * Threads: ann_index_obtain runs on a worker (it builds with p->threads
@@ -32,6 +50,9 @@
 struct knn_index;
 
 #define ANN_INDEX_RECALL_SAMPLE 200 /* queries the build-time recall@10 is measured on */
+#define ANN_DOT_CANDIDATES 8        /* metric=dot re-scores 8 x ef_search cosine candidates */
+#define ANN_INDEX_PARTS 3           /* files: the manifest, the graph, the lists */
+#define ANN_INDEX_MAX_LIST_K 1000   /* neighbours kept per item at most */
 
 struct ann_index_stats {
     double build_seconds; /* of the build (also when loaded: as recorded) */
@@ -40,25 +61,30 @@ struct ann_index_stats {
     double recall_cosine; /* recall@10 against exact on the sample */
     double recall_dot;
     uint32_t sample; /* queries in that sample */
+    uint32_t list_k; /* neighbours kept per item (0: none, every query searches) */
+    double lists_seconds; /* of the lists, included in build_seconds */
     struct ann_params params;
 };
 
 struct ann_index;
 
-/* Progress of obtain: stage is "ann-load", "ann-build" or "ann-recall"
+/* Progress of obtain: stage is "ann-load", "ann-build", "ann-lists" or "ann-recall"
  * with its fraction 0..1; non-zero return cancels (-ECANCELED). */
 typedef int (*ann_index_progress_fn)(void *ud, const char *stage, double fraction);
 
 /* Returns the index of a model: read from <dir>/<name>.ann* when the
  * manifest matches model_crc, n and d and every CRC checks; else built
- * over idx (unit rows) and emb (raw rows, n × d, borrowed), its recall
- * measured, and written there (dir NULL: not persisted; a failed write
- * is logged and the index served anyway). Returns NULL with *err =
+ * over idx (unit rows) and emb (raw rows, n × d, borrowed) with lists of
+ * list_k neighbours (at most n - 1 and ANN_INDEX_MAX_LIST_K; 0: none)
+ * ranked with tie (borrowed, may be NULL: as ann_index_neighbors), its
+ * recall measured, and written there (dir NULL: not persisted; a failed
+ * write is logged and the index served anyway). Returns NULL with *err =
  * -EINVAL, -ENOMEM, -ECANCELED. Worker thread. */
 struct ann_index *ann_index_obtain(const char *dir, const char *name, uint32_t model_crc,
-                                   const struct knn_index *idx, const float *emb, uint32_t n,
-                                   uint32_t d, const struct ann_params *p,
-                                   ann_index_progress_fn progress, void *ud, int *err);
+                                   const struct knn_index *idx, const float *emb,
+                                   const uint32_t *tie, uint32_t n, uint32_t d, uint32_t list_k,
+                                   const struct ann_params *p, ann_index_progress_fn progress,
+                                   void *ud, int *err);
 
 /* Item q's k neighbours (q excluded) by cosine (dot = 0) or inner product
  * (dot = 1) from the graph, re-scored exactly (cosine: knn_index_score;
@@ -73,9 +99,9 @@ const struct ann_index_stats *ann_index_stats(const struct ann_index *a);
 size_t ann_index_bytes(const struct ann_index *a);
 void ann_index_destroy(struct ann_index *a);
 
-/* The three file names of the index of model file name, in order
- * manifest, cosine graph, dot graph: writes "<name><suffix>" to out. */
-extern const char *const ann_index_suffixes[3];
+/* The suffixes of the index files of model file name, in order
+ * manifest, graph: "<name><suffix>". */
+extern const char *const ann_index_suffixes[ANN_INDEX_PARTS];
 
 /* Checks the graphs in dir against the manifest <dir>/<name>.ann (model
  * payload CRC model_crc): 0 when everything matches, -ENOENT (a file is

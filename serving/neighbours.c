@@ -118,13 +118,16 @@ uint64_t serving_neighbours_cost(const struct serving_items *src, const struct s
         return c;
     }
     if (use_ann(src, q)) {
-        /* a graph search visits about ef candidates (8x ef for dot, as
-         * ann_index_neighbors searches), each with its 2·M links scored */
-        const struct ann_params *p = &ann_index_stats(src->ann)->params;
-        uint64_t ef = p->ef_search > q->k ? p->ef_search : q->k;
+        /* a graph search visits about ef candidates (ANN_DOT_CANDIDATES x
+         * ef for dot, as ann_index_neighbors searches), each with its 2·M
+         * links scored */
+        const struct ann_index_stats *st = ann_index_stats(src->ann);
+        if (q->metric == SERVING_METRIC_COSINE && q->k <= st->list_k)
+            return (uint64_t)q->k * src->dim; /* a kept list: k exact scores */
+        uint64_t ef = st->params.ef_search > q->k ? st->params.ef_search : q->k;
         if (q->metric == SERVING_METRIC_DOT)
-            ef *= 8;
-        return ef * 2 * p->m * (uint64_t)src->dim;
+            ef *= ANN_DOT_CANDIDATES;
+        return ef * 2 * st->params.m * (uint64_t)src->dim;
     }
     if (q->metric == SERVING_METRIC_COSINE && !q->items && src->index) {
         /* the same rule as knn_index_neighbors: lists hold min(K, n - 1) */

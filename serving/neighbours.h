@@ -110,7 +110,8 @@ int serving_neighbours_query(const struct serving_items *src, const struct servi
  * serving_neighbours_query refuses. Lets a caller run cheap queries in
  * place and move expensive ones off a latency-sensitive thread. Any
  * thread; O(1), O(inputs), or O(the item's playlists) for rp3. An ANN
- * query costs about ef · 2M · dim (the graph's candidates and their links). */
+ * query costs about ef · 2M · dim (the graph's candidates and their links),
+ * a cosine one answered from the index's kept lists k · dim. */
 uint64_t serving_neighbours_cost(const struct serving_items *src, const struct serving_query *q);
 
 /* The views of a served model (embeddings, index, id order), borrowed

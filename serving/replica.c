@@ -333,7 +333,7 @@ static int fetch_run(struct sync *s)
     snprintf(names_file, sizeof names_file, "%s.names", s->model);
     if ((rc = download(s, "model", file)) != 0 || (rc = download(s, "names", names_file)) != 0)
         goto out;
-    for (int part = 0; s->with_ann && part < 3; part++) {
+    for (int part = 0; s->with_ann && part < ANN_INDEX_PARTS; part++) {
         char name[80];
         snprintf(name, sizeof name, "%s%s", file, ann_index_suffixes[part]);
         if ((rc = download(s, ann_index_suffixes[part] + 1, name)) != 0)

@@ -225,10 +225,14 @@ static int on_precompute(void *ud, const struct knn_progress *p)
     return 0;
 }
 
-/* Progress of the ANN load/build (0.1..0.9) and recall sample (0.9..1). */
+/* Progress of the ANN load or graph build (0.1..0.6), its lists
+ * (0.6..0.9) and recall sample (0.9..1). */
 static int on_ann(void *ud, const char *stage, double f)
 {
-    report(ud, stage, strcmp(stage, "ann-recall") == 0 ? 0.9 + 0.1 * f : 0.1 + 0.8 * f);
+    report(ud, stage,
+           strcmp(stage, "ann-recall") == 0  ? 0.9 + 0.1 * f
+           : strcmp(stage, "ann-lists") == 0 ? 0.6 + 0.3 * f
+                                             : 0.1 + 0.5 * f);
     return 0;
 }
 
@@ -249,9 +253,12 @@ static int build_index(struct served_model *m, const struct serving_build_opts *
         ap.threads = o->threads;
         if (o->ann_ef_search)
             ap.ef_search = o->ann_ef_search;
+        /* lists as long as the exact path's, within the graph's candidate
+         * pool (a longer list would need a wider search than a query's) */
+        uint32_t list_k = o->topk < ap.ef_search ? o->topk : ap.ef_search;
         m->ann = ann_index_obtain(o->file ? o->models_dir : NULL, o->file, m->data.crc, m->index,
-                                  m->data.embedding, n, m->data.dimensions, &ap, on_ann,
-                                  (void *)o, &rc);
+                                  m->data.embedding, m->rank, n, m->data.dimensions, list_k, &ap,
+                                  on_ann, (void *)o, &rc);
         return m->ann ? 0 : rc;
     }
     if (o->precompute) {

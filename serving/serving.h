@@ -40,7 +40,7 @@ struct served_model {
 };
 
 /* Progress of a long step of serving_model_build: stage ("read", "names",
- * "normalise", "precompute", "ann-load", "ann-build", "ann-recall") and the
+ * "normalise", "precompute", "ann-load", "ann-build", "ann-lists", "ann-recall") and the
  * fraction of the whole build done, 0..1. Called on the building thread. */
 typedef void (*serving_progress_fn)(void *ud, const char *stage, double fraction);
 

@@ -75,6 +75,10 @@ class AnnTest(unittest.TestCase):
             self.assertGreaterEqual(ix["recall_at_10"]["cosine"], RECALL_MIN)
             self.assertGreaterEqual(ix["recall_at_10"]["dot"], RECALL_MIN)
             self.assertGreater(ix["memory_bytes"], 0)
+            # each item's neighbours through the graph are kept: min(topk 100, ef 64)
+            self.assertEqual(ix["lists"], 64)
+            wide = d.json("GET", "/v1/items/g7/similar?k=100")  # beyond the lists: a search
+            self.assertEqual((wide["index"], len(wide["neighbors"])), ("ann", 100))
             self.assertGreaterEqual(recall(d, "cosine"), RECALL_MIN)
             self.assertGreaterEqual(recall(d, "dot"), RECALL_MIN)
             r = d.request("GET", "/v1/items/g1/similar?exact=maybe")
@@ -82,7 +86,7 @@ class AnnTest(unittest.TestCase):
             before = similar(d, "g7")
         files = self.files()
         self.assertEqual(sorted(files), ["%s.emb.ann" % MODEL, "%s.emb.ann-cos" % MODEL,
-                                         "%s.emb.ann-dot" % MODEL])
+                                         "%s.emb.ann-lists" % MODEL])
         # restart: read back, not rebuilt (files untouched, flagged as loaded)
         with Daemon(state_dir=self.state, config_text=conf("ann")) as d:
             ix = d.json("GET", "/v1/models/" + MODEL)["serving"]["index"]
