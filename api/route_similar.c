@@ -449,9 +449,9 @@ static void similar_model_ready(void *arg, struct served_model *m, int rc)
 
 /* ---- similar from the PMI matrix ---- */
 
-/* Loop thread: the answer of a matrix query over s->pm, which it
- * releases. */
-static void similar_pmi_reply(struct api_work *w)
+/* Loop thread: the answer of a matrix query over s->pm (similar, or
+ * recommend when s->items is set), which it releases. */
+static void matrix_reply(struct api_work *w)
 {
     struct sim_req *s = sim_of(w);
     struct api_req *req = s->req;
@@ -465,11 +465,17 @@ static void similar_pmi_reply(struct api_work *w)
             json_array_append_new(arr, neighbor_json(m->names.id[key], s->score[t],
                                                      m->names.title[key], m->names.artist[key]));
         }
-        json_t *o = json_pack("{s:s,s:n,s:s,s:s}", "item", s->item, "model", "source",
-                              sweep_source_name(score_of(s->source)), "job", m->job);
-        json_object_set_new(o, "index", json_string("exact"));
+        json_t *o = s->items ? json_pack("{s:O}", "items", s->items)
+                             : json_pack("{s:s}", "item", s->item);
+        json_object_set_new(o, "model", json_null());
+        json_object_set_new(o, "source", json_string(sweep_source_name(score_of(s->source))));
+        json_object_set_new(o, "job", json_string(m->job));
+        if (!s->items)
+            json_object_set_new(o, "index", json_string("exact"));
         describe_json(s, o);
         json_object_set_new(o, "neighbors", arr);
+        if (s->items)
+            json_object_set(o, "unknown_items", s->unknown);
         api_reply_json(req, 200, o);
     }
     pmi_matrix_unref(m);
@@ -494,7 +500,7 @@ static void similar_pmi_ready(void *arg, struct pmi_matrix *m, int rc)
         finish(s);
         return;
     }
-    s->pm = m; /* taken: released by similar_pmi_reply */
+    s->pm = m; /* taken: released by matrix_reply */
     serving_items_of_pmi(m, &s->src);
     s->q = (struct serving_query){.source = s->source,
                                   .k = s->k,
@@ -502,7 +508,7 @@ static void similar_pmi_ready(void *arg, struct pmi_matrix *m, int rc)
                                   .pop_weight = s->sp.pop_weight,
                                   .alpha = s->sp.alpha,
                                   .beta = s->sp.beta};
-    if (!query_start(s, similar_pmi_reply))
+    if (!query_start(s, matrix_reply))
         finish(s);
 }
 
@@ -719,33 +725,6 @@ static void recommend_ready(void *arg, struct served_model *m, int rc)
     finish(s);
 }
 
-/* Loop thread: the answer of a matrix recommend over s->pm, which it
- * releases. */
-static void recommend_pmi_reply(struct api_work *w)
-{
-    struct sim_req *s = sim_of(w);
-    struct api_req *req = s->req;
-    struct pmi_matrix *m = s->pm;
-    if (s->n < 0) {
-        reply_matrix_error(req, m, s->n);
-    } else {
-        json_t *arr = json_array();
-        for (int t = 0; t < s->n; t++) {
-            uint32_t key = pmi_matrix_key(m, s->idx[t]);
-            json_array_append_new(arr, neighbor_json(m->names.id[key], s->score[t],
-                                                     m->names.title[key], m->names.artist[key]));
-        }
-        json_t *o = json_pack("{s:O,s:n,s:s,s:s}", "items", s->items, "model", "source",
-                              sweep_source_name(score_of(s->source)), "job", m->job);
-        describe_json(s, o);
-        json_object_set_new(o, "neighbors", arr);
-        json_object_set(o, "unknown_items", s->unknown);
-        api_reply_json(req, 200, o);
-    }
-    pmi_matrix_unref(m);
-    s->pm = NULL;
-}
-
 /* Recommend from the PMI matrix: the sum of the inputs' scores. */
 static void recommend_pmi_ready(void *arg, struct pmi_matrix *m, int rc)
 {
@@ -763,7 +742,7 @@ static void recommend_pmi_ready(void *arg, struct pmi_matrix *m, int rc)
                           json_pack("{s:O}", "unknown_items", s->unknown),
                           "none of the items is in the co-occurrence matrix of pmi job %s", m->job);
     } else {
-        s->pm = m; /* taken: released by recommend_pmi_reply */
+        s->pm = m; /* taken: released by matrix_reply */
         serving_items_of_pmi(m, &s->src);
         s->q = (struct serving_query){.source = s->source,
                                       .k = s->k,
@@ -774,7 +753,7 @@ static void recommend_pmi_ready(void *arg, struct pmi_matrix *m, int rc)
                                       .pop_weight = s->sp.pop_weight,
                                       .alpha = s->sp.alpha,
                                       .beta = s->sp.beta};
-        if (!query_start(s, recommend_pmi_reply))
+        if (!query_start(s, matrix_reply))
             finish(s);
         return;
     }
