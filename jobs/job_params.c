@@ -257,7 +257,9 @@ int job_model_params_apply(json_t *p, int threads, struct wals_params *wp,
     rp->include_diagonal = job_param_bool(p, "diagonal");
     rp->shift = job_param_number(p, "shift");
     rp->min_cooc = (uint32_t)job_param_int(p, "min_cooc");
-    rp->drop_negative = strcmp(job_param_string(p, "negative"), "drop") == 0;
+    /* params stored by an older version may lack a newer field: its default */
+    const char *negative = job_param_string(p, "negative");
+    rp->drop_negative = negative && strcmp(negative, "drop") == 0;
     rating_scale_parse(job_param_string(p, "scale"), &rp->scale);
     rp->epsilon = job_param_number(p, "epsilon");
     /* absent in the params of a job queued by an older version: WALS */

@@ -4,6 +4,7 @@ PMI endpoints, cancel (queued and running), 429 on a full queue, restart
 recovery after kill -9 and SIGTERM, a consistent snapshot while uploads
 continue. A test hook (ITEMVEC_TEST_JOB_DELAY_MS) slows job checkpoints so
 a job can be caught while it runs."""
+import json
 import os
 import random
 import signal
@@ -214,6 +215,34 @@ class Lifecycle(unittest.TestCase):
             d.start()
             done = wait_job(d, a)
             self.assertEqual(done["state"], "succeeded", done)
+        finally:
+            d.stop()
+            import shutil
+            shutil.rmtree(d.state_dir, ignore_errors=True)
+
+    def test_job_queued_by_an_older_version(self):
+        # A train job stored by a version whose params lacked later fields
+        # ("negative", "method", ...) is recovered and trains with their
+        # defaults (a NULL "negative" used to crash the worker).
+        d = Daemon(keep_state=True)
+        d.start()
+        try:
+            d.upload(tsv(make_rows()))
+            pmi = wait_job(d, submit(d, "pmi").json()["id"])["id"]
+            d.stop()
+            import sqlite3
+            db = sqlite3.connect(os.path.join(d.state_dir, "itemvec.db"))
+            old = {"dimensions": 8, "alpha": 1.0, "l2_reg": 1.0, "max_iterations": 2,
+                   "early_stop": True, "min_rel_progress": 0.01, "seed": 1, "solver": "cg",
+                   "cg_steps": 3, "target": "score", "pmi_job": pmi, "activate": True}
+            db.execute("INSERT INTO jobs (id, type, state, params, created_ms) "
+                       "VALUES ('j900', 'train', 'queued', ?, 1)", (json.dumps(old),))
+            db.commit()
+            db.close()
+            d.start()
+            done = wait_job(d, "j900")
+            self.assertEqual(done["state"], "succeeded", done)
+            self.assertEqual(d.request("GET", "/healthz").status, 200)
         finally:
             d.stop()
             import shutil
