@@ -36,11 +36,12 @@ void api__pmi_get(struct api_req *req, const char *job, pmi_cache_cb cb, void *a
     pmi_cache_get(app, job, cb, arg);
 }
 
-/* Row entries sorted by score (desc), ties by item key. */
+/* Row entries sorted by score (desc), ties by item id (rank: the item's
+ * position in id order, pmi_matrix.id_rank). */
 struct scored {
     uint64_t e;
     double score;
-    uint32_t key;
+    uint32_t rank;
 };
 
 struct pmi_req {
@@ -149,7 +150,7 @@ static int scored_cmp(const void *a, const void *b)
     const struct scored *x = a, *y = b;
     if (x->score != y->score)
         return x->score < y->score ? 1 : -1;
-    return x->key < y->key ? -1 : x->key > y->key;
+    return x->rank < y->rank ? -1 : x->rank > y->rank;
 }
 
 /* Any thread: ranks row pr->i of pr->m (held) into pr->s. */
@@ -162,7 +163,7 @@ static void cooc_rank(struct pmi_req *pr)
     for (uint64_t x = b; pr->s && x < e; x++)
         if (r->col[x] != (uint32_t)pr->i)
             pr->s[pr->n++] = (struct scored){x, cooc_score(r, (uint32_t)pr->i, x),
-                                             r->keys[r->col[x]]};
+                                             pr->m->id_rank[r->col[x]]};
     if (pr->s)
         qsort(pr->s, pr->n, sizeof *pr->s, scored_cmp);
 }

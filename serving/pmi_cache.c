@@ -50,23 +50,24 @@ int64_t pmi_matrix_index(const struct pmi_matrix *m, uint32_t key)
 }
 
 /* Heap of the best ordered pairs: a min-heap by (score, then reverse id
- * order) so the weakest is at the root. */
-static int pair_worse(const struct pmi_pair *a, const struct pmi_pair *b)
+ * order: item1's id, then item2's; rank = position in id order) so the
+ * weakest is at the root. */
+static int pair_worse(const struct pmi_pair *a, const struct pmi_pair *b, const uint32_t *rank)
 {
     if (a->score != b->score)
         return a->score < b->score;
     if (a->i != b->i)
-        return a->i > b->i;
-    return a->j > b->j;
+        return rank[a->i] > rank[b->i];
+    return rank[a->j] > rank[b->j];
 }
 
-static void heap_down(struct pmi_pair *h, uint32_t n, uint32_t i)
+static void heap_down(struct pmi_pair *h, uint32_t n, uint32_t i, const uint32_t *rank)
 {
     for (;;) {
         uint32_t l = 2 * i + 1, r = l + 1, w = i;
-        if (l < n && pair_worse(&h[l], &h[w]))
+        if (l < n && pair_worse(&h[l], &h[w], rank))
             w = l;
-        if (r < n && pair_worse(&h[r], &h[w]))
+        if (r < n && pair_worse(&h[r], &h[w], rank))
             w = r;
         if (w == i)
             return;
@@ -77,19 +78,21 @@ static void heap_down(struct pmi_pair *h, uint32_t n, uint32_t i)
     }
 }
 
-static int pair_cmp_desc(const void *a, const void *b)
+static int pair_cmp_desc(const void *a, const void *b, void *rank)
 {
     const struct pmi_pair *x = a, *y = b;
-    if (pair_worse(x, y))
+    if (pair_worse(x, y, rank))
         return 1;
-    if (pair_worse(y, x))
+    if (pair_worse(y, x, rank))
         return -1;
     return 0;
 }
 
-/* The seed's exploration query: WHERE item1 != item2 ORDER BY score DESC. */
+/* The seed's exploration query: WHERE item1 != item2 ORDER BY score DESC,
+ * ties by the ids (needs id_ranks first). */
 static int top_pairs(struct pmi_matrix *m)
 {
+    const uint32_t *rank = m->id_rank;
     const struct cooc_result *r = &m->res;
     m->top = malloc(sizeof *m->top * PMI_TOP_PAIRS);
     if (!m->top)
@@ -104,14 +107,14 @@ static int top_pairs(struct pmi_matrix *m)
                 m->top[n++] = p;
                 if (n == PMI_TOP_PAIRS)
                     for (uint32_t k = n / 2; k-- > 0;)
-                        heap_down(m->top, n, k);
-            } else if (pair_worse(&m->top[0], &p)) {
+                        heap_down(m->top, n, k, rank);
+            } else if (pair_worse(&m->top[0], &p, rank)) {
                 m->top[0] = p;
-                heap_down(m->top, n, 0);
+                heap_down(m->top, n, 0, rank);
             }
         }
     }
-    qsort(m->top, n, sizeof *m->top, pair_cmp_desc);
+    qsort_r(m->top, n, sizeof *m->top, pair_cmp_desc, (void *)rank);
     m->n_top = n;
     return 0;
 }
@@ -183,9 +186,9 @@ static int pmi_load(const char *job, const void *params, void **out)
         store_close(s);
     }
     if (rc == 0)
-        rc = top_pairs(m);
-    if (rc == 0)
         rc = id_ranks(m);
+    if (rc == 0)
+        rc = top_pairs(m);
     if (rc == 0 && m->res.group_ptr) {
         rc = score_walk_init(&m->walk, &m->res);
     }

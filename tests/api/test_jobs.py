@@ -145,6 +145,26 @@ class PmiJob(unittest.TestCase):
         self.assertEqual(done["result"]["valid_items"], 0)
 
 
+class TieOrder(unittest.TestCase):
+    def test_ties_by_id_not_by_key(self):
+        # items "9" and "10" co-occur equally with "5"; "9" is stored first
+        # (the lower key), "10" comes first in byte order: the contract's tie
+        # rule (docs/api.md) is the id, for the pairs and an item's row alike
+        with Daemon() as d:
+            # two uploads: keys follow the order items are first stored in
+            d.upload(tsv([("g1", "9"), ("g1", "5")]))
+            d.upload(tsv([("g2", "10"), ("g2", "5")]))
+            job = wait_job(d, submit(d, "pmi", {"min_item_frequency": 1}).json()["id"])
+            self.assertEqual(job["state"], "succeeded", job)
+            row = d.json("GET", "/v1/items/5/cooccurrences?k=5")["pairs"]
+            self.assertEqual([p["item2"] for p in row], ["10", "9"])
+            self.assertEqual(row[0]["score"], row[1]["score"])
+            pairs = d.json("GET", "/v1/pmi/pairs?limit=10")["pairs"]
+            self.assertEqual([(p["item1"], p["item2"]) for p in pairs],
+                             [("10", "5"), ("5", "10"), ("5", "9"), ("9", "5")])
+            self.assertEqual(len({p["score"] for p in pairs}), 1)
+
+
 class EmptyAndNoJob(unittest.TestCase):
     def test_empty_store(self):
         with Daemon() as d:
