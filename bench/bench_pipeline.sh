@@ -17,7 +17,8 @@ echo "generating $ROWS rows (not timed) ..."
 "$BUILD/bench/gen_playlists" --rows "$ROWS" --seed 1 --out "$DATA"
 echo "  $(wc -l < "$DATA") lines, $(du -m "$DATA" | cut -f1) MB"
 start_daemon "[limits]
-max_upload_rows = 1000000000"
+max_upload_rows = 1000000000
+max_body_size = 64G"
 t0=$(date +%s.%N)
 up=$(curl -fsS -H 'Content-Type: text/tab-separated-values' --data-binary @"$DATA" "$URL/v1/playlists")
 t1=$(date +%s.%N)

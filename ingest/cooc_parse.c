@@ -349,106 +349,51 @@ static int csv_record(struct cooc_parser *p, const char *rec, size_t len, unsign
 
 /* ---- NDJSON ---- */
 
+/* What a record's keys held, filled by json_field. */
+struct json_fields {
+    struct cooc_parser *p;
+    int seen[N_ROLES];
+    const char *val[N_ROLES];
+    size_t vlen[N_ROLES], vcol[N_ROLES];
+};
+
+static int json_field(void *ud, const char *key, size_t klen, size_t kcol, const char *s, size_t n,
+                      size_t *i, unsigned long line, struct upload_error *err, const char **why)
+{
+    struct json_fields *f = ud;
+    int role = role_of(key, klen);
+    if (role < 0)
+        return lexj_skip(s, n, i, why) < 0 ? LEXJ_SYNTAX : 0;
+    if (f->seen[role]) {
+        lex_error(err, line, kcol, "duplicate key %s", role_names[role]);
+        return -EINVAL;
+    }
+    f->seen[role] = 1;
+    f->vcol[role] = *i + 1;
+    int kind, rc = lexj_scalar(s, n, i, &f->p->scratch[role], &f->val[role], &f->vlen[role], &kind,
+                               why);
+    if (rc != 0)
+        return rc;
+    if (kind == 0 || (kind == 'n' && role <= ROLE_ITEM2)) {
+        lex_error(err, line, f->vcol[role], "%s must be a %s", role_names[role],
+                  role <= ROLE_ITEM2 ? "string or an integer" : "number");
+        return -EINVAL;
+    }
+    return 0;
+}
+
 static int json_record(struct cooc_parser *p, const char *s, size_t n, unsigned long line,
                        struct upload_error *err)
 {
-    size_t i = 0;
-    const char *why = NULL;
-    int seen[N_ROLES] = {0};
-    const char *val[N_ROLES] = {0};
-    size_t vlen[N_ROLES] = {0}, vcol[N_ROLES] = {0};
-    int rc;
-    lexj_ws(s, n, &i);
-    if (i == n)
-        return 0; /* blank line */
-    if (s[i] != '{') {
-        lex_error(err, line, i + 1,
-                  "expected a JSON object ({\"item1_Id\", \"item2_Id\", "
-                  "\"cooc\", \"pmi\"}) on each line");
-        return -EINVAL;
-    }
-    i++;
-    lexj_ws(s, n, &i);
-    if (i < n && s[i] == '}') {
-        i++;
-        goto end;
-    }
-    for (;;) {
-        lexj_ws(s, n, &i);
-        if (i >= n || s[i] != '"') {
-            why = "expected a key";
-            goto syntax;
-        }
-        size_t kcol = i + 1;
-        const char *key;
-        size_t klen;
-        struct lex_buf kscratch = {0};
-        rc = lexj_string(s, n, &i, &kscratch, &key, &klen, &why);
-        int role = rc == 0 ? role_of(key, klen) : -1;
-        lex_buf_deinit(&kscratch);
-        if (rc == -ENOMEM)
-            return rc;
-        if (rc < 0)
-            goto syntax;
-        lexj_ws(s, n, &i);
-        if (i >= n || s[i] != ':') {
-            why = "expected ':'";
-            goto syntax;
-        }
-        i++;
-        lexj_ws(s, n, &i);
-        if (role < 0) {
-            if (lexj_skip(s, n, &i, &why) < 0)
-                goto syntax;
-        } else {
-            if (seen[role]) {
-                lex_error(err, line, kcol, "duplicate key %s", role_names[role]);
-                return -EINVAL;
-            }
-            seen[role] = 1;
-            vcol[role] = i + 1;
-            if (i < n && s[i] == '"') {
-                if ((rc = lexj_string(s, n, &i, &p->scratch[role], &val[role], &vlen[role], &why)) <
-                    0) {
-                    if (rc == -ENOMEM)
-                        return rc;
-                    goto syntax;
-                }
-            } else if (i < n && (s[i] == '-' || (s[i] >= '0' && s[i] <= '9'))) {
-                int is_int;
-                if (lexj_number(s, n, &i, &val[role], &vlen[role], &is_int, &why) < 0)
-                    goto syntax;
-                if (!is_int && role <= ROLE_ITEM2) {
-                    lex_error(err, line, vcol[role], "%s must be a string or an integer",
-                              role_names[role]);
-                    return -EINVAL;
-                }
-            } else {
-                lex_error(err, line, vcol[role], "%s must be a %s", role_names[role],
-                          role <= ROLE_ITEM2 ? "string or an integer" : "number");
-                return -EINVAL;
-            }
-        }
-        lexj_ws(s, n, &i);
-        if (i < n && s[i] == ',') {
-            i++;
-            continue;
-        }
-        if (i < n && s[i] == '}') {
-            i++;
-            break;
-        }
-        why = "expected ',' or '}'";
-        goto syntax;
-    }
-end:
-    lexj_ws(s, n, &i);
-    if (i != n) {
-        lex_error(err, line, i + 1, "unexpected text after the object");
-        return -EINVAL;
-    }
+    struct json_fields f = {.p = p};
+    int rc = lexj_object(s, n, line, "({\"item1_Id\", \"item2_Id\", \"cooc\", \"pmi\"})",
+                         json_field, &f, err);
+    if (rc != 0)
+        return rc > 0 ? 0 : rc; /* a blank line, or an error */
+    const char **val = f.val;
+    const size_t *vlen = f.vlen, *vcol = f.vcol;
     for (int r = ROLE_ITEM1; r <= ROLE_COOC; r++) {
-        if (!seen[r]) {
+        if (!f.seen[r]) {
             lex_error(err, line, 1, "missing key \"%s\" (also accepted: \"%s\")", role_names[r],
                       r == ROLE_ITEM1   ? "item1"
                       : r == ROLE_ITEM2 ? "item2"
@@ -470,7 +415,7 @@ end:
     if ((rc = parse_cooc(val[ROLE_COOC], vlen[ROLE_COOC], line, vcol[ROLE_COOC], &row.cooc, err)) <
         0)
         return rc;
-    if (seen[ROLE_PMI]) {
+    if (f.seen[ROLE_PMI]) {
         if ((rc = parse_pmi(val[ROLE_PMI], vlen[ROLE_PMI], line, vcol[ROLE_PMI], &row.pmi, err)) <
             0)
             return rc;
@@ -480,9 +425,6 @@ end:
     p->rows++;
     err->line = line;
     return p->cb(p->userdata, &row, err);
-syntax:
-    lex_error(err, line, i + 1, "%s", why ? why : "syntax error");
-    return -EINVAL;
 }
 
 static int on_record(void *ud, const char *rec, size_t len, unsigned long line,

@@ -125,127 +125,70 @@ static int parse_array(struct emb_parser *p, const char *s, size_t n, size_t *i,
     }
 }
 
+/* What a record's keys held, filled by emb_field. */
+struct emb_fields {
+    struct emb_parser *p;
+    const char *id;
+    size_t id_len, id_col;
+    uint32_t dims;
+    int have_id, have_emb;
+};
+
+static int emb_field(void *ud, const char *key, size_t klen, size_t kcol, const char *s, size_t n,
+                     size_t *i, unsigned long line, struct upload_error *err, const char **why)
+{
+    struct emb_fields *f = ud;
+    int which = klen == 2 && memcmp(key, "id", 2) == 0          ? 1
+                : klen == 9 && memcmp(key, "embedding", 9) == 0 ? 2
+                                                                : 0;
+    if ((which == 1 && f->have_id) || (which == 2 && f->have_emb)) {
+        lex_error(err, line, kcol, "duplicate key \"%s\"", which == 1 ? "id" : "embedding");
+        return -EINVAL;
+    }
+    if (which == 1) {
+        f->have_id = 1;
+        f->id_col = *i + 1;
+        int kind, rc = lexj_scalar(s, n, i, &f->p->scratch, &f->id, &f->id_len, &kind, why);
+        if (rc != 0)
+            return rc;
+        if (kind != 's' && kind != 'i') {
+            lex_error(err, line, f->id_col, "id must be a string or an integer");
+            return -EINVAL;
+        }
+        return 0;
+    }
+    if (which == 2) {
+        f->have_emb = 1;
+        if (*i >= n || s[*i] != '[') {
+            lex_error(err, line, *i + 1, "embedding must be an array of numbers");
+            return -EINVAL;
+        }
+        return parse_array(f->p, s, n, i, &f->dims, line, err);
+    }
+    return lexj_skip(s, n, i, why) < 0 ? LEXJ_SYNTAX : 0;
+}
+
 static int on_record(void *ud, const char *s, size_t n, unsigned long line,
                      struct upload_error *err)
 {
     struct emb_parser *p = ud;
-    size_t i = 0;
-    const char *why = NULL;
-    const char *id = NULL;
-    size_t id_len = 0, id_col = 0;
-    uint32_t dims = 0;
-    int have_id = 0, have_emb = 0, rc;
-    lexj_ws(s, n, &i);
-    if (i == n)
-        return 0;
-    if (s[i] != '{') {
-        lex_error(err, line, i + 1,
-                  "expected a JSON object {\"id\": ..., \"embedding\": [...]} on each line");
+    struct emb_fields f = {.p = p};
+    int rc = lexj_object(s, n, line, "{\"id\": ..., \"embedding\": [...]}", emb_field, &f, err);
+    if (rc != 0)
+        return rc > 0 ? 0 : rc; /* a blank line, or an error */
+    if (!f.have_id || !f.have_emb) {
+        lex_error(err, line, 1, "missing key \"%s\"", f.have_id ? "embedding" : "id");
         return -EINVAL;
     }
-    i++;
-    lexj_ws(s, n, &i);
-    if (i < n && s[i] == '}') {
-        i++;
-        goto end;
-    }
-    for (;;) {
-        lexj_ws(s, n, &i);
-        if (i >= n || s[i] != '"') {
-            why = "expected a key";
-            goto syntax;
-        }
-        size_t kcol = i + 1;
-        const char *key;
-        size_t klen;
-        struct lex_buf ks = {0};
-        rc = lexj_string(s, n, &i, &ks, &key, &klen, &why);
-        int which = rc < 0                                          ? 0
-                    : klen == 2 && memcmp(key, "id", 2) == 0        ? 1
-                    : klen == 9 && memcmp(key, "embedding", 9) == 0 ? 2
-                                                                    : 0;
-        lex_buf_deinit(&ks);
-        if (rc == -ENOMEM)
-            return rc;
-        if (rc < 0)
-            goto syntax;
-        lexj_ws(s, n, &i);
-        if (i >= n || s[i] != ':') {
-            why = "expected ':'";
-            goto syntax;
-        }
-        i++;
-        lexj_ws(s, n, &i);
-        if ((which == 1 && have_id) || (which == 2 && have_emb)) {
-            lex_error(err, line, kcol, "duplicate key \"%s\"", which == 1 ? "id" : "embedding");
-            return -EINVAL;
-        }
-        if (which == 1) {
-            have_id = 1;
-            id_col = i + 1;
-            if (i < n && s[i] == '"') {
-                if ((rc = lexj_string(s, n, &i, &p->scratch, &id, &id_len, &why)) < 0) {
-                    if (rc == -ENOMEM)
-                        return rc;
-                    goto syntax;
-                }
-            } else if (i < n && (s[i] == '-' || (s[i] >= '0' && s[i] <= '9'))) {
-                int is_int;
-                if (lexj_number(s, n, &i, &id, &id_len, &is_int, &why) < 0)
-                    goto syntax;
-                if (!is_int) {
-                    lex_error(err, line, id_col, "id must be a string or an integer");
-                    return -EINVAL;
-                }
-            } else {
-                lex_error(err, line, id_col, "id must be a string or an integer");
-                return -EINVAL;
-            }
-        } else if (which == 2) {
-            have_emb = 1;
-            if (i >= n || s[i] != '[') {
-                lex_error(err, line, i + 1, "embedding must be an array of numbers");
-                return -EINVAL;
-            }
-            if ((rc = parse_array(p, s, n, &i, &dims, line, err)) < 0)
-                return rc;
-        } else if (lexj_skip(s, n, &i, &why) < 0) {
-            goto syntax;
-        }
-        lexj_ws(s, n, &i);
-        if (i < n && s[i] == ',') {
-            i++;
-            continue;
-        }
-        if (i < n && s[i] == '}') {
-            i++;
-            break;
-        }
-        why = "expected ',' or '}'";
-        goto syntax;
-    }
-end:
-    lexj_ws(s, n, &i);
-    if (i != n) {
-        lex_error(err, line, i + 1, "unexpected text after the object");
-        return -EINVAL;
-    }
-    if (!have_id || !have_emb) {
-        lex_error(err, line, 1, "missing key \"%s\"", have_id ? "embedding" : "id");
-        return -EINVAL;
-    }
-    const char *bad = text_id_invalid(id, id_len);
+    const char *bad = text_id_invalid(f.id, f.id_len);
     if (bad) {
-        lex_error(err, line, id_col, "id %s", bad);
+        lex_error(err, line, f.id_col, "id %s", bad);
         return -EINVAL;
     }
-    struct emb_row row = {id, id_len, p->vals, dims, line};
+    struct emb_row row = {f.id, f.id_len, p->vals, f.dims, line};
     p->rows++;
     err->line = line;
     return p->cb(p->userdata, &row, err);
-syntax:
-    lex_error(err, line, i + 1, "%s", why ? why : "syntax error");
-    return -EINVAL;
 }
 
 int emb_parser_feed(struct emb_parser *p, const char *data, size_t len, struct upload_error *err)

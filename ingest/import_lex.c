@@ -672,3 +672,95 @@ int lexj_skip(const char *s, size_t n, size_t *i, const char **why)
 {
     return skip_depth(s, n, i, 0, why);
 }
+
+int lexj_object(const char *s, size_t n, unsigned long line, const char *what,
+                lexj_field_fn field, void *ud, struct upload_error *err)
+{
+    size_t i = 0;
+    const char *why = NULL;
+    int rc;
+    lexj_ws(s, n, &i);
+    if (i == n)
+        return 1; /* blank line */
+    if (s[i] != '{') {
+        lex_error(err, line, i + 1, "expected a JSON object %s on each line", what);
+        return -EINVAL;
+    }
+    i++;
+    lexj_ws(s, n, &i);
+    if (i < n && s[i] == '}') {
+        i++;
+        goto end;
+    }
+    for (;;) {
+        lexj_ws(s, n, &i);
+        if (i >= n || s[i] != '"') {
+            why = "expected a key";
+            goto syntax;
+        }
+        size_t kcol = i + 1;
+        const char *key;
+        size_t klen;
+        struct lex_buf kscratch = {0};
+        rc = lexj_string(s, n, &i, &kscratch, &key, &klen, &why);
+        if (rc < 0) {
+            lex_buf_deinit(&kscratch);
+            if (rc == -ENOMEM)
+                return rc;
+            goto syntax;
+        }
+        lexj_ws(s, n, &i);
+        if (i >= n || s[i] != ':') {
+            lex_buf_deinit(&kscratch);
+            why = "expected ':'";
+            goto syntax;
+        }
+        i++;
+        lexj_ws(s, n, &i);
+        rc = field(ud, key, klen, kcol, s, n, &i, line, err, &why);
+        lex_buf_deinit(&kscratch);
+        if (rc == LEXJ_SYNTAX)
+            goto syntax;
+        if (rc < 0)
+            return rc;
+        lexj_ws(s, n, &i);
+        if (i < n && s[i] == ',') {
+            i++;
+            continue;
+        }
+        if (i < n && s[i] == '}') {
+            i++;
+            break;
+        }
+        why = "expected ',' or '}'";
+        goto syntax;
+    }
+end:
+    lexj_ws(s, n, &i);
+    if (i != n) {
+        lex_error(err, line, i + 1, "unexpected text after the object");
+        return -EINVAL;
+    }
+    return 0;
+syntax:
+    lex_error(err, line, i + 1, "%s", why ? why : "syntax error");
+    return -EINVAL;
+}
+
+int lexj_scalar(const char *s, size_t n, size_t *i, struct lex_buf *scratch, const char **out,
+                size_t *out_len, int *kind, const char **why)
+{
+    *kind = 0;
+    if (*i < n && s[*i] == '"') {
+        int rc = lexj_string(s, n, i, scratch, out, out_len, why);
+        if (rc < 0)
+            return rc == -ENOMEM ? rc : LEXJ_SYNTAX;
+        *kind = 's';
+    } else if (*i < n && (s[*i] == '-' || (s[*i] >= '0' && s[*i] <= '9'))) {
+        int is_int;
+        if (lexj_number(s, n, i, out, out_len, &is_int, why) < 0)
+            return LEXJ_SYNTAX;
+        *kind = is_int ? 'i' : 'n';
+    }
+    return 0;
+}

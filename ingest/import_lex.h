@@ -102,6 +102,30 @@ int lexj_number(const char *s, size_t n, size_t *i, const char **tok, size_t *to
 /* Skips any value (nesting up to 64 levels). */
 int lexj_skip(const char *s, size_t n, size_t *i, const char **why);
 
+/* One field of a JSON object, for lexj_object: key (decoded, klen bytes,
+ * at 1-based column kcol) with *i at its value, which the callback reads
+ * or skips (lexj_skip). Returns 0, LEXJ_SYNTAX with *why set and *i at the
+ * offending byte, or a negative errno with err filled (-EINVAL) or not
+ * (-ENOMEM). */
+#define LEXJ_SYNTAX 1
+typedef int (*lexj_field_fn)(void *ud, const char *key, size_t klen, size_t kcol, const char *s,
+                             size_t n, size_t *i, unsigned long line, struct upload_error *err,
+                             const char **why);
+
+/* Reads record s[0..n) as one JSON object and nothing after it, calling
+ * field for each key in order. Returns 0, 1 for a blank record (nothing
+ * called), or -EINVAL with err filled (what names the object expected,
+ * for the message when the record is not an object), -ENOMEM. */
+int lexj_object(const char *s, size_t n, unsigned long line, const char *what,
+                lexj_field_fn field, void *ud, struct upload_error *err);
+
+/* A scalar value that may be an id: a string (decoded into scratch when it
+ * has escapes) or a number token. *kind: 's' string, 'i' integer, 'n'
+ * another number, 0 when the value is neither (*i not moved; the caller
+ * says what it wanted). Returns 0, LEXJ_SYNTAX with *why, or -ENOMEM. */
+int lexj_scalar(const char *s, size_t n, size_t *i, struct lex_buf *scratch, const char **out,
+                size_t *out_len, int *kind, const char **why);
+
 /* Fills err with line, a 1-based column and a formatted message. */
 void lex_error(struct upload_error *err, unsigned long line, size_t column, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
