@@ -18,6 +18,68 @@ int eval_is_heldout(uint64_t id_hash, double fraction)
     return (double)(id_hash >> 11) * (1.0 / 9007199254740992.0) < fraction;
 }
 
+/* The metrics of a run, query by query: hits and recall per k, the
+ * smallest position each item was recommended at (coverage). */
+struct acc {
+    const uint32_t *ks;
+    int n_ks;
+    uint32_t n_items;
+    uint32_t *covered; /* [n_items] min position reaching the item, UINT32_MAX: never */
+    double hits[EVAL_MAX_KS], recall[EVAL_MAX_KS];
+    uint64_t queries;
+};
+
+static int acc_init(struct acc *a, uint32_t n_items, const uint32_t *ks, int n_ks)
+{
+    memset(a, 0, sizeof *a);
+    a->ks = ks;
+    a->n_ks = n_ks;
+    a->n_items = n_items;
+    a->covered = malloc(sizeof *a->covered * ((size_t)n_items + 1));
+    if (!a->covered)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < n_items; i++)
+        a->covered[i] = UINT32_MAX;
+    return 0;
+}
+
+/* Adds one query's ranked list top[0..got): R is the items stamped with
+ * epoch (r_size of them), skip an item never counted as found (the query
+ * itself, or UINT32_MAX). -ERANGE when the ranker returned a bad item. */
+static int acc_add(struct acc *a, const uint32_t *top, int got, const uint32_t *stamp,
+                   uint32_t epoch, uint32_t r_size, uint32_t skip)
+{
+    for (int t = 0; t < got; t++)
+        if (top[t] >= a->n_items)
+            return -ERANGE; /* a ranker bug, not the caller's input */
+    for (int t = 0; t < got; t++)
+        if ((uint32_t)t < a->covered[top[t]])
+            a->covered[top[t]] = (uint32_t)t;
+    for (int i = 0; i < a->n_ks; i++) {
+        uint32_t found = 0, lim = a->ks[i] < (uint32_t)got ? a->ks[i] : (uint32_t)got;
+        for (uint32_t t = 0; t < lim; t++)
+            found += stamp[top[t]] == epoch && top[t] != skip;
+        a->hits[i] += found > 0;
+        a->recall[i] += (double)found / (double)(a->ks[i] < r_size ? a->ks[i] : r_size);
+    }
+    a->queries++;
+    return 0;
+}
+
+static void acc_finish(struct acc *a, struct eval_metrics *out)
+{
+    for (int i = 0; i < a->n_ks; i++) {
+        uint32_t cov = 0;
+        for (uint32_t j = 0; j < a->n_items; j++)
+            cov += a->covered[j] < a->ks[i];
+        out[i].k = a->ks[i];
+        out[i].queries = a->queries;
+        out[i].hit = a->queries ? a->hits[i] / (double)a->queries : 0;
+        out[i].recall = a->queries ? a->recall[i] / (double)a->queries : 0;
+        out[i].coverage = a->n_items ? (double)cov / a->n_items : 0;
+    }
+}
+
 int eval_score(const struct eval_lists *test, uint32_t n_items, const uint32_t *ks, int n_ks,
                eval_rank_fn rank, void *rank_ud, eval_progress_fn progress, void *progress_ud,
                struct eval_metrics *out)
@@ -31,19 +93,15 @@ int eval_score(const struct eval_lists *test, uint32_t n_items, const uint32_t *
         if (ks[i] > kmax)
             kmax = ks[i];
     }
-    int rc = 0;
-    uint32_t *stamp = calloc((size_t)n_items + 1, sizeof *stamp);     /* R membership */
-    uint32_t *covered = calloc((size_t)n_items + 1, sizeof *covered); /* min k reaching item */
+    struct acc acc;
+    int rc = acc_init(&acc, n_items, ks, n_ks);
+    uint32_t *stamp = calloc((size_t)n_items + 1, sizeof *stamp); /* R membership */
     uint32_t *top = malloc(sizeof *top * kmax);
-    double hits[EVAL_MAX_KS] = {0}, recall[EVAL_MAX_KS] = {0};
-    uint64_t queries = 0;
     uint32_t epoch = 0;
-    if (!stamp || !covered || !top) {
+    if (rc != 0 || !stamp || !top) {
         rc = -ENOMEM;
         goto out;
     }
-    for (uint32_t i = 0; i < n_items; i++)
-        covered[i] = UINT32_MAX;
     for (size_t l = 0; l < test->n; l++) {
         uint64_t b = test->offsets[l], e = test->offsets[l + 1];
         if (e - b < 2)
@@ -66,45 +124,20 @@ int eval_score(const struct eval_lists *test, uint32_t n_items, const uint32_t *
                     stamp[test->items[y]] = epoch;
             uint32_t r_size = (uint32_t)(e - b - 1);
             int got = rank(rank_ud, q, kmax, top);
-            if (got < 0) {
-                rc = got;
+            if (got < 0 || (rc = acc_add(&acc, top, got, stamp, epoch, r_size, q)) != 0) {
+                rc = got < 0 ? got : rc;
                 goto out;
             }
-            for (int t = 0; t < got; t++)
-                if (top[t] >= n_items) {
-                    rc = -ERANGE; /* a ranker bug, not the caller's input */
-                    goto out;
-                }
-            for (int t = 0; t < got; t++)
-                if ((uint32_t)t < covered[top[t]])
-                    covered[top[t]] = (uint32_t)t;
-            for (int i = 0; i < n_ks; i++) {
-                uint32_t found = 0, lim = ks[i] < (uint32_t)got ? ks[i] : (uint32_t)got;
-                for (uint32_t t = 0; t < lim; t++)
-                    found += stamp[top[t]] == epoch && top[t] != q;
-                hits[i] += found > 0;
-                recall[i] += (double)found / (double)(ks[i] < r_size ? ks[i] : r_size);
-            }
-            queries++;
         }
         if (progress && (l & 255) == 0 && progress(progress_ud, (double)l / (double)test->n)) {
             rc = -ECANCELED;
             goto out;
         }
     }
-    for (int i = 0; i < n_ks; i++) {
-        uint32_t cov = 0;
-        for (uint32_t j = 0; j < n_items; j++)
-            cov += covered[j] < ks[i];
-        out[i].k = ks[i];
-        out[i].queries = queries;
-        out[i].hit = queries ? hits[i] / (double)queries : 0;
-        out[i].recall = queries ? recall[i] / (double)queries : 0;
-        out[i].coverage = n_items ? (double)cov / n_items : 0;
-    }
+    acc_finish(&acc, out);
 out:
     free(stamp);
-    free(covered);
+    free(acc.covered);
     free(top);
     return rc;
 }
@@ -150,21 +183,17 @@ int eval_continue(const struct eval_lists *test, uint32_t n_items, const uint32_
         uint64_t len = test->offsets[l + 1] - test->offsets[l];
         longest = len > longest ? (size_t)len : longest;
     }
-    int rc = 0;
+    struct acc acc;
+    int rc = acc_init(&acc, n_items, ks, n_ks);
     uint32_t *stamp = calloc((size_t)n_items + 1, sizeof *stamp);
-    uint32_t *covered = calloc((size_t)n_items + 1, sizeof *covered);
     uint32_t *top = malloc(sizeof *top * kmax);
     uint32_t *in = malloc(sizeof *in * (longest + 1));
     struct split_item *sp = malloc(sizeof *sp * (longest + 1));
-    double hits[EVAL_MAX_KS] = {0}, recall[EVAL_MAX_KS] = {0};
-    uint64_t queries = 0;
     uint32_t epoch = 0;
-    if (!stamp || !covered || !top || !in || !sp) {
+    if (rc != 0 || !stamp || !top || !in || !sp) {
         rc = -ENOMEM;
         goto out;
     }
-    for (uint32_t i = 0; i < n_items; i++)
-        covered[i] = UINT32_MAX;
     for (size_t l = 0; l < test->n; l++) {
         uint64_t b = test->offsets[l], e = test->offsets[l + 1];
         size_t len = (size_t)(e - b);
@@ -192,44 +221,19 @@ int eval_continue(const struct eval_lists *test, uint32_t n_items, const uint32_
         }
         uint32_t r_size = (uint32_t)(len - half);
         int got = rec(rec_ud, in, half, kmax, top);
-        if (got < 0) {
-            rc = got;
+        if (got < 0 || (rc = acc_add(&acc, top, got, stamp, epoch, r_size, UINT32_MAX)) != 0) {
+            rc = got < 0 ? got : rc;
             goto out;
         }
-        for (int t = 0; t < got; t++)
-            if (top[t] >= n_items) {
-                rc = -ERANGE;
-                goto out;
-            }
-        for (int t = 0; t < got; t++)
-            if ((uint32_t)t < covered[top[t]])
-                covered[top[t]] = (uint32_t)t;
-        for (int i = 0; i < n_ks; i++) {
-            uint32_t found = 0, lim = ks[i] < (uint32_t)got ? ks[i] : (uint32_t)got;
-            for (uint32_t t = 0; t < lim; t++)
-                found += stamp[top[t]] == epoch;
-            hits[i] += found > 0;
-            recall[i] += (double)found / (double)(ks[i] < r_size ? ks[i] : r_size);
-        }
-        queries++;
         if (progress && (l & 255) == 0 && progress(progress_ud, (double)l / (double)test->n)) {
             rc = -ECANCELED;
             goto out;
         }
     }
-    for (int i = 0; i < n_ks; i++) {
-        uint32_t cov = 0;
-        for (uint32_t j = 0; j < n_items; j++)
-            cov += covered[j] < ks[i];
-        out[i].k = ks[i];
-        out[i].queries = queries;
-        out[i].hit = queries ? hits[i] / (double)queries : 0;
-        out[i].recall = queries ? recall[i] / (double)queries : 0;
-        out[i].coverage = n_items ? (double)cov / n_items : 0;
-    }
+    acc_finish(&acc, out);
 out:
     free(stamp);
-    free(covered);
+    free(acc.covered);
     free(top);
     free(in);
     free(sp);
