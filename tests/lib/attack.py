@@ -179,22 +179,18 @@ def check_latency(testcase, attack, control, what, target=0.100, factor=3.0):
     check_bound(testcase, attack.p99(), bound, "%s: /healthz p99 (s)" % what)
 
 
-def rss_bytes(pid):
-    """Resident set size of pid (VmRSS of /proc/<pid>/status), in bytes."""
+def rss_bytes(pid, field="VmRSS"):
+    """A memory figure of /proc/<pid>/status (VmRSS, VmHWM) in bytes."""
     with open("/proc/%d/status" % pid) as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS for pid %d" % pid)
+    raise RuntimeError("no %s for pid %d" % (field, pid))
 
 
 def peak_rss_bytes(pid):
     """Peak resident set size of pid (VmHWM), in bytes."""
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmHWM for pid %d" % pid)
+    return rss_bytes(pid, "VmHWM")
 
 
 def reset_peak_rss(pid):

@@ -18,7 +18,11 @@ import http.client
 import multiprocessing as mp
 import os
 import subprocess
+import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from attack import rss_bytes, reset_peak_rss, sanitized  # noqa: E402,F401 (re-exported)
 
 # The issue's acceptance: /healthz p99 under 100 ms while an attack runs.
 # The test box has 2 cores shared by several builds and test runs (load
@@ -34,11 +38,6 @@ P99_CONTROL_FACTOR = 3.0
 P99_CAP_MS = 400.0
 
 
-def sanitized():
-    """True when ctest runs a sanitizer build (ITEMVEC_SANITIZED=1, set by
-    tests/CMakeLists.txt, as tests/lib/attack.py reads it): its times and
-    memory are not the product's, so they are printed, not bounded."""
-    return os.environ.get("ITEMVEC_SANITIZED") == "1"
 
 _ctx = mp.get_context("fork")
 
@@ -217,18 +216,3 @@ def healthz_rounds(test, name, port, control_reqs, hostile_reqs, rounds=3, check
             return hostile
     test.fail("%s: /healthz p99 %.1f ms under attack in each of %d rounds (last limit %.1f ms)"
               % (name, p_a, rounds, healthz_limit(control)))
-
-
-def rss_bytes(pid, field="VmRSS"):
-    """A memory figure of /proc/<pid>/status (VmRSS, VmHWM) in bytes."""
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no %s for pid %d" % (field, pid))
-
-
-def reset_peak_rss(pid):
-    """Resets VmHWM of pid to its current RSS (proc(5), clear_refs 5)."""
-    with open("/proc/%d/clear_refs" % pid, "w") as f:
-        f.write("5")
