@@ -23,6 +23,8 @@
 #include "ingest/cooc_parse.h"
 #include "ml/cooc_import.h"
 
+#include "fuzz_feed.h"
+
 struct run {
     uint64_t hash;
     unsigned long rows, lines;
@@ -75,13 +77,7 @@ static int parse(enum upload_format f, size_t max_record, const uint8_t *body, s
     size_t off = 0;
     int rc = 0;
     while (rc == 0 && off < len) {
-        size_t n = len - off;
-        if (seed) {
-            seed = seed * 1103515245u + 12345u + body[off];
-            n = (seed >> 16) % 8 == 0 ? 1 + (seed >> 4) % 4096 : 1 + (seed >> 16) % 5;
-            if (n > len - off)
-                n = len - off;
-        }
+        size_t n = fuzz_chunk(&seed, body, off, len);
         rc = cooc_parser_feed(p, (const char *)body + off, n, err);
         off += n;
     }
