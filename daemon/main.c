@@ -2,7 +2,9 @@
  * itemvecd: flags, configuration, state directory, the libuv loop, signals
  * and sd_notify. Everything else lives in the static library; this file
  * only wires the process together and owns its lifecycle:
- *   start:  config → storage → writer → HTTP listener → READY=1
+ *   start:  config → storage → writer → jobs recovered → the active model
+ *           loading on the pool → HTTP listener → READY=1 (/readyz 200 once
+ *           the model serves)
  *   SIGTERM/SIGINT: stop accepting, let in-flight requests and queued
  *           writes finish (bounded by server.shutdown_timeout), close
  *           storage cleanly, exit 0
