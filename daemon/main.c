@@ -227,6 +227,7 @@ static void begin_shutdown(const char *why)
         return;
     g_app.draining = 1;
     replica_stop(&g_app); /* no more polls; a transfer in flight aborts */
+    serving_cancel_builds(&g_app); /* a model build in flight stops */
     log_info("%s: stopping (draining requests, up to %llds)", why,
              (long long)g_app.cfg.shutdown_timeout);
     sd_notify(0, "STOPPING=1\nSTATUS=draining");

@@ -438,8 +438,8 @@ static int build_lists(struct ann_index *a, const struct knn_index *idx, const f
 
 /* recall@10 of the graph against the exact path on sample queries spread
  * evenly over the items. */
-static void measure_recall(struct ann_index *a, const struct knn_index *idx, const float *emb,
-                           ann_index_progress_fn fn, void *ud)
+static int measure_recall(struct ann_index *a, const struct knn_index *idx, const float *emb,
+                          ann_index_progress_fn fn, void *ud)
 {
     enum { K = 10 };
     uint32_t s = a->n < ANN_INDEX_RECALL_SAMPLE ? a->n : ANN_INDEX_RECALL_SAMPLE;
@@ -460,12 +460,13 @@ static void measure_recall(struct ann_index *a, const struct knn_index *idx, con
                     }
             tot[dot] += ne > 0 ? ne : 0;
         }
-        if (fn && t % 16 == 0)
-            fn(ud, "ann-recall", (double)t / s);
+        if (fn && t % 16 == 0 && fn(ud, "ann-recall", (double)t / s))
+            return -ECANCELED;
     }
     a->st.sample = s;
     a->st.recall_cosine = tot[0] > 0 ? hit[0] / tot[0] : 1.0;
     a->st.recall_dot = tot[1] > 0 ? hit[1] / tot[1] : 1.0;
+    return 0;
 }
 
 static struct ann_index *index_build(const struct knn_index *idx, const float *emb,
@@ -503,7 +504,11 @@ static struct ann_index *index_build(const struct knn_index *idx, const float *e
     }
     a->st.lists_seconds = clock_mono_s() - t1;
     a->st.build_seconds += a->st.lists_seconds;
-    measure_recall(a, idx, emb, fn, ud);
+    if ((rc = measure_recall(a, idx, emb, fn, ud)) != 0) {
+        ann_index_destroy(a);
+        *err = rc;
+        return NULL;
+    }
     return a;
 }
 

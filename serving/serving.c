@@ -47,6 +47,7 @@ struct serving {
     char starting[40];
     unsigned generation; /* bumped by every activation: a start-up load
                             that ends after one is dropped */
+    atomic_int cancel;   /* shutdown: builds in flight stop (serving_cancel_builds) */
 };
 
 /* The progress of the model being activated, written by the pool thread
@@ -218,11 +219,16 @@ static void report(const struct serving_build_opts *o, const char *stage, double
         o->progress(o->progress_ud, stage, f);
 }
 
+static int cancelled(const struct serving_build_opts *o)
+{
+    return o->cancel && atomic_load(o->cancel);
+}
+
 /* Progress of the precompute: 0.1..1 of the build. */
 static int on_precompute(void *ud, const struct knn_progress *p)
 {
     report(ud, "precompute", 0.1 + 0.9 * p->fraction);
-    return 0;
+    return cancelled(ud);
 }
 
 /* Progress of the ANN load or graph build (0.1..0.6), its lists
@@ -233,7 +239,7 @@ static int on_ann(void *ud, const char *stage, double f)
            strcmp(stage, "ann-recall") == 0  ? 0.9 + 0.1 * f
            : strcmp(stage, "ann-lists") == 0 ? 0.6 + 0.3 * f
                                              : 0.1 + 0.5 * f);
-    return 0;
+    return cancelled(ud);
 }
 
 /* The index of m as o says: ANN, precomputed lists, or plain scans. */
@@ -364,6 +370,16 @@ static void params_of(struct app *app, int activate, struct load_params *p)
     if (!activate) /* ?model= loads: exact scans, no index to build for one query */
         p->opts.mode = SERVING_INDEX_EXACT;
     p->status = app->serving ? ((struct serving *)app->serving)->status : NULL;
+    /* the loads' params live until they end, and struct serving outlives them */
+    p->opts.cancel = app->serving ? &((struct serving *)app->serving)->cancel : NULL;
+}
+
+void serving_cancel_builds(struct app *app)
+{
+    ASSERT_LOOP_THREAD();
+    struct serving *sv = app->serving;
+    if (sv)
+        atomic_store(&sv->cancel, 1);
 }
 
 /* Pool thread (or start-up): reads the model's record and file, then
@@ -535,7 +551,9 @@ static void start_done(uv_work_t *w, int status)
     struct serving *sv = sl->app->serving;
     int rc = status < 0 ? status : sl->rc;
     sv->starting[0] = '\0';
-    if (rc != 0) {
+    if (rc == -ECANCELED) {
+        log_info("serving: loading model %s stopped by the shutdown", sl->id);
+    } else if (rc != 0) {
         log_error("serving: cannot load the active model %s: %s; similar-items answers 409 "
                   "until a model is activated",
                   sl->id, strerror(-rc));

@@ -12,6 +12,7 @@
 #ifndef ITEMVEC_SERVING_SERVING_H
 #define ITEMVEC_SERVING_SERVING_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,6 +57,8 @@ struct serving_build_opts {
     const char *file;              /* beside it (NULL: built, not kept) */
     serving_progress_fn progress;  /* may be NULL */
     void *progress_ud;
+    const atomic_int *cancel;      /* may be NULL; non-zero: the build stops at its next
+                                      progress report with -ECANCELED (shutdown) */
 };
 
 /* Fills o from the config: topk, threads, index mode, ANN settings;
@@ -111,6 +114,12 @@ void serving_install_active(struct app *app, struct served_model *m);
  * activated first. Returns 0 (also when there is no active model) or an
  * error starting it. Loop thread. */
 int serving_start_active(struct app *app);
+
+/* Shutdown: the builds of served models in flight (start-up load,
+ * activations) stop at their next progress report (-ECANCELED), so a
+ * drain does not wait minutes for an index nobody will query. Loop
+ * thread. */
+void serving_cancel_builds(struct app *app);
 
 /* The id of the active model the start-up load is still building, or NULL
  * (/readyz is 503 meanwhile; queries of the active model get -EAGAIN). */

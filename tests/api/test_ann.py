@@ -175,6 +175,29 @@ class AnnTest(unittest.TestCase):
                 self.assertNotIn("loading", d.json("GET", "/v1/models/" + MODEL))
             finally:
                 d.stop()
+            # SIGTERM while the index is being built: the build stops (it
+            # does not hold the drain for minutes), nothing half-built is
+            # kept, and the next start builds it again
+            models = os.path.join(big, "models")
+            for f in os.listdir(models):
+                if ".ann" in f:
+                    os.unlink(os.path.join(models, f))
+            d = Daemon(state_dir=big, config_text=conf("ann"))
+            d.start(wait=False)
+            try:
+                deadline = time.time() + 60
+                while time.time() < deadline:
+                    try:
+                        r = d.request("GET", "/readyz", timeout=2)
+                        if r.status == 503 and "ann-build" in r.json()["detail"]:
+                            break
+                    except OSError:
+                        pass
+                    time.sleep(0.02)
+            finally:
+                self.assertEqual(d.stop(), 0)
+            self.assertIn("loading model %s stopped by the shutdown" % MODEL, d.log_text())
+            self.assertEqual([f for f in os.listdir(models) if ".ann" in f], [])
         finally:
             shutil.rmtree(big, ignore_errors=True)
 
