@@ -20,7 +20,7 @@ start_daemon "[limits]
 max_upload_rows = 1000000000
 max_body_size = 64G"
 t0=$(date +%s.%N)
-up=$(curl -fsS -H 'Content-Type: text/tab-separated-values' --data-binary @"$DATA" "$URL/v1/playlists")
+up=$(curl -fsS -X POST -H 'Content-Type: text/tab-separated-values' -T "$DATA" "$URL/v1/playlists")
 t1=$(date +%s.%N)
 printf 'ingest  %7.2f s  %s\n' "$(awk "BEGIN{print $t1 - $t0}")" "$up"
 pmi=$(run_job '{"type":"pmi"}')

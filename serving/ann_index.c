@@ -37,8 +37,92 @@ struct ann_index {
     uint32_t n, d;
     uint32_t *lists; /* n x st.list_k: each item's cosine neighbours through the
                         graph, ranked; NULL while they are being built */
+    uint32_t *by_norm; /* the n_by_norm rows of largest norm (dot candidates) */
+    float *by_norm_rows; /* their raw rows, contiguous (n_by_norm x d): a dot
+                            query streams them instead of 4 k scattered reads */
+    uint32_t n_by_norm;
     struct ann_index_stats st;
 };
+
+/* The rows of largest norm that every dot query re-scores besides the
+ * graph's cosine candidates: max(1024, n / 256), at most n. */
+static uint32_t norm_shortlist_size(uint32_t n)
+{
+    uint32_t t = n / 256 > 1024 ? n / 256 : 1024;
+    return t < n ? t : n;
+}
+
+struct norm_item {
+    double norm2;
+    uint32_t i;
+};
+
+static void norm_heap_down(struct norm_item *h, uint32_t n, uint32_t i)
+{
+    for (;;) { /* min-heap by norm, then larger index at the root */
+        uint32_t l = 2 * i + 1, r = l + 1, w = i;
+        if (l < n && (h[l].norm2 < h[w].norm2 || (h[l].norm2 == h[w].norm2 && h[l].i > h[w].i)))
+            w = l;
+        if (r < n && (h[r].norm2 < h[w].norm2 || (h[r].norm2 == h[w].norm2 && h[r].i > h[w].i)))
+            w = r;
+        if (w == i)
+            return;
+        struct norm_item t = h[i];
+        h[i] = h[w];
+        h[w] = t;
+        i = w;
+    }
+}
+
+static int u32_cmp(const void *x, const void *y);
+
+/* Fills a->by_norm with the rows of largest norm, in index order, and
+ * a->by_norm_rows with copies of them. O(n log t). */
+static int norm_shortlist(struct ann_index *a, const float *emb)
+{
+    uint32_t t = norm_shortlist_size(a->n);
+    struct norm_item *h = malloc(sizeof *h * (t ? t : 1));
+    a->by_norm = malloc(sizeof *a->by_norm * (t ? t : 1));
+    if (!h || !a->by_norm) {
+        free(h);
+        return -ENOMEM;
+    }
+    for (uint32_t i = 0; i < a->n; i++) {
+        const float *e = emb + (size_t)i * a->d;
+        double s = 0;
+        for (uint32_t x = 0; x < a->d; x++)
+            s += (double)e[x] * e[x];
+        struct norm_item it = {s, i};
+        if (i < t) {
+            h[i] = it;
+            if (i + 1 == t)
+                for (uint32_t k = t / 2; k-- > 0;)
+                    norm_heap_down(h, t, k);
+        } else if (s > h[0].norm2) {
+            h[0] = it;
+            norm_heap_down(h, t, 0);
+        }
+    }
+    /* in index order: the rows are then read in address order */
+    for (uint32_t k = 0; k < t; k++)
+        a->by_norm[k] = h[k].i;
+    free(h);
+    qsort(a->by_norm, t, sizeof *a->by_norm, u32_cmp);
+    a->by_norm_rows = malloc(sizeof(float) * (size_t)t * a->d + 1);
+    if (!a->by_norm_rows)
+        return -ENOMEM;
+    for (uint32_t k = 0; k < t; k++)
+        memcpy(a->by_norm_rows + (size_t)k * a->d, emb + (size_t)a->by_norm[k] * a->d,
+               sizeof(float) * a->d);
+    a->n_by_norm = t;
+    return 0;
+}
+
+static int u32_cmp(const void *x, const void *y)
+{
+    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+    return a < b ? -1 : a > b;
+}
 
 /* The manifest, decoded. */
 struct manifest {
@@ -504,7 +588,7 @@ static struct ann_index *index_build(const struct knn_index *idx, const float *e
     }
     a->st.lists_seconds = clock_mono_s() - t1;
     a->st.build_seconds += a->st.lists_seconds;
-    if ((rc = measure_recall(a, idx, emb, fn, ud)) != 0) {
+    if ((rc = norm_shortlist(a, emb)) != 0 || (rc = measure_recall(a, idx, emb, fn, ud)) != 0) {
         ann_index_destroy(a);
         *err = rc;
         return NULL;
@@ -527,6 +611,11 @@ struct ann_index *ann_index_obtain(const char *dir, const char *name, uint32_t m
         if (progress)
             progress(ud, "ann-load", 0);
         struct ann_index *a = index_load(dir, name, model_crc, n, d, &rc);
+        if (a && (rc = norm_shortlist(a, emb)) != 0) {
+            ann_index_destroy(a);
+            *err = rc;
+            return NULL;
+        }
         if (a) {
             a->st.params.threads = p->threads;
             return a;
@@ -538,6 +627,15 @@ struct ann_index *ann_index_obtain(const char *dir, const char *name, uint32_t m
     if (a && dir && (rc = index_save(a, dir, name, model_crc)) != 0)
         log_warn("serving: cannot save the ANN index of %s: %s", name, strerror(-rc));
     return a;
+}
+
+/* The exact path's inner product (rank_dot's double sum). */
+static double dot_score(const float *a, const float *b, uint32_t d)
+{
+    double s = 0;
+    for (uint32_t x = 0; x < d; x++)
+        s += (double)a[x] * b[x];
+    return s;
 }
 
 int ann_index_neighbors(const struct ann_index *a, const struct knn_index *idx, const float *emb,
@@ -568,25 +666,33 @@ int ann_index_neighbors(const struct ann_index *a, const struct knn_index *idx, 
         return -ENOMEM;
     const float *eq = emb + (size_t)q * a->d;
     int nc = ann_search(a->cos, knn_index_row(idx, q), (uint32_t)want, cand);
+    if (nc < 0) {
+        free(cand);
+        return nc;
+    }
     struct rank_top top;
     rank_top_init(&top, out_idx, out_score, k, tie);
     for (int c = 0; c < nc; c++) {
         uint32_t j = cand[c];
         if (j == q || j >= a->n)
             continue;
-        double s;
-        if (dot) {
-            const float *ej = emb + (size_t)j * a->d;
-            s = 0;
-            for (uint32_t x = 0; x < a->d; x++)
-                s += (double)eq[x] * ej[x];
-        } else {
-            s = knn_index_score(idx, q, j);
+        rank_top_push(&top, dot ? dot_score(eq, emb + (size_t)j * a->d, a->d)
+                                 : knn_index_score(idx, q, j),
+                      j);
+    }
+    if (dot && a->by_norm) {
+        /* the rows of largest norm: an item far from q in angle can still
+         * have one of the largest inner products if its norm is large */
+        qsort(cand, (size_t)nc, sizeof *cand, u32_cmp);
+        for (uint32_t t = 0; t < a->n_by_norm; t++) {
+            uint32_t j = a->by_norm[t];
+            if (j == q || bsearch(&j, cand, (size_t)nc, sizeof *cand, u32_cmp))
+                continue;
+            rank_top_push(&top, dot_score(eq, a->by_norm_rows + (size_t)t * a->d, a->d), j);
         }
-        rank_top_push(&top, s, j);
     }
     free(cand);
-    return nc < 0 ? nc : (int)rank_top_sort(&top);
+    return (int)rank_top_sort(&top);
 }
 
 const struct ann_index_stats *ann_index_stats(const struct ann_index *a)
@@ -596,7 +702,8 @@ const struct ann_index_stats *ann_index_stats(const struct ann_index *a)
 
 size_t ann_index_bytes(const struct ann_index *a)
 {
-    return a ? sizeof *a + ann_bytes(a->cos) + sizeof(uint32_t) * (size_t)a->n * a->st.list_k
+    return a ? sizeof *a + ann_bytes(a->cos) + sizeof(uint32_t) * (size_t)a->n * a->st.list_k +
+                   (sizeof(uint32_t) + sizeof(float) * a->d) * (size_t)a->n_by_norm
              : 0;
 }
 
@@ -606,5 +713,7 @@ void ann_index_destroy(struct ann_index *a)
         return;
     ann_destroy(a->cos);
     free(a->lists);
+    free(a->by_norm);
+    free(a->by_norm_rows);
     free(a);
 }

@@ -6,7 +6,10 @@
  * their exact inner product (q·j = |q| |j| cos: an item ranks high by dot
  * when its cosine is high and its norm large, so the candidates hold the
  * dot top-k unless a row of a low cosine has a far larger norm than the
- * rest; the build-time recall sample measures how often that happens).
+ * rest), and the max(1024, n / 256) rows of largest norm, re-scored too,
+ * so such rows are not missed (at 1 M x 64 planted clusters with
+ * log-normal norms, recall@10 of dot was 0.88 from the cosine candidates
+ * alone); the build-time recall sample measures what is left.
  * Candidates are re-scored with the exact score of the exact path and
  * ranked by ml/rank.h's order, so an ANN answer differs from the exact
  * one only by items the graph missed, never by a score or a tie.
