@@ -18,7 +18,9 @@ echo "generating $ROWS rows (not timed) ..."
 echo "  $(wc -l < "$DATA") lines, $(du -m "$DATA" | cut -f1) MB"
 start_daemon "[limits]
 max_upload_rows = 1000000000
-max_body_size = 64G"
+max_body_size = 64G
+max_upload_memory = 16G
+max_upload_memory_total = 16G"
 t0=$(date +%s.%N)
 up=$(curl -fsS -X POST -H 'Content-Type: text/tab-separated-values' -T "$DATA" "$URL/v1/playlists")
 t1=$(date +%s.%N)
