@@ -52,65 +52,33 @@ static uint32_t norm_shortlist_size(uint32_t n)
     return t < n ? t : n;
 }
 
-struct norm_item {
-    double norm2;
-    uint32_t i;
-};
-
-static void norm_heap_down(struct norm_item *h, uint32_t n, uint32_t i)
-{
-    for (;;) { /* min-heap by norm, then larger index at the root */
-        uint32_t l = 2 * i + 1, r = l + 1, w = i;
-        if (l < n && (h[l].norm2 < h[w].norm2 || (h[l].norm2 == h[w].norm2 && h[l].i > h[w].i)))
-            w = l;
-        if (r < n && (h[r].norm2 < h[w].norm2 || (h[r].norm2 == h[w].norm2 && h[r].i > h[w].i)))
-            w = r;
-        if (w == i)
-            return;
-        struct norm_item t = h[i];
-        h[i] = h[w];
-        h[w] = t;
-        i = w;
-    }
-}
-
 static int u32_cmp(const void *x, const void *y);
 
-/* Fills a->by_norm with the rows of largest norm, in index order, and
- * a->by_norm_rows with copies of them. O(n log t). */
+/* Fills a->by_norm with the rows of largest norm (ml/rank.h's top-k, ties
+ * by index), in index order, and a->by_norm_rows with copies of them. */
 static int norm_shortlist(struct ann_index *a, const float *emb)
 {
     uint32_t t = norm_shortlist_size(a->n);
-    struct norm_item *h = malloc(sizeof *h * (t ? t : 1));
+    double *norm2 = malloc(sizeof *norm2 * (t ? t : 1));
     a->by_norm = malloc(sizeof *a->by_norm * (t ? t : 1));
-    if (!h || !a->by_norm) {
-        free(h);
+    a->by_norm_rows = malloc(sizeof(float) * (size_t)t * a->d + 1);
+    if (!norm2 || !a->by_norm || !a->by_norm_rows) {
+        free(norm2);
         return -ENOMEM;
     }
+    struct rank_top top;
+    rank_top_init(&top, a->by_norm, norm2, t, NULL);
     for (uint32_t i = 0; i < a->n; i++) {
         const float *e = emb + (size_t)i * a->d;
         double s = 0;
         for (uint32_t x = 0; x < a->d; x++)
             s += (double)e[x] * e[x];
-        struct norm_item it = {s, i};
-        if (i < t) {
-            h[i] = it;
-            if (i + 1 == t)
-                for (uint32_t k = t / 2; k-- > 0;)
-                    norm_heap_down(h, t, k);
-        } else if (s > h[0].norm2) {
-            h[0] = it;
-            norm_heap_down(h, t, 0);
-        }
+        rank_top_push(&top, s, i);
     }
+    t = rank_top_sort(&top);
+    free(norm2);
     /* in index order: the rows are then read in address order */
-    for (uint32_t k = 0; k < t; k++)
-        a->by_norm[k] = h[k].i;
-    free(h);
     qsort(a->by_norm, t, sizeof *a->by_norm, u32_cmp);
-    a->by_norm_rows = malloc(sizeof(float) * (size_t)t * a->d + 1);
-    if (!a->by_norm_rows)
-        return -ENOMEM;
     for (uint32_t k = 0; k < t; k++)
         memcpy(a->by_norm_rows + (size_t)k * a->d, emb + (size_t)a->by_norm[k] * a->d,
                sizeof(float) * a->d);
