@@ -2,7 +2,7 @@
 // FAISS (IndexHNSWFlat, IndexIVFFlat) vs hnswlib on the same planted-cluster data.
 // Not built by CMake (the product keeps its C++ in serving/ann_hnsw.cpp); build by hand:
 //   g++ -O2 -march=native -fopenmp bench/ann_compare.cpp -o /tmp/ann_compare \
-//       /usr/lib/x86_64-linux-gnu/libfaiss.a -lopenblas -llapack   # libfaiss-dev
+//       /usr/lib/x86_64-linux-gnu/libfaiss.a -lopenblas -llapack   # libfaiss-dev: scripts/deps.sh bench
 //   OPENBLAS_NUM_THREADS=1 /tmp/ann_compare 100000 64 1.5     # items dims noise
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIVFFlat.h>

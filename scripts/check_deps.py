@@ -6,7 +6,9 @@ use, so that a fresh Debian 12 (`debootstrap --variant=minbase bookworm`)
 builds and tests the project. What is used is derived, not listed:
 
   - headers: every system header in the compiler's dependency files
-    (BUILD/**/*.o.d, written by gcc/clang -MD for each object);
+    (BUILD/**/*.o.d, written by gcc/clang -MD for each object) and, for the
+    bench profile, every header of the C++ sources in bench/ that CMake does
+    not build (one-off comparisons built by hand: `g++ -M` on each);
   - libraries: every library on the link lines (BUILD/**/link.txt: paths,
     -l names resolved with the same compiler's -print-file-name, the
     compiler itself and, for -fsanitize=, clang's runtime archives) and
@@ -114,6 +116,23 @@ def depfile_headers(build, roots):
         for path in deps.split():
             if path.startswith("/") and not path.startswith(roots):
                 found.setdefault(os.path.normpath(path), os.path.relpath(d, build))
+    return found
+
+
+def hand_built_headers(roots):
+    """{header path or missing header name: source} of bench/*.cpp, which
+    CMake does not build (so no depfile lists their headers)."""
+    found = {}
+    for src in sorted(glob.glob(os.path.join(SRC, "bench", "*.cpp"))):
+        where = os.path.relpath(src, SRC)
+        p = run(["g++", "-M", "-MG", "-I", SRC, src], env={"PATH": SYS_PATH, "LANG": "C"})
+        _, _, deps = p.stdout.replace("\\\n", " ").partition(": ")
+        for path in deps.split():
+            if path.startswith("/") and not path.startswith(roots):
+                found.setdefault(os.path.normpath(path), where)
+            elif not path.startswith("/") and path != where:
+                # -MG: a header the compiler cannot find (its package is absent)
+                found.setdefault("header %s (not on this machine)" % path, where)
     return found
 
 
@@ -293,7 +312,8 @@ def main(argv):
                           ("library", loaded_libraries(build))):
             for path, where in got.items():
                 used.setdefault(path, (kind, where))
-    for kind, got in (("python module", python_modules()), ("tool", tools(profile))):
+    extra = [("header", hand_built_headers((SRC + "/",)))] if profile == "bench" else []
+    for kind, got in extra + [("python module", python_modules()), ("tool", tools(profile))]:
         for path, where in got.items():
             used.setdefault(path, (kind, where))
 

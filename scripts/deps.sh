@@ -29,8 +29,9 @@ BUILD_PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev
 # GET /v1/pmi/sql in tests/api/test_duckdb_roundtrip.py.
 TEST_PKGS=(python3 python3-numpy sqlite3 systemd debootstrap systemd-container nodejs
   chromium python3-websocket fonts-dejavu-core llvm)
-# Benchmarks: load generator, the nginx baseline, free(1) in bench/lib.sh.
-BENCH_PKGS=(wrk nginx-light procps)
+# Benchmarks: load generator, the nginx baseline, free(1) in bench/lib.sh;
+# FAISS for bench/ann_compare.cpp (FAISS vs hnswlib, built by hand).
+BENCH_PKGS=(wrk nginx-light procps libfaiss-dev)
 # python3 is also a build tool: scripts/embed_assets.py embeds ui/ and docs/openapi.json
 
 list=0
