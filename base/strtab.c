@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/array.h"
+
 void strtab_init(struct strtab *t, uint32_t max_strings)
 {
     memset(t, 0, sizeof *t);
@@ -81,23 +83,6 @@ static int strtab_rehash(struct strtab *t)
     return 0;
 }
 
-static int strtab_grow(void **p, uint64_t *cap, uint64_t need, size_t elem, uint64_t first)
-{
-    if (need <= *cap)
-        return 0;
-    uint64_t c = *cap ? *cap : first;
-    while (c < need)
-        c *= 2;
-    if (c > SIZE_MAX / elem)
-        return -ENOMEM;
-    void *np = realloc(*p, (size_t)(c * elem));
-    if (!np)
-        return -ENOMEM;
-    *p = np;
-    *cap = c;
-    return 0;
-}
-
 int strtab_intern(struct strtab *t, const char *s, size_t len, uint32_t *index, int *added)
 {
     int rc;
@@ -121,13 +106,13 @@ int strtab_intern(struct strtab *t, const char *s, size_t len, uint32_t *index, 
         return -E2BIG;
     /* room first, so a failure leaves the table as it was */
     uint64_t cap = t->cap;
-    if ((rc = strtab_grow((void **)&t->off, &cap, (uint64_t)t->n + 1, sizeof *t->off, 256)) < 0)
+    if ((rc = array_grow((void **)&t->off, &cap, (uint64_t)t->n + 1, sizeof *t->off, 256)) < 0)
         return rc;
     cap = t->cap;
-    if ((rc = strtab_grow((void **)&t->len, &cap, (uint64_t)t->n + 1, sizeof *t->len, 256)) < 0)
+    if ((rc = array_grow((void **)&t->len, &cap, (uint64_t)t->n + 1, sizeof *t->len, 256)) < 0)
         return rc;
     t->cap = (uint32_t)(cap > UINT32_MAX ? UINT32_MAX : cap);
-    if ((rc = strtab_grow((void **)&t->arena, &t->arena_cap, t->arena_len + len + 1, 1, 1 << 16)) <
+    if ((rc = array_grow((void **)&t->arena, &t->arena_cap, t->arena_len + len + 1, 1, 1 << 16)) <
         0)
         return rc;
     if ((!t->slot || ((uint64_t)t->n + 1) * 2 > (uint64_t)t->mask + 1) &&

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/array.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/strtab.h"
@@ -106,23 +107,6 @@ uint64_t model_import_rows(const struct model_import *im)
     return im->ids.n;
 }
 
-static int grow(void **p, uint64_t *cap, uint64_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    uint64_t c = *cap ? *cap : 1024;
-    while (c < need)
-        c *= 2;
-    if (c > SIZE_MAX / elem)
-        return -ENOMEM;
-    void *np = realloc(*p, (size_t)c * elem);
-    if (!np)
-        return -ENOMEM;
-    *p = np;
-    *cap = c;
-    return 0;
-}
-
 int model_import_add(struct model_import *im, const char *id, size_t len, const float *values,
                      uint32_t dims, unsigned long line, struct import_error *err)
 {
@@ -160,10 +144,10 @@ int model_import_add(struct model_import *im, const char *id, size_t len, const 
                  import_short_id(x, sizeof x, id, len), im->first_line[idx]);
         return -EDOM;
     }
-    if ((rc = grow((void **)&im->first_line, &im->lines_cap, (uint64_t)idx + 1,
-                   sizeof *im->first_line)) < 0 ||
-        (rc = grow((void **)&im->values, &im->values_cap, ((uint64_t)idx + 1) * dims,
-                   sizeof *im->values)) < 0) {
+    if ((rc = array_grow((void **)&im->first_line, &im->lines_cap, (uint64_t)idx + 1,
+                         sizeof *im->first_line, 1024)) < 0 ||
+        (rc = array_grow((void **)&im->values, &im->values_cap, ((uint64_t)idx + 1) * dims,
+                         sizeof *im->values, 1024)) < 0) {
         snprintf(err->message, sizeof err->message, "cannot hold the embeddings");
         return rc;
     }

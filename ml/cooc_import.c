@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/array.h"
+
 void cooc_import_init(struct cooc_import *ci, uint64_t max_rows)
 {
     memset(ci, 0, sizeof *ci);
@@ -36,25 +38,6 @@ size_t cooc_import_bytes(const struct cooc_import *ci)
 {
     return (size_t)ci->ncap * (4 + 8 + 8) + (size_t)ci->n_up * sizeof *ci->up +
            (size_t)ci->n_lo * sizeof *ci->lo;
-}
-
-/* Grows an array to hold need elements (doubling; untouched capacity
- * costs no resident memory, so doubling does not double the RSS). */
-static int grow(void **p, uint64_t *cap, uint64_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    uint64_t c = *cap ? *cap : 1024;
-    while (c < need)
-        c *= 2;
-    if (c > SIZE_MAX / elem)
-        return -ENOMEM;
-    void *np = realloc(*p, (size_t)c * elem);
-    if (!np)
-        return -ENOMEM;
-    *p = np;
-    *cap = c;
-    return 0;
 }
 
 static int items_reserve(struct cooc_import *ci, uint32_t need)
@@ -109,11 +92,11 @@ int cooc_import_add(struct cooc_import *ci, uint32_t a, uint32_t b, uint32_t coo
         ci->diag[a] = cooc;
         ci->diag_pmi[a] = has_pmi ? pmi : 0;
     } else if (a < b) {
-        if ((rc = grow((void **)&ci->up, &ci->cap_up, ci->n_up + 1, sizeof *ci->up)) < 0)
+        if ((rc = array_grow((void **)&ci->up, &ci->cap_up, ci->n_up + 1, sizeof *ci->up, 1024)) < 0)
             return rc;
         ci->up[ci->n_up++] = (struct cooc_import_upper){a, b, cooc, has_pmi ? (float)pmi : 0};
     } else {
-        if ((rc = grow((void **)&ci->lo, &ci->cap_lo, ci->n_lo + 1, sizeof *ci->lo)) < 0)
+        if ((rc = array_grow((void **)&ci->lo, &ci->cap_lo, ci->n_lo + 1, sizeof *ci->lo, 1024)) < 0)
             return rc;
         ci->lo[ci->n_lo++] = (struct cooc_import_lower){b, a, cooc};
         if (has_pmi)

@@ -6,7 +6,8 @@
  *
  * Results never depend on which thread ran a task: callers write each
  * task's output to its own slot and reduce slots in index order. ml/
- * depends on nothing of ours; this is plain pthreads + C11 atomics.
+ * depends on nothing of ours but base/array.h; this is plain pthreads +
+ * C11 atomics.
  */
 #ifndef ITEMVEC_ML_PAR_H
 #define ITEMVEC_ML_PAR_H
