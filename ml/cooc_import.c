@@ -92,11 +92,13 @@ int cooc_import_add(struct cooc_import *ci, uint32_t a, uint32_t b, uint32_t coo
         ci->diag[a] = cooc;
         ci->diag_pmi[a] = has_pmi ? pmi : 0;
     } else if (a < b) {
-        if ((rc = array_grow((void **)&ci->up, &ci->cap_up, ci->n_up + 1, sizeof *ci->up, 1024)) < 0)
+        if ((rc = array_grow((void **)&ci->up, &ci->cap_up, ci->n_up + 1, sizeof *ci->up,
+                             1024)) < 0)
             return rc;
         ci->up[ci->n_up++] = (struct cooc_import_upper){a, b, cooc, has_pmi ? (float)pmi : 0};
     } else {
-        if ((rc = array_grow((void **)&ci->lo, &ci->cap_lo, ci->n_lo + 1, sizeof *ci->lo, 1024)) < 0)
+        if ((rc = array_grow((void **)&ci->lo, &ci->cap_lo, ci->n_lo + 1, sizeof *ci->lo,
+                             1024)) < 0)
             return rc;
         ci->lo[ci->n_lo++] = (struct cooc_import_lower){b, a, cooc};
         if (has_pmi)
