@@ -6,7 +6,8 @@
  * storage's struct store_groups, but ml/ depends on nothing of ours
  * beyond base/array.h, so it has its own borrowed view). Output is the
  * seed's final item_cooc table as a symmetric sparse matrix with its
- * diagonal, in CSR form over dense item indices, plus the seed's item_frequency and total:
+ * diagonal, in CSR form over dense item indices, plus the seed's
+ * item_frequency and total:
  *
  *   valid_items        items in >= min_item_frequency groups (all groups)
  *   valid_groups       groups with BETWEEN 2 AND max_group_size valid items
